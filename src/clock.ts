@@ -1,0 +1,18 @@
+import { randomUUID } from 'node:crypto'
+
+/** The time source and id generator, injected so tests can pin them. */
+export interface Clock {
+  now: () => Date
+}
+
+export interface IdGenerator {
+  decisionId: () => string
+  traceId: () => string
+}
+
+export const systemClock: Clock = { now: () => new Date() }
+
+export const randomIds: IdGenerator = {
+  decisionId: () => randomUUID(),
+  traceId: () => randomUUID().replaceAll('-', '')
+}

@@ -1,0 +1,81 @@
+/**
+ * Environment → frozen, typed Config. Nothing else in Arbiter reads process.env.
+ */
+import { Ajv } from 'ajv'
+import path from 'node:path'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+export interface Config {
+  readonly port: number
+  readonly host: string
+  readonly databaseUrl: string | undefined
+  readonly dataDir: string
+  readonly policyPath: string
+  readonly logLevel: LogLevel
+  readonly checkBudgetMs: number
+  readonly bodyLimitBytes: number
+  readonly hmacKeyFile: string | undefined
+  readonly watchPolicies: boolean
+}
+
+/** The variables Arbiter reads, their defaults and limits; README documents the same list. */
+const ENV_SCHEMA = {
+  type: 'object',
+  properties: {
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+    HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DATA_DIR: { type: 'string', minLength: 1, default: './data' },
+    POLICY_PATH: { type: 'string', minLength: 1, default: './policies' },
+    LOG_LEVEL: { enum: LOG_LEVELS, default: 'info' },
+    CHECK_BUDGET_MS: { type: 'integer', minimum: 10, maximum: 30000, default: 1500 },
+    BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
+    ARBITER_HMAC_KEY_FILE: { type: 'string', minLength: 1 },
+    POLICY_WATCH: { enum: ['true', 'false'], default: 'true' }
+  },
+  additionalProperties: true
+} as const
+
+const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false }).compile(ENV_SCHEMA)
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor (problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+/** Reads and validates the environment; throws ConfigError naming every bad variable at once. */
+export function loadConfig (env: Record<string, string | undefined>, cwd = process.cwd()): Config {
+  const known = Object.keys(ENV_SCHEMA.properties)
+  // Empty strings mean "unset", as they do for most shells' `VAR= cmd`.
+  const input: Record<string, string> = {}
+  for (const key of known) {
+    const value = env[key]
+    if (value !== undefined && value !== '') input[key] = value
+  }
+  if (!validate(input)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const name = e.instancePath.slice(1) || String(e.params.missingProperty ?? '')
+      return `${name}: ${e.message ?? 'is invalid'}${'allowedValues' in e.params ? ` (${(e.params.allowedValues as string[]).join(', ')})` : ''}`
+    })
+    throw new ConfigError(problems)
+  }
+  const v = input as unknown as Record<string, string | number>
+  return Object.freeze({
+    port: v.PORT as number,
+    host: v.HOST as string,
+    databaseUrl: v.DATABASE_URL as string | undefined,
+    dataDir: path.resolve(cwd, v.DATA_DIR as string),
+    policyPath: path.resolve(cwd, v.POLICY_PATH as string),
+    logLevel: v.LOG_LEVEL as LogLevel,
+    checkBudgetMs: v.CHECK_BUDGET_MS as number,
+    bodyLimitBytes: v.BODY_LIMIT_BYTES as number,
+    hmacKeyFile: v.ARBITER_HMAC_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_HMAC_KEY_FILE as string),
+    watchPolicies: v.POLICY_WATCH === 'true'
+  })
+}

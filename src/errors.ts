@@ -1,0 +1,48 @@
+/**
+ * The one catalogue of errors Arbiter answers with. Every 4xx/5xx body has the shape
+ * `{ statusCode, code, error, message }`; tests assert on `code`, never on wording.
+ */
+import { STATUS_CODES } from 'node:http'
+
+export const ERRORS = {
+  ARBITER_ERR_VALIDATION: 400,
+  ARBITER_ERR_INVALID_JSON: 400,
+  ARBITER_ERR_BODY_TOO_LARGE: 400,
+  ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  ARBITER_ERR_NOT_FOUND: 404,
+  ARBITER_ERR_METHOD_NOT_ALLOWED: 405,
+  ARBITER_ERR_RECORD_UNAVAILABLE: 503,
+  ARBITER_ERR_NOT_READY: 503,
+  ARBITER_ERR_INTERNAL: 500
+} as const
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface ErrorBody {
+  statusCode: number
+  code: ErrorCode
+  error: string
+  message: string
+}
+
+export class ArbiterError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ArbiterError'
+    this.code = code
+    this.statusCode = ERRORS[code]
+  }
+
+  toBody (): ErrorBody {
+    return errorBody(this.code, this.message)
+  }
+}
+
+/** Builds the standard error body for a catalogue code. */
+export function errorBody (code: ErrorCode, message: string): ErrorBody {
+  const statusCode = ERRORS[code]
+  return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
+}

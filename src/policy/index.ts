@@ -1,0 +1,5 @@
+export { compilePolicy, type CompiledPolicy, type CompileResult } from './compile.js'
+export { evaluate, mergeConstraints } from './evaluate.js'
+export { jobHash, normalizeJob, type CheckRequest } from './job.js'
+export { formatProblem, type PolicyProblem } from './parse.js'
+export * from './types.js'

@@ -1,0 +1,32 @@
+/** The shape of a check request: used by the HTTP route and by policy test suites alike. */
+
+const printable = '^[\\x21-\\x7e]+$'
+const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' } as const
+
+export const checkRequestSchema = {
+  $id: 'CheckRequest',
+  type: 'object',
+  required: ['job_id', 'topic'],
+  additionalProperties: false,
+  properties: {
+    job_id: { type: 'string', minLength: 1, maxLength: 256, pattern: printable },
+    topic: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_:/@+-]+(\\.[A-Za-z0-9_:/@+-]+)*$' },
+    tenant_id: name,
+    principal_id: { type: 'string', minLength: 1, maxLength: 256, pattern: printable },
+    session_id: { type: 'string', minLength: 1, maxLength: 256, pattern: printable },
+    trace_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' },
+    risk_tags: { type: 'array', maxItems: 64, items: name },
+    labels: {
+      type: 'object',
+      maxProperties: 64,
+      propertyNames: name,
+      additionalProperties: { type: 'string', maxLength: 256 }
+    },
+    command: { type: 'string', minLength: 1, maxLength: 16384 },
+    args: { type: 'object' },
+    evidence: { type: 'object' },
+    priority: { type: 'integer', minimum: 0, maximum: 1000000 },
+    budget: { type: 'object', maxProperties: 32, additionalProperties: { type: 'number', minimum: 0 } }
+  }
+} as const
+
