@@ -1,0 +1,134 @@
+/**
+ * Holds the policy in force. A reload reads, compiles and stores the new snapshot before it
+ * swaps; a bad policy leaves the old one serving and is remembered as the last reload error.
+ */
+import { watch, type FSWatcher } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import path from 'node:path'
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import { compilePolicy, formatProblem, type CompiledPolicy } from '../policy/index.js'
+import type { Clock } from '../clock.js'
+import type { Database } from '../store/db.js'
+import { saveSnapshot } from '../store/snapshots.js'
+import { isPolicyFile, readPolicySources } from './policy-sources.js'
+
+export interface ReloadError {
+  at: string
+  message: string
+  problems: string[]
+}
+
+export type ReloadOutcome =
+  | { ok: true, changed: boolean, snapshotId: string }
+  | { ok: false, error: ReloadError }
+
+export class PolicyLoadError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`policy failed to load:\n  ${problems.join('\n  ')}`)
+    this.name = 'PolicyLoadError'
+  }
+}
+
+export class PolicyHolder {
+  private policy: CompiledPolicy | undefined
+  private loaded: string | undefined
+  private lastError: ReloadError | null = null
+  private watcher: FSWatcher | undefined
+  private watching = false
+  private debounce: NodeJS.Timeout | undefined
+  private reloading: Promise<ReloadOutcome> | undefined
+  reloadFailures = 0
+
+  constructor (
+    private readonly policyPath: string,
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>
+  ) {}
+
+  /** The policy in force; throws before the first successful load. */
+  get current (): CompiledPolicy {
+    if (this.policy === undefined) throw new Error('no policy loaded')
+    return this.policy
+  }
+
+  get isLoaded (): boolean {
+    return this.policy !== undefined
+  }
+
+  status (): { snapshot_id: string, version: string, rule_count: number, files: string[], loaded_at: string, last_reload_error: ReloadError | null } {
+    const p = this.current
+    return {
+      snapshot_id: p.snapshotId,
+      version: p.version,
+      rule_count: p.rules.length,
+      files: p.sources.map((s) => s.file),
+      loaded_at: this.loaded as string,
+      last_reload_error: this.lastError
+    }
+  }
+
+  /** First load: any failure is fatal to the caller. */
+  async load (): Promise<void> {
+    const outcome = await this.reload()
+    if (!outcome.ok) throw new PolicyLoadError(outcome.error.problems)
+  }
+
+  /** Reloads from disk; concurrent calls share one reload. */
+  async reload (): Promise<ReloadOutcome> {
+    this.reloading ??= this.doReload().finally(() => { this.reloading = undefined })
+    return await this.reloading
+  }
+
+  private async doReload (): Promise<ReloadOutcome> {
+    let problems: string[]
+    try {
+      const result = compilePolicy(await readPolicySources(this.policyPath))
+      if (result.ok) {
+        const next = result.policy
+        const changed = next.snapshotId !== this.policy?.snapshotId
+        // Stored before it serves: every snapshot that decides something is on record.
+        await saveSnapshot(this.db, next)
+        this.policy = next
+        this.lastError = null
+        if (changed) {
+          this.loaded = this.clock.now().toISOString()
+          this.log.info({ snapshotId: next.snapshotId, rules: next.rules.length }, 'policy loaded')
+        }
+        return { ok: true, changed, snapshotId: next.snapshotId }
+      }
+      problems = result.problems.map(formatProblem)
+    } catch (err) {
+      problems = [(err as Error).message]
+    }
+    this.reloadFailures++
+    this.lastError = { at: this.clock.now().toISOString(), message: `policy reload failed with ${problems.length} problem(s); the previous policy stays in force`, problems }
+    this.log.error({ problems }, 'policy reload failed')
+    return { ok: false, error: this.lastError }
+  }
+
+  /** Reloads when files under the policy path change (debounced: editors write in bursts). */
+  watch (debounceMs = 150): void {
+    if (this.watching) return
+    this.watching = true
+    void stat(this.policyPath).then((info) => {
+      if (!this.watching) return
+      const isDir = info.isDirectory()
+      const dir = isDir ? this.policyPath : path.dirname(this.policyPath)
+      const only = isDir ? undefined : path.basename(this.policyPath)
+      this.watcher = watch(dir, (_event, name) => {
+        if (name !== null && (only !== undefined ? name !== only : !isPolicyFile(name))) return
+        clearTimeout(this.debounce)
+        this.debounce = setTimeout(() => { void this.reload() }, debounceMs)
+      })
+      this.watcher.on('error', (err) => this.log.warn({ err }, 'policy watcher failed; reload with SIGHUP'))
+    }).catch((err: unknown) => this.log.warn({ err }, 'cannot watch policy path; reload with SIGHUP'))
+  }
+
+  close (): void {
+    this.watching = false
+    clearTimeout(this.debounce)
+    this.watcher?.close()
+    this.watcher = undefined
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * One small interface over the two databases Arbiter runs on: a real Postgres server (pg) and
+ * the embedded PGlite (Postgres compiled to WASM). Everything above this file speaks SQL only.
+ */
+import { PGlite } from '@electric-sql/pglite'
+import { mkdir } from 'node:fs/promises'
+import pg from 'pg'
+
+export interface Queryable {
+  query: <R = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<{ rows: R[] }>
+  /** Runs a script of several statements without parameters (migrations). */
+  exec: (script: string) => Promise<void>
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'embedded'
+  /** Runs `fn` in one transaction on one connection: COMMIT if it resolves, ROLLBACK if it throws. */
+  transaction: <T>(fn: (tx: Queryable) => Promise<T>) => Promise<T>
+  /** Runs `fn` on one connection held for its whole duration (session-level advisory locks). */
+  session: <T>(fn: (client: Queryable) => Promise<T>) => Promise<T>
+  close: () => Promise<void>
+}
+
+export interface PostgresOptions {
+  /** Every connection uses this schema first (tests isolate themselves this way). */
+  schema?: string
+  max?: number
+  connectionTimeoutMillis?: number
+  onError?: (err: Error) => void
+}
+
+/** Opens a pool on a Postgres server. */
+export function openPostgres (url: string, options: PostgresOptions = {}): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
+    options: options.schema === undefined ? undefined : `-c search_path=${options.schema}`
+  })
+  // An idle client losing its server emits here; unhandled, it would crash the process.
+  pool.on('error', (err) => options.onError?.(err))
+  const wrap = (client: pg.PoolClient | pg.Pool): Queryable => ({
+    query: async <R>(text: string, params?: unknown[]) => await client.query(text, params) as unknown as { rows: R[] },
+    exec: async (script: string) => { await client.query(script) }
+  })
+  const session = async <T>(fn: (c: Queryable) => Promise<T>): Promise<T> => {
+    const client = await pool.connect()
+    let broken: Error | undefined
+    try {
+      return await fn(wrap(client))
+    } catch (err) {
+      broken = err as Error
+      throw err
+    } finally {
+      // A connection that failed mid-transaction is destroyed rather than reused.
+      client.release(broken)
+    }
+  }
+  return {
+    kind: 'postgres',
+    ...wrap(pool),
+    session,
+    transaction: async (fn) => await session(async (c) => {
+      await c.query('begin')
+      try {
+        const result = await fn(c)
+        await c.query('commit')
+        return result
+      } catch (err) {
+        await c.query('rollback').catch(() => {})
+        throw err
+      }
+    }),
+    close: async () => { await pool.end() }
+  }
+}
+
+/** Opens (creating if needed) an embedded database in `dataDir`, or in memory with `memory://`. */
+export async function openEmbedded (dataDir: string): Promise<Database> {
+  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const db = await PGlite.create(dataDir)
+  const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
+    query: async <R>(text: string, params?: unknown[]) => await q.query<R>(text, params),
+    exec: async (script: string) => { await q.exec(script) }
+  })
+  const self = wrap(db)
+  return {
+    kind: 'embedded',
+    ...self,
+    // PGlite has a single backend: a session is the database itself.
+    session: async (fn) => await fn(self),
+    transaction: async (fn) => await db.transaction(async (tx) => await fn(wrap(tx))),
+    close: async () => { if (!db.closed) await db.close() }
+  }
+}
