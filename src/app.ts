@@ -1,0 +1,120 @@
+/**
+ * buildApp(config, deps) → a ready-to-listen Fastify instance. Migrates the database, loads the
+ * policy, then registers plugins and routes in the order they appear here. Only server.ts listens.
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import type { SigningKey } from './audit/decision-record.js'
+import { CheckService } from './check-service.js'
+import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
+import type { Config } from './config.js'
+import { ArbiterError, errorBody, type ErrorCode } from './errors.js'
+import { checkRoutes } from './routes/check.js'
+import { healthRoutes } from './routes/health.js'
+import { policyRoutes } from './routes/policies.js'
+import { SHARED_SCHEMAS } from './routes/schemas.js'
+import { PolicyHolder } from './runtime/policy-holder.js'
+import type { Database } from './store/db.js'
+import { DecisionWriter } from './store/decision-writer.js'
+import { migrate } from './store/migrate.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** performance.now() when the request arrived: the check budget runs from here. */
+    receivedAt: number
+  }
+  interface FastifyInstance {
+    policies: PolicyHolder
+    decisionWriter: DecisionWriter
+  }
+}
+
+export interface AppDeps {
+  db: Database
+  key: SigningKey
+  logger: Logger
+  clock?: Clock
+  ids?: IdGenerator
+}
+
+export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const clock = deps.clock ?? systemClock
+  const ids = deps.ids ?? randomIds
+  const log = deps.logger
+
+  await migrate(deps.db)
+  const policies = new PolicyHolder(config.policyPath, deps.db, clock, log)
+  await policies.load()
+  const writer = new DecisionWriter(deps.db, { log })
+  const service = new CheckService({ policy: () => policies.current, writer, key: deps.key, clock, ids })
+
+  const app = Fastify({
+    loggerInstance: log,
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+    ajv: {
+      // Reject what is wrong instead of repairing it: no coercion, no silent removal.
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false }
+    }
+  })
+  app.decorate('policies', policies)
+  app.decorate('decisionWriter', writer)
+  app.decorateRequest('receivedAt', 0)
+  app.addHook('onRequest', async (request) => { request.receivedAt = performance.now() })
+  app.addHook('onClose', async () => { policies.close() })
+  app.removeContentTypeParser('text/plain')
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { code, message } = classify(err)
+    const body = errorBody(code, message)
+    if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
+    void reply.code(body.statusCode).send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+  })
+
+  healthRoutes(app, { db: deps.db, policies, timeoutMs: config.checkBudgetMs })
+  checkRoutes(app, { service, budgetMs: config.checkBudgetMs })
+  policyRoutes(app, { policies, db: deps.db })
+  return app
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'ARBITER_ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ARBITER_ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'ARBITER_ERR_INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'ARBITER_ERR_INVALID_JSON'
+}
+
+/** Maps anything thrown in a request to a catalogue code; internals never reach the caller. */
+function classify (err: FastifyError): { code: ErrorCode, message: string } {
+  if (err instanceof ArbiterError) return { code: err.code, message: err.message }
+  if (err.validation !== undefined) return { code: 'ARBITER_ERR_VALIDATION', message: validationMessage(err) }
+  const mapped = FASTIFY_CODES[err.code]
+  if (mapped !== undefined) return { code: mapped, message: err.message }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    return { code: 'ARBITER_ERR_VALIDATION', message: err.message }
+  }
+  return { code: 'ARBITER_ERR_INTERNAL', message: 'internal error' }
+}
+
+/** Names the offending field: `body.labels.env must be string`, `body has unknown field 'x'`. */
+function validationMessage (err: FastifyError): string {
+  const first = err.validation?.[0]
+  if (first === undefined) return err.message
+  const where = [err.validationContext ?? 'body', ...first.instancePath.split('/').slice(1)].join('.')
+  const params = first.params as Record<string, unknown>
+  switch (first.keyword) {
+    case 'additionalProperties':
+      return `${where} has unknown field '${String(params.additionalProperty)}'`
+    case 'required':
+      return `${where}.${String(params.missingProperty)} is required`
+    default:
+      return `${where} ${first.message ?? 'is invalid'}`
+  }
+}

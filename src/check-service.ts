@@ -1,0 +1,88 @@
+/**
+ * The /check pipeline: normalize → evaluate (pure) → sign → record → answer. A decision is
+ * returned only once its record is committed; otherwise the caller gets a recorded-nothing DENY.
+ */
+import { signDecision, type SigningKey } from './audit/decision-record.js'
+import type { Clock, IdGenerator } from './clock.js'
+import { ArbiterError } from './errors.js'
+import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from './policy/index.js'
+import type { CompiledPolicy } from './policy/compile.js'
+import type { DecisionWriter } from './store/decision-writer.js'
+
+export interface DecisionResponse {
+  decision: Evaluation['decision']
+  reason: string
+  rule_id: string | null
+  matched_rules: string[]
+  constraints?: Evaluation['constraints']
+  policy_snapshot: string
+  job_hash: string
+  decision_id: string
+  trace_id: string
+  checked_at: string
+  signature: string
+}
+
+export interface Prepared {
+  job: Job
+  jobHash: string
+  traceId: string
+  policy: CompiledPolicy
+}
+
+export class RecordFailure extends ArbiterError {
+  constructor (readonly prepared: Prepared, cause: unknown) {
+    super('ARBITER_ERR_RECORD_UNAVAILABLE', cause instanceof ArbiterError ? cause.message : 'the decision could not be recorded', { cause })
+  }
+}
+
+export class CheckService {
+  constructor (
+    private readonly deps: {
+      policy: () => CompiledPolicy
+      writer: DecisionWriter
+      key: SigningKey
+      clock: Clock
+      ids: IdGenerator
+    }
+  ) {}
+
+  prepare (request: CheckRequest): Prepared {
+    const job = normalizeJob(request)
+    return { job, jobHash: jobHash(job), traceId: request.trace_id ?? this.deps.ids.traceId(), policy: this.deps.policy() }
+  }
+
+  /** Evaluates without recording anything, explaining every matching rule. */
+  simulate (request: CheckRequest): Prepared & { evaluation: Evaluation } {
+    const prepared = this.prepare(request)
+    return { ...prepared, evaluation: evaluate(prepared.policy, prepared.job, { explain: true }) }
+  }
+
+  /** Decides and records; throws RecordFailure when the record is not committed by `deadline`. */
+  async check (request: CheckRequest, deadline: number): Promise<DecisionResponse> {
+    const prepared = this.prepare(request)
+    const { job, policy } = prepared
+    const ev = evaluate(policy, job)
+    const fields = {
+      decision_id: this.deps.ids.decisionId(),
+      trace_id: prepared.traceId,
+      checked_at: this.deps.clock.now().toISOString(),
+      job,
+      job_hash: prepared.jobHash,
+      decision: ev.decision,
+      reason: ev.reason,
+      rule_id: ev.rule_id,
+      matched_rules: ev.matched_rules,
+      ...(ev.constraints === undefined ? {} : { constraints: ev.constraints }),
+      policy_snapshot: policy.snapshotId
+    }
+    const signed = signDecision(fields, this.deps.key)
+    try {
+      await this.deps.writer.write(signed, deadline)
+    } catch (err) {
+      throw new RecordFailure(prepared, err)
+    }
+    const { job: _job, ...response } = fields
+    return { ...response, signature: signed.signature }
+  }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/** The `arbiter` command: serve, policy lint, policy test. */
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig } from '../config.js'
+import { PolicyLoadError } from '../runtime/policy-holder.js'
+import { serve } from '../server.js'
+import { lintCommand, testCommand, type Output } from './policy.js'
+
+const USAGE = `usage:
+  arbiter serve                      start the service (configured by environment variables)
+  arbiter policy lint PATH           check a policy file or directory; exit 1 with file:line errors
+  arbiter policy test PATH [SUITE…]  run *.test.yaml suites against the policy at PATH`
+
+const io: Output = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') }
+
+async function main (argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })
+  const [command, sub, target, ...rest] = positionals
+  if (values.help === true || command === undefined) {
+    io.out(USAGE)
+    return command === undefined && values.help !== true ? 2 : 0
+  }
+  if (command === 'serve') {
+    await serve(loadConfig(process.env))
+    return -1
+  }
+  if (command === 'policy' && target !== undefined) {
+    if (sub === 'lint') return await lintCommand(target, io)
+    if (sub === 'test') return await testCommand(target, io, rest.length > 0 ? rest : undefined)
+  }
+  io.err(USAGE)
+  return 2
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exitCode = code
+}, (err: unknown) => {
+  if (err instanceof ConfigError || err instanceof PolicyLoadError) io.err(err.message)
+  else io.err(`arbiter: ${(err as Error).stack ?? String(err)}`)
+  // Open database handles would keep a failed start alive.
+  process.exit(1)
+})

@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify'
+import { RecordFailure, type CheckService } from '../check-service.js'
+import { errorBody } from '../errors.js'
+import type { CheckRequest } from '../policy/index.js'
+
+const RETRY_AFTER_SEC = '1'
+
+export function checkRoutes (app: FastifyInstance, opts: { service: CheckService, budgetMs: number }): void {
+  const { service, budgetMs } = opts
+
+  app.post<{ Body: CheckRequest }>('/check', {
+    schema: {
+      body: { $ref: 'CheckRequest#' },
+      response: { 200: { $ref: 'Decision#' }, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { $ref: 'UnrecordedDeny#' } }
+    }
+  }, async (request, reply) => {
+    try {
+      return await service.check(request.body, request.receivedAt + budgetMs)
+    } catch (err) {
+      if (!(err instanceof RecordFailure)) throw err
+      request.log.error({ err, traceId: err.prepared.traceId }, 'decision not recorded; answering DENY')
+      const reason = `decision could not be recorded: ${err.message}`
+      return await reply.code(503).header('retry-after', RETRY_AFTER_SEC).send({
+        ...errorBody('ARBITER_ERR_RECORD_UNAVAILABLE', reason),
+        decision: 'DENY',
+        reason,
+        trace_id: err.prepared.traceId,
+        job_hash: err.prepared.jobHash,
+        policy_snapshot: err.prepared.policy.snapshotId
+      })
+    }
+  })
+
+  app.post<{ Body: CheckRequest }>('/check/simulate', {
+    schema: {
+      body: { $ref: 'CheckRequest#' },
+      response: { 200: { $ref: 'Simulation#' }, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' } }
+    }
+  }, async (request) => {
+    const { evaluation: ev, ...prepared } = service.simulate(request.body)
+    return {
+      decision: ev.decision,
+      reason: ev.reason,
+      rule_id: ev.rule_id,
+      matched_rules: ev.matched_rules,
+      constraints: ev.constraints,
+      policy_snapshot: prepared.policy.snapshotId,
+      job_hash: prepared.jobHash,
+      trace_id: prepared.traceId,
+      recorded: false,
+      matches: ev.matches
+    }
+  })
+}

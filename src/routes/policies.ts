@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify'
+import { ArbiterError } from '../errors.js'
+import type { PolicyHolder } from '../runtime/policy-holder.js'
+import type { Database } from '../store/db.js'
+import { getSnapshot } from '../store/snapshots.js'
+
+const reloadError = {
+  type: ['object', 'null'],
+  required: ['at', 'message', 'problems'],
+  additionalProperties: false,
+  properties: { at: { type: 'string' }, message: { type: 'string' }, problems: { type: 'array', items: { type: 'string' } } }
+} as const
+
+export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHolder, db: Database }): void {
+  app.get('/policies/current', {
+    schema: {
+      response: {
+        200: {
+          type: 'object',
+          required: ['snapshot_id', 'version', 'rule_count', 'files', 'loaded_at', 'last_reload_error'],
+          additionalProperties: false,
+          properties: {
+            snapshot_id: { type: 'string' },
+            version: { type: 'string' },
+            rule_count: { type: 'integer' },
+            files: { type: 'array', items: { type: 'string' } },
+            loaded_at: { type: 'string', format: 'date-time' },
+            last_reload_error: reloadError
+          }
+        }
+      }
+    }
+  }, async () => opts.policies.status())
+
+  app.get<{ Params: { snapshot_id: string } }>('/policies/snapshots/:snapshot_id', {
+    schema: {
+      params: {
+        type: 'object',
+        required: ['snapshot_id'],
+        additionalProperties: false,
+        properties: { snapshot_id: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['snapshot_id', 'version', 'created_at', 'sources'],
+          additionalProperties: false,
+          properties: {
+            snapshot_id: { type: 'string' },
+            version: { type: 'string' },
+            created_at: { type: 'string', format: 'date-time' },
+            sources: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['file', 'text'],
+                additionalProperties: false,
+                properties: { file: { type: 'string' }, text: { type: 'string' } }
+              }
+            }
+          }
+        },
+        400: { $ref: 'Error#' },
+        404: { $ref: 'Error#' }
+      }
+    }
+  }, async (request) => {
+    const row = await getSnapshot(opts.db, request.params.snapshot_id)
+    if (row === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no policy snapshot ${request.params.snapshot_id}`)
+    return { snapshot_id: row.snapshot_id, version: row.version, created_at: new Date(row.created_at).toISOString(), sources: row.sources }
+  })
+}

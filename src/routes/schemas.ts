@@ -1,0 +1,101 @@
+/**
+ * JSON schemas shared by the routes, registered once on the app by `$id`. openapi.yaml states
+ * the same contract; test/routes/openapi.test.ts keeps the two in step.
+ */
+import { checkRequestSchema } from '../policy/request-schema.js'
+import { DECISIONS } from '../policy/types.js'
+
+
+export const constraintsSchema = {
+  $id: 'Constraints',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    max_runtime_sec: { type: 'integer' },
+    max_retries: { type: 'integer' },
+    max_output_bytes: { type: 'integer' },
+    allowed_paths: { type: 'array', items: { type: 'string' } },
+    network_allowlist: { type: 'array', items: { type: 'string' } }
+  }
+} as const
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['statusCode', 'code', 'error', 'message'],
+  additionalProperties: false,
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string' },
+    error: { type: 'string' },
+    message: { type: 'string' }
+  }
+} as const
+
+const decisionCore = {
+  decision: { type: 'string', enum: DECISIONS },
+  reason: { type: 'string' },
+  rule_id: { type: ['string', 'null'] },
+  matched_rules: { type: 'array', items: { type: 'string' } },
+  constraints: { $ref: 'Constraints#' },
+  policy_snapshot: { type: 'string' },
+  job_hash: { type: 'string' },
+  trace_id: { type: 'string' }
+} as const
+
+export const decisionSchema = {
+  $id: 'Decision',
+  type: 'object',
+  required: ['decision', 'reason', 'rule_id', 'matched_rules', 'policy_snapshot', 'job_hash', 'decision_id', 'trace_id', 'checked_at', 'signature'],
+  additionalProperties: false,
+  properties: {
+    ...decisionCore,
+    decision_id: { type: 'string', format: 'uuid' },
+    checked_at: { type: 'string', format: 'date-time' },
+    signature: { type: 'string', pattern: '^hmac-sha256:[A-Za-z0-9_]+:[0-9a-f]{64}$' }
+  }
+} as const
+
+export const simulationSchema = {
+  $id: 'Simulation',
+  type: 'object',
+  required: ['decision', 'reason', 'rule_id', 'matched_rules', 'policy_snapshot', 'job_hash', 'trace_id', 'recorded', 'matches'],
+  additionalProperties: false,
+  properties: {
+    ...decisionCore,
+    recorded: { type: 'boolean', const: false },
+    matches: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['rule_id', 'decision', 'reason', 'why'],
+        additionalProperties: false,
+        properties: {
+          rule_id: { type: 'string' },
+          decision: { type: 'string', enum: DECISIONS },
+          reason: { type: 'string' },
+          constraints: { $ref: 'Constraints#' },
+          why: { type: 'array', items: { type: 'string' } }
+        }
+      }
+    }
+  }
+} as const
+
+/** The 503 answer when a decision cannot be recorded: the error shape plus a DENY. */
+export const unrecordedDenySchema = {
+  $id: 'UnrecordedDeny',
+  type: 'object',
+  required: ['statusCode', 'code', 'error', 'message', 'decision', 'reason', 'trace_id'],
+  additionalProperties: false,
+  properties: {
+    ...errorSchema.properties,
+    decision: { type: 'string', const: 'DENY' },
+    reason: { type: 'string' },
+    trace_id: { type: 'string' },
+    job_hash: { type: 'string' },
+    policy_snapshot: { type: 'string' }
+  }
+} as const
+
+export const SHARED_SCHEMAS = [constraintsSchema, errorSchema, checkRequestSchema, decisionSchema, simulationSchema, unrecordedDenySchema]

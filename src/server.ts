@@ -1,0 +1,57 @@
+/**
+ * The running service: the only place that listens, handles signals and reads process state.
+ */
+import path from 'node:path'
+import pino from 'pino'
+import { loadHmacKey } from './audit/hmac-key.js'
+import { buildApp } from './app.js'
+import type { Config } from './config.js'
+import { openEmbedded, openPostgres, type Database } from './store/db.js'
+
+export const REDACT = ['req.headers.authorization', 'req.headers.cookie', '*.token', '*.secret']
+
+export function createLogger (config: Pick<Config, 'logLevel'>): pino.Logger {
+  return pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } })
+}
+
+export async function openDatabase (config: Config, log: pino.Logger): Promise<Database> {
+  if (config.databaseUrl !== undefined) {
+    return openPostgres(config.databaseUrl, {
+      connectionTimeoutMillis: config.checkBudgetMs,
+      onError: (err) => log.warn({ err }, 'idle database connection failed')
+    })
+  }
+  const dir = path.join(config.dataDir, 'pgdata')
+  log.info({ dir }, 'using the embedded database (set DATABASE_URL to use a Postgres server)')
+  return await openEmbedded(dir)
+}
+
+/** Starts Arbiter and keeps it running until SIGTERM or SIGINT. */
+export async function serve (config: Config): Promise<void> {
+  const log = createLogger(config)
+  const db = await openDatabase(config, log)
+  const key = await loadHmacKey({ dataDir: config.dataDir, keyFile: config.hmacKeyFile })
+  if (key.created) log.info({ path: key.path, keyId: key.id }, 'generated a new HMAC signing key')
+  const app = await buildApp(config, { db, key, logger: log })
+  if (config.watchPolicies) app.policies.watch()
+
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading policy')
+    void app.policies.reload()
+  })
+  let closing = false
+  const shutdown = (signal: string): void => {
+    if (closing) return
+    closing = true
+    log.info({ signal }, 'shutting down')
+    // In-flight checks finish (and are recorded) before the database closes.
+    void app.close().then(async () => await db.close()).then(
+      () => process.exit(0),
+      (err: unknown) => { log.error({ err }, 'unclean shutdown'); process.exit(1) }
+    )
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+
+  await app.listen({ port: config.port, host: config.host })
+}
