@@ -1,0 +1,115 @@
+/**
+ * Test plumbing: a throwaway database per test file (a schema on the Postgres server named by
+ * DATABASE_URL, or an in-memory embedded database), and an app built on it.
+ */
+import type { FastifyInstance } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import pino from 'pino'
+import { Writable } from 'node:stream'
+import type { Test } from 'tap'
+import { buildApp, type AppDeps } from '../src/app.js'
+import { loadHmacKey } from '../src/audit/hmac-key.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { openEmbedded, openPostgres, type Database } from '../src/store/db.js'
+import { PACKAGE_ROOT } from '../src/paths.js'
+
+export const DATABASE_URL = process.env.DATABASE_URL
+export const ON_POSTGRES = DATABASE_URL !== undefined && DATABASE_URL !== ''
+export const EXAMPLE_POLICY_DIR = path.join(PACKAGE_ROOT, 'policies')
+
+export interface TestDb {
+  db: Database
+  /** Opens another connection pool on the same data (a second Arbiter instance). */
+  open: () => Promise<Database>
+  schema?: string
+}
+
+/** A fresh, empty database for this test, dropped when the test ends. */
+export async function testDatabase (t: Test): Promise<TestDb> {
+  if (!ON_POSTGRES) {
+    const db = await openEmbedded('memory://')
+    t.teardown(async () => await db.close())
+    return { db, open: async () => db }
+  }
+  const schema = `arbiter_test_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: DATABASE_URL })
+  await admin.connect()
+  await admin.query(`create schema ${schema}`)
+  await admin.end()
+  const opened: Database[] = []
+  const open = async (): Promise<Database> => {
+    const db = openPostgres(DATABASE_URL as string, { schema, max: 5 })
+    opened.push(db)
+    return db
+  }
+  const db = await open()
+  t.teardown(async () => {
+    for (const d of opened) await d.close().catch(() => {})
+    const c = new pg.Client({ connectionString: DATABASE_URL })
+    await c.connect()
+    await c.query(`drop schema ${schema} cascade`)
+    await c.end()
+  })
+  return { db, open, schema }
+}
+
+export function tempDir (t: Test, prefix = 'arbiter-test-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A policy directory holding `files` (name → YAML), or a copy of the shipped policies. */
+export function policyDir (t: Test, files?: Record<string, string>): string {
+  const dir = tempDir(t, 'arbiter-policy-')
+  if (files === undefined) cpSync(EXAMPLE_POLICY_DIR, dir, { recursive: true })
+  else for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text)
+  return dir
+}
+
+/** A logger that keeps every line it writes, for assertions on logs. */
+export function captureLogger (): { logger: pino.Logger, lines: string[] } {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
+  return { logger: pino({ level: 'debug' }, stream), lines }
+}
+
+export interface TestApp {
+  app: FastifyInstance
+  db: Database
+  testDb: TestDb
+  config: Config
+  deps: AppDeps
+  logLines: string[]
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>
+  policies?: Record<string, string>
+  policyPath?: string
+  testDb?: TestDb
+  deps?: Partial<AppDeps>
+}
+
+/** Builds an app on a throwaway database and closes both when the test ends. */
+export async function testApp (t: Test, options: TestAppOptions = {}): Promise<TestApp> {
+  const testDb = options.testDb ?? await testDatabase(t)
+  const dataDir = tempDir(t, 'arbiter-data-')
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    POLICY_PATH: options.policyPath ?? policyDir(t, options.policies),
+    LOG_LEVEL: 'silent',
+    ...options.env
+  })
+  const { logger, lines } = captureLogger()
+  const key = await loadHmacKey({ dataDir })
+  const db = options.testDb === undefined ? testDb.db : await testDb.open()
+  const deps: AppDeps = { db, key, logger, ...options.deps }
+  const app = await buildApp(config, deps)
+  t.teardown(async () => await app.close())
+  return { app, db, testDb, config, deps, logLines: lines }
+}
