@@ -111,5 +111,6 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
   const deps: AppDeps = { db, key, logger, ...options.deps }
   const app = await buildApp(config, deps)
   t.teardown(async () => await app.close())
+  await app.ready()
   return { app, db, testDb, config, deps, logLines: lines }
 }

@@ -46,12 +46,17 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
   const session = async <T>(fn: (c: Queryable) => Promise<T>): Promise<T> => {
     const client = await pool.connect()
     let broken: Error | undefined
+    // pg emits 'error' on a checked-out client whose connection drops, even while a query is
+    // in flight (that query rejects too); unheard, the event would crash the process.
+    const onError = (err: Error): void => { broken = err; options.onError?.(err) }
+    client.on('error', onError)
     try {
       return await fn(wrap(client))
     } catch (err) {
-      broken = err as Error
+      broken ??= err as Error
       throw err
     } finally {
+      client.off('error', onError)
       // A connection that failed mid-transaction is destroyed rather than reused.
       client.release(broken)
     }

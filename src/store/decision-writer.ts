@@ -92,26 +92,34 @@ export class DecisionWriter {
   }
 
   private async commit (batch: Entry[]): Promise<void> {
+    let live: Entry[] = []
     try {
       await this.db.transaction(async (tx) => {
+        // Waiting for the connection may have outlived some callers: leave them out.
+        live = batch.filter((e) => !e.settled)
+        if (live.length === 0) return
         if (this.db.kind === 'postgres') {
           // The group must not commit after its most pressed caller has been answered.
-          const remaining = Math.max(1, Math.floor(Math.min(...batch.map((e) => e.deadline)) - performance.now()))
+          const remaining = Math.max(1, Math.floor(Math.min(...live.map((e) => e.deadline)) - performance.now()))
           await tx.query("select set_config('statement_timeout', $1, true)", [String(remaining)])
         }
-        await insertDecisions(tx, batch.map((e) => e.record))
+        await insertDecisions(tx, live.map((e) => e.record))
+        // A caller answered 503 while the insert ran must not find its decision committed.
+        if (live.some((e) => e.settled)) throw new Error('a caller in the group was answered before it could commit')
       })
     } catch (err) {
       this.stats.failedGroups++
-      this.options.log?.error({ err, records: batch.length }, 'decision group failed to commit')
+      this.options.log?.error({ err, records: live.length }, 'decision group failed to commit')
       const failure = new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the decision could not be recorded: the database is unavailable', { cause: err })
       for (const e of batch) this.settle(e, failure)
       return
     }
+    if (live.length === 0) return
     this.stats.groups++
-    this.stats.records += batch.length
-    for (const e of batch) {
+    this.stats.records += live.length
+    for (const e of live) {
       if (e.settled) {
+        // Only the COMMIT round trip itself can race a deadline now; count it if it ever does.
         this.stats.lateCommits++
         this.options.log?.warn({ decisionId: e.record.fields.decision_id }, 'decision committed after its caller was answered 503')
       }
