@@ -71,10 +71,10 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     const { code, message } = classify(err)
     const body = errorBody(code, message)
     if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
-    void reply.code(body.statusCode).send(body)
+    return reply.code(body.statusCode).send(body)
   })
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+    return reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
   })
 
   healthRoutes(app, { db: deps.db, policies, timeoutMs: config.checkBudgetMs })

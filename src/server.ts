@@ -37,7 +37,7 @@ export async function serve (config: Config): Promise<void> {
 
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading policy')
-    void app.policies.reload()
+    app.policies.reload().catch((err: unknown) => log.error({ err }, 'policy reload failed'))
   })
   let closing = false
   const shutdown = (signal: string): void => {
@@ -45,7 +45,7 @@ export async function serve (config: Config): Promise<void> {
     closing = true
     log.info({ signal }, 'shutting down')
     // In-flight checks finish (and are recorded) before the database closes.
-    void app.close().then(async () => await db.close()).then(
+    app.close().then(async () => await db.close()).then(
       () => process.exit(0),
       (err: unknown) => { log.error({ err }, 'unclean shutdown'); process.exit(1) }
     )

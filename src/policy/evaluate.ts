@@ -25,12 +25,12 @@ export function evaluate (policy: CompiledPolicy, job: Job, options: EvaluateOpt
     if (winner === undefined || RESTRICTIVENESS[rule.decision] > RESTRICTIVENESS[winner.decision]) winner = rule
     if (rule.constraints !== undefined) constraints = mergeConstraints(constraints, rule.constraints)
   }
-  const matched_rules = matches.map((m) => m.rule_id)
+  const matchedRules = matches.map((m) => m.rule_id)
   if (winner === undefined) {
-    return { decision: policy.defaults.decision, reason: policy.defaults.reason, rule_id: null, matched_rules, matches }
+    return { decision: policy.defaults.decision, reason: policy.defaults.reason, rule_id: null, matched_rules: matchedRules, matches }
   }
   const carriesConstraints = winner.decision === 'ALLOW_WITH_CONSTRAINTS' || winner.decision === 'REQUIRE_APPROVAL'
-  const evaluation: Evaluation = { decision: winner.decision, reason: winner.reason, rule_id: winner.id, matched_rules, matches }
+  const evaluation: Evaluation = { decision: winner.decision, reason: winner.reason, rule_id: winner.id, matched_rules: matchedRules, matches }
   if (carriesConstraints && constraints !== undefined) evaluation.constraints = constraints
   return evaluation
 }

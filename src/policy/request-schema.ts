@@ -29,4 +29,3 @@ export const checkRequestSchema = {
     budget: { type: 'object', maxProperties: 32, additionalProperties: { type: 'number', minimum: 0 } }
   }
 } as const
-

@@ -5,7 +5,6 @@
 import { checkRequestSchema } from '../policy/request-schema.js'
 import { DECISIONS } from '../policy/types.js'
 
-
 export const constraintsSchema = {
   $id: 'Constraints',
   type: 'object',

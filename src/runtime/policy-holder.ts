@@ -111,7 +111,7 @@ export class PolicyHolder {
   watch (debounceMs = 150): void {
     if (this.watching) return
     this.watching = true
-    void stat(this.policyPath).then((info) => {
+    stat(this.policyPath).then((info) => {
       if (!this.watching) return
       const isDir = info.isDirectory()
       const dir = isDir ? this.policyPath : path.dirname(this.policyPath)
@@ -119,7 +119,7 @@ export class PolicyHolder {
       this.watcher = watch(dir, (_event, name) => {
         if (name !== null && (only !== undefined ? name !== only : !isPolicyFile(name))) return
         clearTimeout(this.debounce)
-        this.debounce = setTimeout(() => { void this.reload() }, debounceMs)
+        this.debounce = setTimeout(() => { this.reload().catch((err: unknown) => this.log.error({ err }, 'policy reload failed')) }, debounceMs)
       })
       this.watcher.on('error', (err) => this.log.warn({ err }, 'policy watcher failed; reload with SIGHUP'))
     }).catch((err: unknown) => this.log.warn({ err }, 'cannot watch policy path; reload with SIGHUP'))

@@ -66,7 +66,7 @@ export class DecisionWriter {
         }, Math.max(0, deadline - performance.now()))
       }
       this.queue.push(entry)
-      if (!this.draining) void this.drain()
+      if (!this.draining) this.drain().catch((err: unknown) => this.options.log?.error({ err }, 'decision writer failed'))
     })
   }
 
