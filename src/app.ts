@@ -5,7 +5,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger as Logger } from 'fastify'
-import type { SigningKey } from './audit/decision-record.js'
+import type { HmacSigningKey } from './audit/chain.js'
 import { CheckService } from './check-service.js'
 import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
 import type { Config } from './config.js'
@@ -16,7 +16,7 @@ import { policyRoutes } from './routes/policies.js'
 import { SHARED_SCHEMAS } from './routes/schemas.js'
 import { PolicyHolder } from './runtime/policy-holder.js'
 import type { Database } from './store/db.js'
-import { DecisionWriter } from './store/decision-writer.js'
+import { AuditWriter } from './store/audit-writer.js'
 import { migrate } from './store/migrate.js'
 
 declare module 'fastify' {
@@ -26,13 +26,13 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     policies: PolicyHolder
-    decisionWriter: DecisionWriter
+    auditWriter: AuditWriter
   }
 }
 
 export interface AppDeps {
   db: Database
-  key: SigningKey
+  key: HmacSigningKey
   logger: Logger
   clock?: Clock
   ids?: IdGenerator
@@ -46,8 +46,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await migrate(deps.db)
   const policies = new PolicyHolder(config.policyPath, deps.db, clock, log)
   await policies.load()
-  const writer = new DecisionWriter(deps.db, { log })
-  const service = new CheckService({ policy: () => policies.current, writer, key: deps.key, clock, ids })
+  const writer = new AuditWriter(deps.db, deps.key, { log })
+  const service = new CheckService({ policy: () => policies.current, writer, clock, ids })
 
   const app = Fastify({
     loggerInstance: log,
@@ -60,7 +60,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     }
   })
   app.decorate('policies', policies)
-  app.decorate('decisionWriter', writer)
+  app.decorate('auditWriter', writer)
   app.decorateRequest('receivedAt', 0)
   app.addHook('onRequest', async (request) => { request.receivedAt = performance.now() })
   app.addHook('onClose', async () => { policies.close() })

@@ -2,12 +2,11 @@
  * The /check pipeline: normalize → evaluate (pure) → sign → record → answer. A decision is
  * returned only once its record is committed; otherwise the caller gets a recorded-nothing DENY.
  */
-import { signDecision, type SigningKey } from './audit/decision-record.js'
 import type { Clock, IdGenerator } from './clock.js'
 import { ArbiterError } from './errors.js'
 import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from './policy/index.js'
 import type { CompiledPolicy } from './policy/compile.js'
-import type { DecisionWriter } from './store/decision-writer.js'
+import type { AuditWriter } from './store/audit-writer.js'
 
 export interface DecisionResponse {
   decision: Evaluation['decision']
@@ -40,8 +39,7 @@ export class CheckService {
   constructor (
     private readonly deps: {
       policy: () => CompiledPolicy
-      writer: DecisionWriter
-      key: SigningKey
+      writer: AuditWriter
       clock: Clock
       ids: IdGenerator
     }
@@ -63,10 +61,9 @@ export class CheckService {
     const prepared = this.prepare(request)
     const { job, policy } = prepared
     const ev = evaluate(policy, job)
+    const at = this.deps.clock.now().toISOString()
     const fields = {
       decision_id: this.deps.ids.decisionId(),
-      trace_id: prepared.traceId,
-      checked_at: this.deps.clock.now().toISOString(),
       job,
       job_hash: prepared.jobHash,
       decision: ev.decision,
@@ -76,13 +73,21 @@ export class CheckService {
       ...(ev.constraints === undefined ? {} : { constraints: ev.constraints }),
       policy_snapshot: policy.snapshotId
     }
-    const signed = signDecision(fields, this.deps.key)
+    let sealed
     try {
-      await this.deps.writer.write(signed, deadline)
+      sealed = await this.deps.writer.append({
+        type: 'decision',
+        tenant_id: job.tenant_id,
+        trace_id: prepared.traceId,
+        job_id: job.job_id,
+        at,
+        actor: null,
+        body: fields
+      }, deadline)
     } catch (err) {
       throw new RecordFailure(prepared, err)
     }
     const { job: _job, ...response } = fields
-    return { ...response, signature: signed.signature }
+    return { ...response, trace_id: prepared.traceId, checked_at: at, signature: `hmac-sha256:${sealed.keyId}:${sealed.mac}` }
   }
 }

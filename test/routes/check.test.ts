@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
-import { verifyStoredDecision } from '../../src/audit/decision-record.js'
-import { countDecisions, getDecision } from '../../src/store/decisions.js'
+import { checkRecord, type ParsedRecord } from '../../src/audit/chain.js'
+import { countRecords, getDecisionRecord } from '../../src/store/audit-log.js'
 import { testApp, type TestApp } from '../helpers.js'
 
 async function check (ctx: TestApp, body: unknown) {
@@ -9,16 +9,19 @@ async function check (ctx: TestApp, body: unknown) {
 }
 
 async function assertRecorded (t: Test, ctx: TestApp, body: Record<string, unknown>): Promise<void> {
-  const row = await getDecision(ctx.db, body.decision_id as string)
+  const row = await getDecisionRecord(ctx.db, body.decision_id as string)
   if (row === undefined) {
     t.fail(`no record for decision ${String(body.decision_id)}`)
     return
   }
-  t.equal(verifyStoredDecision(row, new Map([[ctx.deps.key.id, ctx.deps.key.secret]])), null, 'the record verifies')
+  t.equal(checkRecord(row, new Map([[ctx.deps.key.id, ctx.deps.key.secret]])), null, 'the record verifies')
   t.equal(`hmac-sha256:${row.key_id}:${row.signature}`, body.signature, 'the answer carries the stored signature')
-  const signed = JSON.parse(row.record) as Record<string, unknown>
-  for (const k of ['decision', 'reason', 'rule_id', 'matched_rules', 'constraints', 'policy_snapshot', 'job_hash', 'trace_id', 'checked_at']) {
-    t.same(signed[k], body[k], `signed ${k} equals the answer's`)
+  const signed = JSON.parse(row.record) as ParsedRecord
+  t.equal(signed.type, 'decision')
+  t.equal(signed.trace_id, body.trace_id)
+  t.equal(signed.at, body.checked_at)
+  for (const k of ['decision_id', 'decision', 'reason', 'rule_id', 'matched_rules', 'constraints', 'policy_snapshot', 'job_hash']) {
+    t.same(signed.body[k], body[k], `signed ${k} equals the answer's`)
   }
 }
 
@@ -44,7 +47,7 @@ t.test('the example policy over HTTP: every 200 answer has a verifying record', 
   }
   const exec = await check(ctx, cases[4][0])
   t.same(exec.body.constraints, { max_runtime_sec: 45, max_retries: 1 })
-  t.equal(await countDecisions(ctx.db), cases.length + 1, 'one record per answer')
+  t.equal(await countRecords(ctx.db), cases.length + 1, 'one record per answer')
 })
 
 t.test('trace ids: kept when given, generated when absent', async (t) => {
@@ -65,7 +68,7 @@ t.test('simulate explains and records nothing', async (t) => {
   t.equal(body.recorded, false)
   t.same(body.matches.map((m: { rule_id: string }) => m.rule_id), ['require-approval-prod-write', 'deny-destructive'])
   t.ok(body.matches.every((m: { why: string[] }) => m.why.length > 0), 'every match says why')
-  t.equal(await countDecisions(ctx.db), 0)
+  t.equal(await countRecords(ctx.db), 0)
 })
 
 t.test('bad input is a 400 in one shape that names the field, never a 500', async (t) => {
@@ -98,5 +101,5 @@ t.test('bad input is a 400 in one shape that names the field, never a 500', asyn
   const notFound = await ctx.app.inject({ method: 'GET', url: '/nope' })
   t.equal(notFound.statusCode, 404)
   t.equal(notFound.json().code, 'ARBITER_ERR_NOT_FOUND')
-  t.equal(await countDecisions(ctx.db), 0, 'nothing was recorded for bad input')
+  t.equal(await countRecords(ctx.db), 0, 'nothing was recorded for bad input')
 })

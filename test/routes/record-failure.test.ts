@@ -7,7 +7,7 @@ import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { openPostgres, type Database } from '../../src/store/db.js'
-import { countDecisions } from '../../src/store/decisions.js'
+import { countRecords } from '../../src/store/audit-log.js'
 import { DATABASE_URL, ON_POSTGRES, testApp, testDatabase } from '../helpers.js'
 
 const BUDGET_MS = 300
@@ -24,7 +24,7 @@ t.test('a stalled database: 503 DENY within the budget, nothing committed late',
   // On Postgres the lock blocks inserts; on the embedded database the open transaction holds
   // its single backend. Either way writes wait, as they would on a stalled server.
   const holder = blocker.transaction(async (tx) => {
-    await tx.query('lock table decisions in access exclusive mode')
+    await tx.query('lock table audit_log in access exclusive mode')
     locked()
     await released
   })
@@ -46,11 +46,11 @@ t.test('a stalled database: 503 DENY within the budget, nothing committed late',
 
   release()
   await holder
-  t.equal(await countDecisions(ctx.db), 0, 'none of the 503 answers is in the log')
+  t.equal(await countRecords(ctx.db), 0, 'none of the 503 answers is in the log')
   const after = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'after', topic: 'job.mcp-bridge.read.x' } })
   t.equal(after.statusCode, 200, 'recording resumes once the database does')
-  t.equal(await countDecisions(ctx.db), 1)
-  t.equal(ctx.app.decisionWriter.stats.lateCommits, 0)
+  t.equal(await countRecords(ctx.db), 1)
+  t.equal(ctx.app.auditWriter.stats.lateCommits, 0)
 })
 
 /** A TCP relay to Postgres that a test can cut, as a network failure would. */

@@ -31,7 +31,7 @@ t.test('an edited landed migration is refused; a failing one rolls back', async 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   cpSync(MIGRATIONS_DIR, dir, { recursive: true })
   await migrate(db, dir)
-  const first = path.join(dir, '0001_decisions.sql')
+  const first = path.join(dir, '0001_audit_log.sql')
   writeFileSync(first, readFileSync(first, 'utf8') + '\n-- edited\n')
   await t.rejects(migrate(db, dir), /changed after it was applied/)
 

@@ -1,0 +1,176 @@
+/**
+ * The one writer of the tenant audit logs, with group commit. Appends queue per tenant; each
+ * tenant's queue drains on its own, committing up to `maxBatch` records per transaction under
+ * the log's head-row lock, so sequence numbers are gapless, the chain never forks (across
+ * instances too), durability costs one commit per group, and tenants do not wait for each other.
+ *
+ * Every append settles by its deadline. Callers whose deadline passed before their group's
+ * insert are left out; a group is rolled back if any caller was answered during its insert;
+ * a failed group fails every record in it. Only the COMMIT round trip itself can race a
+ * deadline, and that is counted (`lateCommits`) and logged.
+ */
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import { performance } from 'node:perf_hooks'
+import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
+import { ArbiterError } from '../errors.js'
+import { appendRecords, lockHead } from './audit-log.js'
+import type { Database, Queryable } from './db.js'
+
+/** Runs inside the append's transaction, after the head lock; throwing rejects that append. */
+export type AppendCheck = (tx: Queryable) => Promise<void>
+
+export interface WriterOptions {
+  maxBatch?: number
+  /** Appends waiting at most, over all tenants; past it an append fails at once. */
+  maxQueue?: number
+  log?: Pick<Logger, 'warn' | 'error'>
+  /** Told after each committed group (checkpointing hooks in here). */
+  onCommit?: (tenantId: string, head: { seq: number, hash: string }) => void
+}
+
+interface Pending {
+  entry: AuditEntry
+  deadline: number
+  check?: AppendCheck
+  settled: boolean
+  timer: NodeJS.Timeout
+  resolve: (r: SealedRecord) => void
+  reject: (err: Error) => void
+}
+
+export interface WriterStats {
+  groups: number
+  records: number
+  failedGroups: number
+  expired: number
+  lateCommits: number
+}
+
+class Rejected extends Error {}
+
+export class AuditWriter {
+  private readonly queues = new Map<string, Pending[]>()
+  private queued = 0
+  private readonly maxBatch: number
+  private readonly maxQueue: number
+  readonly stats: WriterStats = { groups: 0, records: 0, failedGroups: 0, expired: 0, lateCommits: 0 }
+
+  constructor (private readonly db: Database, private readonly key: HmacSigningKey, private readonly options: WriterOptions = {}) {
+    this.maxBatch = options.maxBatch ?? 256
+    this.maxQueue = options.maxQueue ?? 10_000
+  }
+
+  /**
+   * Appends `entry` to its tenant's log; resolves with the sealed record once committed. With
+   * `check`, the entry commits alone and only if `check` passes under the head lock.
+   */
+  async append (entry: AuditEntry, deadline: number, check?: AppendCheck): Promise<SealedRecord> {
+    if (this.queued >= this.maxQueue) {
+      throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the record queue is full')
+    }
+    return await new Promise<SealedRecord>((resolve, reject) => {
+      const p: Pending = {
+        entry,
+        deadline,
+        check,
+        settled: false,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.stats.expired++
+          this.settle(p, new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written within the budget'))
+        }, Math.max(0, deadline - performance.now()))
+      }
+      this.queued++
+      const queue = this.queues.get(entry.tenant_id)
+      if (queue !== undefined) {
+        queue.push(p)
+        return
+      }
+      this.queues.set(entry.tenant_id, [p])
+      this.drain(entry.tenant_id).catch((err: unknown) => this.options.log?.error({ err }, 'audit writer failed'))
+    })
+  }
+
+  private settle (p: Pending, outcome: SealedRecord | Error): void {
+    if (p.settled) return
+    p.settled = true
+    clearTimeout(p.timer)
+    if (outcome instanceof Error) p.reject(outcome)
+    else p.resolve(outcome)
+  }
+
+  private async drain (tenantId: string): Promise<void> {
+    const queue = this.queues.get(tenantId) as Pending[]
+    // Let appends made in the same tick join the first group.
+    await Promise.resolve()
+    try {
+      while (queue.length > 0) {
+        // Checked appends go alone; others go in groups of up to maxBatch.
+        const n = queue[0].check !== undefined ? 1 : Math.min(this.maxBatch, firstChecked(queue))
+        const group = queue.splice(0, n)
+        this.queued -= group.length
+        // Callers that already gave up are dropped here, before anything reaches the database.
+        const live = group.filter((p) => !p.settled)
+        if (live.length > 0) await this.commit(tenantId, live)
+      }
+    } finally {
+      this.queues.delete(tenantId)
+    }
+  }
+
+  private async commit (tenantId: string, group: Pending[]): Promise<void> {
+    let sealed: SealedRecord[] = []
+    let live: Pending[] = []
+    try {
+      await this.db.transaction(async (tx) => {
+        live = group.filter((p) => !p.settled)
+        if (live.length === 0) return
+        if (this.db.kind === 'postgres') {
+          // Do not hold the connection past the most pressed caller's deadline.
+          const remaining = Math.max(1, Math.floor(Math.min(...live.map((p) => p.deadline)) - performance.now()))
+          await tx.query("select set_config('statement_timeout', $1, true)", [String(remaining)])
+        }
+        const head = await lockHead(tx, tenantId)
+        if (live[0].check !== undefined) await live[0].check(tx).catch((err: unknown) => { throw new Rejected('check failed', { cause: err }) })
+        let prev = head.hash
+        sealed = live.map((p, i) => {
+          const r = sealRecord(p.entry, head.seq + i + 1, prev, this.key)
+          prev = r.hash
+          return r
+        })
+        await appendRecords(tx, tenantId, sealed)
+        // A caller answered while the insert ran must not find its record committed.
+        if (live.some((p) => p.settled)) throw new Error('a caller in the group was answered before it could commit')
+      })
+    } catch (err) {
+      if (err instanceof Rejected) {
+        this.settle(live[0], err.cause as Error)
+        return
+      }
+      this.stats.failedGroups++
+      this.options.log?.error({ err, records: group.length }, 'audit group failed to commit')
+      const failure = new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the database is unavailable', { cause: err })
+      for (const p of group) this.settle(p, failure)
+      return
+    }
+    if (sealed.length === 0) return
+    this.stats.groups++
+    this.stats.records += sealed.length
+    live.forEach((p, i) => {
+      if (p.settled) {
+        this.stats.lateCommits++
+        this.options.log?.warn({ tenantId, seq: sealed[i].seq }, 'record committed after its caller was answered 503')
+      }
+      this.settle(p, sealed[i])
+    })
+    const last = sealed[sealed.length - 1]
+    this.options.onCommit?.(tenantId, { seq: last.seq, hash: last.hash })
+  }
+}
+
+/** How many appends lead the queue before the first checked one. */
+function firstChecked (queue: Pending[]): number {
+  const i = queue.findIndex((p) => p.check !== undefined)
+  return i === -1 ? queue.length : i
+}
