@@ -4,7 +4,7 @@
  * record names the key that signed it without revealing it.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 export interface HmacKey {
@@ -15,6 +15,8 @@ export interface HmacKey {
 }
 
 export const HMAC_KEY_FILE = 'hmac.key'
+/** Retired keys, kept so that the records they signed still verify. */
+export const RETIRED_HMAC_KEYS_DIR = 'hmac-keys'
 
 export function hmacKeyId (secret: Buffer): string {
   return `hk_${createHash('sha256').update(secret).digest('hex').slice(0, 16)}`
@@ -34,6 +36,11 @@ export async function loadHmacKey (options: { dataDir: string, keyFile?: string 
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
   }
+  const secret = await readKeyFile(file)
+  return { id: hmacKeyId(secret), secret, path: file, created }
+}
+
+async function readKeyFile (file: string): Promise<Buffer> {
   const info = await stat(file)
   if ((info.mode & 0o077) !== 0) {
     throw new Error(`HMAC key file ${file} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`)
@@ -42,6 +49,35 @@ export async function loadHmacKey (options: { dataDir: string, keyFile?: string 
   if (!/^[0-9a-f]{64,}$/i.test(text)) {
     throw new Error(`HMAC key file ${file} must hold at least 32 bytes as hex`)
   }
-  const secret = Buffer.from(text, 'hex')
-  return { id: hmacKeyId(secret), secret, path: file, created }
+  return Buffer.from(text, 'hex')
+}
+
+/**
+ * Every HMAC key a verifier may meet: the active one and the retired ones in
+ * `DATA_DIR/hmac-keys/`, by key id.
+ */
+export async function loadHmacKeyring (options: { dataDir: string, keyFile?: string }): Promise<Map<string, Buffer>> {
+  const ring = new Map<string, Buffer>()
+  const dir = path.join(options.dataDir, RETIRED_HMAC_KEYS_DIR)
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err })
+  for (const name of names.filter((n) => n.endsWith('.key')).sort()) {
+    const secret = await readKeyFile(path.join(dir, name))
+    ring.set(hmacKeyId(secret), secret)
+  }
+  const active = await loadHmacKey(options)
+  ring.set(active.id, active.secret)
+  return ring
+}
+
+/**
+ * Retires the active key in `dataDir` (kept in `hmac-keys/` for verification) and generates a
+ * new one. Arbiter signs with the new key from its next start.
+ */
+export async function rotateHmacKey (dataDir: string): Promise<{ retired: string, active: string }> {
+  const old = await loadHmacKey({ dataDir })
+  const dir = path.join(dataDir, RETIRED_HMAC_KEYS_DIR)
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  await rename(old.path, path.join(dir, `${old.id}.key`))
+  const fresh = await loadHmacKey({ dataDir })
+  return { retired: old.id, active: fresh.id }
 }
