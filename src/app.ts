@@ -6,17 +6,22 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { HmacSigningKey } from './audit/chain.js'
+import type { CheckpointKey } from './audit/checkpoint.js'
+import { publicKeyPem } from './audit/checkpoint-key.js'
 import { CheckService } from './check-service.js'
 import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
 import type { Config } from './config.js'
 import { ArbiterError, errorBody, type ErrorCode } from './errors.js'
+import { auditRoutes, checkpointSchema } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
 import { healthRoutes } from './routes/health.js'
 import { policyRoutes } from './routes/policies.js'
 import { SHARED_SCHEMAS } from './routes/schemas.js'
+import { Checkpointer } from './runtime/checkpointer.js'
 import { PolicyHolder } from './runtime/policy-holder.js'
 import type { Database } from './store/db.js'
 import { AuditWriter } from './store/audit-writer.js'
+import { registerKey } from './store/checkpoints.js'
 import { migrate } from './store/migrate.js'
 
 declare module 'fastify' {
@@ -27,12 +32,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     policies: PolicyHolder
     auditWriter: AuditWriter
+    checkpointer: Checkpointer
   }
 }
 
 export interface AppDeps {
   db: Database
   key: HmacSigningKey
+  checkpointKey: CheckpointKey
   logger: Logger
   clock?: Clock
   ids?: IdGenerator
@@ -46,7 +53,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await migrate(deps.db)
   const policies = new PolicyHolder(config.policyPath, deps.db, clock, log)
   await policies.load()
-  const writer = new AuditWriter(deps.db, deps.key, { log })
+  await registerKey(deps.db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
+  await registerKey(deps.db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
+  const checkpointer = new Checkpointer(deps.db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000 }, log)
+  await checkpointer.start()
+  const writer = new AuditWriter(deps.db, deps.key, { log, onCommit: (tenant, head) => checkpointer.onCommit(tenant, head) })
   const service = new CheckService({ policy: () => policies.current, writer, clock, ids })
 
   const app = Fastify({
@@ -61,11 +72,15 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   app.decorate('policies', policies)
   app.decorate('auditWriter', writer)
+  app.decorate('checkpointer', checkpointer)
   app.decorateRequest('receivedAt', 0)
   app.addHook('onRequest', async (request) => { request.receivedAt = performance.now() })
-  app.addHook('onClose', async () => { policies.close() })
+  app.addHook('onClose', async () => {
+    policies.close()
+    await checkpointer.close()
+  })
   app.removeContentTypeParser('text/plain')
-  for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
+  for (const schema of [...SHARED_SCHEMAS, checkpointSchema]) app.addSchema(schema)
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { code, message } = classify(err)
@@ -80,6 +95,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   healthRoutes(app, { db: deps.db, policies, timeoutMs: config.checkBudgetMs })
   checkRoutes(app, { service, budgetMs: config.checkBudgetMs })
   policyRoutes(app, { policies, db: deps.db })
+  auditRoutes(app, { db: deps.db })
   return app
 }
 

@@ -18,6 +18,9 @@ export interface Config {
   readonly bodyLimitBytes: number
   readonly hmacKeyFile: string | undefined
   readonly watchPolicies: boolean
+  readonly checkpointKeyFile: string | undefined
+  readonly checkpointEvery: number
+  readonly checkpointIntervalSec: number
 }
 
 /** The variables Arbiter reads, their defaults and limits; README documents the same list. */
@@ -33,7 +36,10 @@ const ENV_SCHEMA = {
     CHECK_BUDGET_MS: { type: 'integer', minimum: 10, maximum: 30000, default: 1500 },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
     ARBITER_HMAC_KEY_FILE: { type: 'string', minLength: 1 },
-    POLICY_WATCH: { enum: ['true', 'false'], default: 'true' }
+    POLICY_WATCH: { enum: ['true', 'false'], default: 'true' },
+    ARBITER_CHECKPOINT_KEY_FILE: { type: 'string', minLength: 1 },
+    CHECKPOINT_EVERY: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
+    CHECKPOINT_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 }
   },
   additionalProperties: true
 } as const
@@ -76,6 +82,9 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     checkBudgetMs: v.CHECK_BUDGET_MS as number,
     bodyLimitBytes: v.BODY_LIMIT_BYTES as number,
     hmacKeyFile: v.ARBITER_HMAC_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_HMAC_KEY_FILE as string),
-    watchPolicies: v.POLICY_WATCH === 'true'
+    watchPolicies: v.POLICY_WATCH === 'true',
+    checkpointKeyFile: v.ARBITER_CHECKPOINT_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_CHECKPOINT_KEY_FILE as string),
+    checkpointEvery: v.CHECKPOINT_EVERY as number,
+    checkpointIntervalSec: v.CHECKPOINT_INTERVAL_SEC as number
   })
 }

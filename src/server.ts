@@ -3,6 +3,7 @@
  */
 import path from 'node:path'
 import pino from 'pino'
+import { loadCheckpointKey } from './audit/checkpoint-key.js'
 import { loadHmacKey } from './audit/hmac-key.js'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
@@ -32,7 +33,9 @@ export async function serve (config: Config): Promise<void> {
   const db = await openDatabase(config, log)
   const key = await loadHmacKey({ dataDir: config.dataDir, keyFile: config.hmacKeyFile })
   if (key.created) log.info({ path: key.path, keyId: key.id }, 'generated a new HMAC signing key')
-  const app = await buildApp(config, { db, key, logger: log })
+  const checkpointKey = await loadCheckpointKey({ dataDir: config.dataDir, keyFile: config.checkpointKeyFile })
+  if (checkpointKey.created) log.info({ path: checkpointKey.path, keyId: checkpointKey.id }, 'generated a new Ed25519 checkpoint key')
+  const app = await buildApp(config, { db, key, checkpointKey, logger: log })
   if (config.watchPolicies) app.policies.watch()
 
   process.on('SIGHUP', () => {

@@ -12,6 +12,7 @@ import pino from 'pino'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { buildApp, type AppDeps } from '../src/app.js'
+import { loadCheckpointKey } from '../src/audit/checkpoint-key.js'
 import { loadHmacKey } from '../src/audit/hmac-key.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { openEmbedded, openPostgres, type Database } from '../src/store/db.js'
@@ -107,8 +108,9 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
   })
   const { logger, lines } = captureLogger()
   const key = await loadHmacKey({ dataDir })
+  const checkpointKey = await loadCheckpointKey({ dataDir })
   const db = options.testDb === undefined ? testDb.db : await testDb.open()
-  const deps: AppDeps = { db, key, logger, ...options.deps }
+  const deps: AppDeps = { db, key, checkpointKey, logger, ...options.deps }
   const app = await buildApp(config, deps)
   t.teardown(async () => await app.close())
   await app.ready()

@@ -15,7 +15,7 @@ function entry (tenant: string, i: number, body: Record<string, unknown> = {}): 
   return { type: 'job.event', tenant_id: tenant, trace_id: `t${i}`, job_id: `j${i}`, at: new Date(i).toISOString(), actor: null, body: { status: 'RUNNING', i, ...body } }
 }
 
-async function verifyLog (db: Database, tenant: string, hmacKeys = keys): Promise<{ seq: number, problem: string } | null | number> {
+async function verifyLog (db: Database, tenant: string, hmacKeys: ReadonlyMap<string, Buffer> = keys): Promise<{ seq: number, problem: string } | null | number> {
   const v = new ChainVerifier(tenant, undefined, hmacKeys)
   for (const r of await readLog(db, tenant, 1, Number.MAX_SAFE_INTEGER, 1_000_000)) {
     const p = v.next(r)

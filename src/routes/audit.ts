@@ -1,0 +1,84 @@
+import type { FastifyInstance } from 'fastify'
+import { listCheckpoints, listKeys } from '../store/checkpoints.js'
+import type { Database } from '../store/db.js'
+
+const MAX_PAGE = 1000
+
+const keySchema = {
+  type: 'object',
+  required: ['key_id', 'algorithm', 'public_key', 'valid_from', 'valid_until'],
+  additionalProperties: false,
+  properties: {
+    key_id: { type: 'string' },
+    algorithm: { type: 'string', enum: ['ed25519', 'hmac-sha256'] },
+    public_key: { type: ['string', 'null'] },
+    valid_from: { type: 'string', format: 'date-time' },
+    valid_until: { type: ['string', 'null'], format: 'date-time' }
+  }
+} as const
+
+export const checkpointSchema = {
+  $id: 'Checkpoint',
+  type: 'object',
+  required: ['tenant_id', 'seq', 'head_hash', 'at', 'key_id', 'statement', 'signature'],
+  additionalProperties: false,
+  properties: {
+    tenant_id: { type: 'string' },
+    seq: { type: 'integer' },
+    head_hash: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
+    at: { type: 'string', format: 'date-time' },
+    key_id: { type: 'string' },
+    statement: { type: 'string' },
+    signature: { type: 'string' }
+  }
+} as const
+
+export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void {
+  app.get('/audit/keys', {
+    schema: {
+      response: {
+        200: { type: 'object', required: ['keys'], additionalProperties: false, properties: { keys: { type: 'array', items: keySchema } } }
+      }
+    }
+  }, async () => {
+    const rows = await listKeys(opts.db)
+    // A key is valid until the next key of its algorithm took over.
+    const keys = rows.map((r, i) => {
+      const next = rows.slice(i + 1).find((n) => n.algorithm === r.algorithm)
+      return { key_id: r.key_id, algorithm: r.algorithm, public_key: r.public_key, valid_from: iso(r.valid_from), valid_until: next === undefined ? null : iso(next.valid_from) }
+    })
+    return { keys }
+  })
+
+  app.get<{ Querystring: { tenant_id?: string, after_seq?: string, limit?: string } }>('/audit/checkpoints', {
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          tenant_id: { type: 'string', minLength: 1, maxLength: 128 },
+          after_seq: { type: 'string', pattern: '^[0-9]{1,15}$' },
+          limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['tenant_id', 'checkpoints'],
+          additionalProperties: false,
+          properties: { tenant_id: { type: 'string' }, checkpoints: { type: 'array', items: { $ref: 'Checkpoint#' } } }
+        },
+        400: { $ref: 'Error#' }
+      }
+    }
+  }, async (request) => {
+    const tenantId = request.query.tenant_id ?? 'default'
+    const after = Number(request.query.after_seq ?? 0)
+    const limit = Math.min(MAX_PAGE, Number(request.query.limit ?? 100))
+    return { tenant_id: tenantId, checkpoints: await listCheckpoints(opts.db, tenantId, after + 1, Number.MAX_SAFE_INTEGER, limit) }
+  })
+}
+
+function iso (d: Date | string): string {
+  return new Date(d).toISOString()
+}

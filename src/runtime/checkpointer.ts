@@ -1,0 +1,76 @@
+/**
+ * Signs checkpoints of every log: when a log has grown by `everyRecords` since its last
+ * checkpoint (seen on this instance's commits), and on a timer for any log with records not yet
+ * covered (which also covers records other instances wrote). Two instances checkpointing the
+ * same head store it once.
+ */
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import { signCheckpoint, type CheckpointKey } from '../audit/checkpoint.js'
+import type { Clock } from '../clock.js'
+import type { Database } from '../store/db.js'
+import { insertCheckpoint, latestCheckpoints } from '../store/checkpoints.js'
+
+export interface CheckpointerOptions {
+  everyRecords: number
+  intervalMs: number
+}
+
+export class Checkpointer {
+  private readonly covered = new Map<string, number>()
+  private readonly scheduled = new Map<string, number>()
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> = Promise.resolve()
+  written = 0
+
+  constructor (
+    private readonly db: Database,
+    private readonly key: CheckpointKey,
+    private readonly clock: Clock,
+    private readonly options: CheckpointerOptions,
+    private readonly log: Pick<Logger, 'error'>
+  ) {}
+
+  async start (): Promise<void> {
+    for (const [tenant, seq] of await latestCheckpoints(this.db)) this.covered.set(tenant, seq)
+    this.timer = setInterval(() => { this.enqueue(async () => await this.sweep()) }, this.options.intervalMs)
+    this.timer.unref()
+  }
+
+  /** Called after each committed group of a log. */
+  onCommit (tenantId: string, head: { seq: number, hash: string }): void {
+    const last = Math.max(this.covered.get(tenantId) ?? 0, this.scheduled.get(tenantId) ?? 0)
+    if (head.seq - last < this.options.everyRecords) return
+    this.scheduled.set(tenantId, head.seq)
+    this.enqueue(async () => await this.checkpoint(tenantId, head))
+  }
+
+  /** Checkpoints every log whose head is not covered yet. */
+  async sweep (): Promise<void> {
+    const { rows } = await this.db.query<{ tenant_id: string, seq: number, hash: string }>('select tenant_id, seq::int as seq, hash from audit_heads where seq > 0')
+    for (const r of rows) {
+      if (r.seq > (this.covered.get(r.tenant_id) ?? 0)) await this.checkpoint(r.tenant_id, r)
+    }
+  }
+
+  /** Waits for checkpoints under way (tests, shutdown). */
+  async idle (): Promise<void> {
+    await this.running
+  }
+
+  async close (): Promise<void> {
+    clearInterval(this.timer)
+    await this.idle()
+  }
+
+  private enqueue (job: () => Promise<void>): void {
+    // One at a time, in order; a failure is logged and the next due checkpoint retries it.
+    this.running = this.running.then(job).catch((err: unknown) => this.log.error({ err }, 'checkpoint failed'))
+  }
+
+  private async checkpoint (tenantId: string, head: { seq: number, hash: string }): Promise<void> {
+    const c = signCheckpoint(this.key, { tenantId, seq: head.seq, hash: head.hash, at: this.clock.now().toISOString() })
+    await insertCheckpoint(this.db, c)
+    this.covered.set(tenantId, Math.max(head.seq, this.covered.get(tenantId) ?? 0))
+    this.written++
+  }
+}
