@@ -11,7 +11,7 @@ import { publicKeyPem } from './audit/checkpoint-key.js'
 import { CheckService } from './check-service.js'
 import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
 import type { Config } from './config.js'
-import { ArbiterError, errorBody, type ErrorCode } from './errors.js'
+import { ArbiterError, errorBody, RETRY_AFTER_SEC, type ErrorCode } from './errors.js'
 import { auditRoutes, checkpointSchema } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
 import { healthRoutes } from './routes/health.js'
@@ -64,7 +64,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
-    return503OnClosing: true,
+    // Fastify's own draining 503 is a bare body outside the catalogue: the onRequest hook answers instead.
+    return503OnClosing: false,
     ajv: {
       // Reject what is wrong instead of repairing it: no coercion, no silent removal.
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false }
@@ -74,7 +75,20 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.decorate('auditWriter', writer)
   app.decorate('checkpointer', checkpointer)
   app.decorateRequest('receivedAt', 0)
-  app.addHook('onRequest', async (request) => { request.receivedAt = performance.now() })
+  // preClose runs as close() begins, before the listener stops and in-flight requests drain;
+  // onClose would run only after they had drained, too late to turn anything away.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async (request, reply) => {
+    request.receivedAt = performance.now()
+    if (closing) {
+      // A request pipelined or kept alive into the drain: turned away in the catalogue shape, so
+      // a caller can tell it apart and retry elsewhere. Fastify adds `Connection: close`.
+      reply.code(503).header('retry-after', RETRY_AFTER_SEC)
+        .send(errorBody('ARBITER_ERR_SHUTTING_DOWN', 'the server is shutting down; send the request to another instance'))
+      return reply
+    }
+  })
   app.addHook('onClose', async () => {
     policies.close()
     await checkpointer.close()

@@ -10,13 +10,16 @@ export const ERRORS = {
   ARBITER_ERR_BODY_TOO_LARGE: 400,
   ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ARBITER_ERR_NOT_FOUND: 404,
-  ARBITER_ERR_METHOD_NOT_ALLOWED: 405,
   ARBITER_ERR_RECORD_UNAVAILABLE: 503,
   ARBITER_ERR_NOT_READY: 503,
+  ARBITER_ERR_SHUTTING_DOWN: 503,
   ARBITER_ERR_INTERNAL: 500
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
+
+/** `Retry-After` (seconds) on the 503s a caller should retry: an unrecorded check, a draining server. */
+export const RETRY_AFTER_SEC = '1'
 
 export interface ErrorBody {
   statusCode: number

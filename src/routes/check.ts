@@ -1,9 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { RecordFailure, type CheckService } from '../check-service.js'
-import { errorBody } from '../errors.js'
+import { errorBody, RETRY_AFTER_SEC } from '../errors.js'
 import type { CheckRequest } from '../policy/index.js'
-
-const RETRY_AFTER_SEC = '1'
 
 export function checkRoutes (app: FastifyInstance, opts: { service: CheckService, budgetMs: number }): void {
   const { service, budgetMs } = opts
@@ -11,7 +9,8 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
   app.post<{ Body: CheckRequest }>('/check', {
     schema: {
       body: { $ref: 'CheckRequest#' },
-      response: { 200: { $ref: 'Decision#' }, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { $ref: 'UnrecordedDeny#' } }
+      // 503: an unrecorded DENY, or the draining answer of app.ts's onRequest hook.
+      response: { 200: { $ref: 'Decision#' }, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { oneOf: [{ $ref: 'UnrecordedDeny#' }, { $ref: 'Error#' }] } }
     }
   }, async (request, reply) => {
     try {

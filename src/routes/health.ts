@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Database } from '../store/db.js'
 import type { PolicyHolder } from '../runtime/policy-holder.js'
 import { errorBody } from '../errors.js'
+import { sha256Id } from './schemas.js'
 
 export function healthRoutes (app: FastifyInstance, opts: { db: Database, policies: PolicyHolder, timeoutMs: number }): void {
   app.get('/health', {
@@ -17,7 +18,7 @@ export function healthRoutes (app: FastifyInstance, opts: { db: Database, polici
           type: 'object',
           required: ['status', 'policy_snapshot'],
           additionalProperties: false,
-          properties: { status: { type: 'string', const: 'ready' }, policy_snapshot: { type: 'string' } }
+          properties: { status: { type: 'string', const: 'ready' }, policy_snapshot: sha256Id }
         },
         503: { $ref: 'Error#' }
       }

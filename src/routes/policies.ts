@@ -3,12 +3,13 @@ import { ArbiterError } from '../errors.js'
 import type { PolicyHolder } from '../runtime/policy-holder.js'
 import type { Database } from '../store/db.js'
 import { getSnapshot } from '../store/snapshots.js'
+import { sha256Id } from './schemas.js'
 
 const reloadError = {
   type: ['object', 'null'],
   required: ['at', 'message', 'problems'],
   additionalProperties: false,
-  properties: { at: { type: 'string' }, message: { type: 'string' }, problems: { type: 'array', items: { type: 'string' } } }
+  properties: { at: { type: 'string', format: 'date-time' }, message: { type: 'string' }, problems: { type: 'array', items: { type: 'string' } } }
 } as const
 
 export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHolder, db: Database }): void {
@@ -20,7 +21,7 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
           required: ['snapshot_id', 'version', 'rule_count', 'files', 'loaded_at', 'last_reload_error'],
           additionalProperties: false,
           properties: {
-            snapshot_id: { type: 'string' },
+            snapshot_id: sha256Id,
             version: { type: 'string' },
             rule_count: { type: 'integer' },
             files: { type: 'array', items: { type: 'string' } },
@@ -38,7 +39,7 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
         type: 'object',
         required: ['snapshot_id'],
         additionalProperties: false,
-        properties: { snapshot_id: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } }
+        properties: { snapshot_id: sha256Id }
       },
       response: {
         200: {
@@ -46,7 +47,7 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
           required: ['snapshot_id', 'version', 'created_at', 'sources'],
           additionalProperties: false,
           properties: {
-            snapshot_id: { type: 'string' },
+            snapshot_id: sha256Id,
             version: { type: 'string' },
             created_at: { type: 'string', format: 'date-time' },
             sources: {

@@ -31,14 +31,17 @@ export const errorSchema = {
   }
 } as const
 
+/** `sha256:` + 64 hex digits: job hashes and policy snapshot ids. */
+export const sha256Id = { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } as const
+
 const decisionCore = {
   decision: { type: 'string', enum: DECISIONS },
   reason: { type: 'string' },
   rule_id: { type: ['string', 'null'] },
   matched_rules: { type: 'array', items: { type: 'string' } },
   constraints: { $ref: 'Constraints#' },
-  policy_snapshot: { type: 'string' },
-  job_hash: { type: 'string' },
+  policy_snapshot: sha256Id,
+  job_hash: sha256Id,
   trace_id: { type: 'string' }
 } as const
 
@@ -85,15 +88,15 @@ export const simulationSchema = {
 export const unrecordedDenySchema = {
   $id: 'UnrecordedDeny',
   type: 'object',
-  required: ['statusCode', 'code', 'error', 'message', 'decision', 'reason', 'trace_id'],
+  required: ['statusCode', 'code', 'error', 'message', 'decision', 'reason', 'trace_id', 'job_hash', 'policy_snapshot'],
   additionalProperties: false,
   properties: {
     ...errorSchema.properties,
     decision: { type: 'string', const: 'DENY' },
     reason: { type: 'string' },
     trace_id: { type: 'string' },
-    job_hash: { type: 'string' },
-    policy_snapshot: { type: 'string' }
+    job_hash: sha256Id,
+    policy_snapshot: sha256Id
   }
 } as const
 

@@ -1,23 +1,591 @@
-import t from 'tap'
-import { testApp } from '../helpers.js'
+/**
+ * openapi.yaml is the contract schedulers and auditors read; this file keeps the app to it.
+ * The spec and the app serve the same routes; the spec's schemas are the ones the routes
+ * declare (annotations aside); real answers, examples and the request schema validate against
+ * the spec, and the spec accepts exactly the check requests the app accepts.
+ */
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
+import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify'
+import yaml from 'js-yaml'
+import { once } from 'node:events'
+import { readFileSync, writeFileSync } from 'node:fs'
+import net, { type AddressInfo } from 'node:net'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { PACKAGE_ROOT } from '../../src/paths.js'
+import { checkRoutes } from '../../src/routes/check.js'
+import { healthRoutes } from '../../src/routes/health.js'
+import { policyRoutes } from '../../src/routes/policies.js'
+import { SHARED_SCHEMAS } from '../../src/routes/schemas.js'
+import type { Database } from '../../src/store/db.js'
+import { EXAMPLE_POLICY } from '../fixtures/policies.js'
+import { testApp, testDatabase } from '../helpers.js'
 
-t.test('explore', async (t) => {
+type Schema = Record<string, unknown>
+interface MediaType { schema?: Schema, example?: unknown, examples?: Record<string, { value: unknown }> }
+interface Response { $ref?: string, headers?: Record<string, { required?: boolean, schema: Schema }>, content?: Record<string, MediaType> }
+interface Parameter { name: string, in: string, required?: boolean, schema: Schema, example?: unknown }
+interface Operation {
+  requestBody?: { required?: boolean, content: Record<string, MediaType> }
+  parameters?: Parameter[]
+  responses: Record<string, Response>
+}
+interface Spec {
+  openapi: string
+  info: { version: string }
+  paths: Record<string, Record<string, Operation>>
+  components: { schemas: Record<string, Schema>, responses: Record<string, Response> }
+}
+
+const SPEC_ID = 'https://arbiter.invalid/openapi.yaml'
+const spec = yaml.load(readFileSync(path.join(PACKAGE_ROOT, 'openapi.yaml'), 'utf8')) as Spec
+const JSON_TYPE = 'application/json'
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
+const SHARED = new Set<string>(SHARED_SCHEMAS.map((s) => s.$id))
+
+// ajv-formats is not a dependency: the two formats the spec uses are checked here instead, and
+// strict mode makes any other format in the spec fail to compile rather than pass unchecked.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i
+const ajv = new Ajv2020({
+  strict: true,
+  allErrors: true,
+  formats: { uuid: UUID, 'date-time': (s: string) => DATE_TIME.test(s) && !Number.isNaN(Date.parse(s)) }
+})
+// The document's own top-level fields, and OpenAPI's `example` annotation, are not JSON Schema.
+ajv.addVocabulary(['openapi', 'info', 'jsonSchemaDialect', 'servers', 'paths', 'webhooks', 'components', 'security', 'tags', 'externalDocs', 'example'])
+ajv.addSchema(spec as unknown as Schema, SPEC_ID)
+
+const validators = new Map<string, ValidateFunction>()
+/** A validator for the schema at `pointer` (a JSON pointer into the spec); its `$ref`s resolve in the spec. */
+function validatorAt (pointer: string): ValidateFunction {
+  let v = validators.get(pointer)
+  if (v === undefined) {
+    v = ajv.compile({ $ref: `${SPEC_ID}#${pointer}` })
+    validators.set(pointer, v)
+  }
+  return v
+}
+
+const escape = (s: string): string => s.replaceAll('~', '~0').replaceAll('/', '~1')
+const refName = (ref: string, kind: 'schemas' | 'responses'): string => {
+  const prefix = `#/components/${kind}/`
+  if (!ref.startsWith(prefix)) throw new Error(`unexpected $ref ${ref}`)
+  return ref.slice(prefix.length)
+}
+
+/** Follows a response `$ref`; returns the response object and the JSON pointer where it lives. */
+function resolveResponse (response: Response, pointer: string): { response: Response, pointer: string } {
+  if (response.$ref === undefined) return { response, pointer }
+  const name = refName(response.$ref, 'responses')
+  const target = spec.components.responses[name]
+  if (target === undefined) throw new Error(`dangling $ref ${response.$ref}`)
+  return { response: target, pointer: `/components/responses/${escape(name)}` }
+}
+
+function operation (method: string, template: string): Operation | undefined {
+  return spec.paths[template]?.[method.toLowerCase()]
+}
+
+function specOperations (): Array<{ method: string, template: string, op: Operation }> {
+  return Object.entries(spec.paths).flatMap(([template, item]) => Object.entries(item)
+    .filter(([method]) => METHODS.includes(method))
+    .map(([method, op]) => ({ method: method.toUpperCase(), template, op })))
+}
+
+/** `/policies/snapshots/{snapshot_id}` → `/policies/snapshots/:snapshot_id` */
+const toFastifyPath = (template: string): string => template.replace(/\{([^}]+)\}/g, ':$1')
+
+/**
+ * The routes an app serves, from `printRoutes({ commonPrefix: false })`: a tree of lines
+ * `<branches><segment> (<METHODS>)` in which each segment continues its parent's path. Some
+ * routes print in ways this misreads (a wildcard loses its prefix): the caller checks every
+ * route read back with `hasRoute`, so a misread fails the test instead of hiding a route.
+ */
+function registeredRoutes (t: Test, app: FastifyInstance): string[] {
+  const lines = app.printRoutes({ commonPrefix: false }).split('\n').filter((l) => l.trim() !== '')
+  const routes: string[] = []
+  const paths: string[] = []
+  lines.forEach((line, i) => {
+    const m = /^([│├└─\s]*)(\S.*?)(?: \(([A-Z]+(?:, [A-Z]+)*)\))?$/.exec(line)
+    if (m === null) throw new Error(`cannot read route line ${JSON.stringify(line)}`)
+    const depth = Math.round(m[1].length / 4)
+    paths.length = depth
+    paths[depth] = (paths[depth - 1] ?? '') + m[2]
+    if (m[3] === undefined) {
+      // A node without methods only groups the lines under it; anything else is a line misread.
+      const next = /^[│├└─\s]*/.exec(lines[i + 1] ?? '')?.[0].length ?? 0
+      t.ok(next > m[1].length, `route tree line ${JSON.stringify(line)} without methods has children`)
+      return
+    }
+    for (const method of m[3].split(', ')) routes.push(`${method} ${paths[depth]}`)
+  })
+  return routes
+}
+
+/**
+ * The routes as the route modules declare them, captured with an onRoute hook on a bare
+ * instance (buildApp registers its routes before a test could add the hook). The registration
+ * functions only keep their dependencies for the handlers, which never run here.
+ */
+function declaredRoutes (): RouteOptions[] {
+  const probe = Fastify()
+  const routes: RouteOptions[] = []
+  probe.addHook('onRoute', (route) => { if (route.method !== 'HEAD') routes.push(route) })
+  const unused = undefined as never
+  healthRoutes(probe, { db: unused, policies: unused, timeoutMs: 1 })
+  checkRoutes(probe, { service: unused, budgetMs: 1 })
+  policyRoutes(probe, { policies: unused, db: unused })
+  return routes
+}
+
+const SCHEMA_MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'])
+const SCHEMA_LISTS = new Set(['oneOf', 'anyOf', 'allOf', 'prefixItems'])
+const SUBSCHEMAS = new Set(['items', 'additionalProperties', 'propertyNames', 'contains', 'not', 'if', 'then', 'else', 'unevaluatedProperties', 'unevaluatedItems'])
+const ANNOTATIONS = new Set(['description', 'title', 'example', 'examples', '$comment', 'deprecated', 'readOnly', 'writeOnly'])
+
+/** Rebuilds a schema, passing every schema object in it (itself included) through `each` first. */
+function walk (schema: unknown, each: (s: Schema) => Schema): unknown {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return schema
+  const out: Schema = {}
+  for (const [k, v] of Object.entries(each(schema as Schema))) {
+    if (SCHEMA_MAPS.has(k)) out[k] = Object.fromEntries(Object.entries(v as Schema).map(([name, sub]) => [name, walk(sub, each)]))
+    else if (SCHEMA_LISTS.has(k)) out[k] = (v as unknown[]).map((sub) => walk(sub, each))
+    else if (SUBSCHEMAS.has(k)) out[k] = walk(v, each)
+    else if (ANNOTATIONS.has(k) || k === '$id') continue
+    else out[k] = v
+  }
+  return out
+}
+
+/** A route schema without `$id`s and annotations. */
+const fromRoute = (schema: unknown): unknown => walk(schema, (s) => s)
+
+/**
+ * A spec schema as a route would write it: refs to the shared schemas (which the app registers
+ * by `$id`) become `Name#`; refs to the spec's other components are inlined.
+ */
+function fromSpec (schema: unknown): unknown {
+  return walk(schema, function each (s: Schema): Schema {
+    if (typeof s.$ref !== 'string') return s
+    const name = refName(s.$ref, 'schemas')
+    if (Object.keys(s).length !== 1) throw new Error(`$ref ${s.$ref} has siblings; the routes never write that`)
+    if (SHARED.has(name)) return { $ref: `${name}#` }
+    const target = spec.components.schemas[name]
+    if (target === undefined) throw new Error(`dangling $ref ${s.$ref}`)
+    return each(target)
+  })
+}
+
+const jsonSchemaOf = (response: Response): Schema | undefined => response.content?.[JSON_TYPE]?.schema
+const ERROR = { $ref: 'Error#' }
+
+t.test('the spec is OpenAPI 3.1 and versioned with the package', async (t) => {
+  t.match(spec.openapi, /^3\.1\.\d+$/)
+  const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
+  t.equal(spec.info.version, pkg.version)
+  for (const [template, item] of Object.entries(spec.paths)) {
+    t.notOk('parameters' in item, `${template}: parameters are stated per operation, where this test compares them`)
+  }
+  for (const { method, template, op } of specOperations()) {
+    for (const [status, response] of Object.entries(op.responses)) {
+      t.match(status, /^[1-5]\d\d$/, `${method} ${template}: responses are keyed by status code`)
+      const { response: r } = resolveResponse(response, '')
+      t.same(Object.keys(r.content ?? {}), [JSON_TYPE], `${method} ${template} ${status}: answered as JSON`)
+    }
+  }
+})
+
+t.test('the app serves exactly the routes the spec describes', async (t) => {
+  const { app } = await testApp(t)
+  const registered = registeredRoutes(t, app)
+  t.ok(registered.length > 0, 'routes were read from the app')
+  for (const route of registered) {
+    const [method, url] = route.split(' ')
+    t.ok(app.hasRoute({ method: method as 'GET', url }), `${route} is read back as a route the app has`)
+    if (method === 'HEAD') t.ok(registered.includes(`GET ${url}`), `HEAD ${url} is only the automatic twin of a GET`)
+    if (method === 'GET') t.ok(registered.includes(`HEAD ${url}`), `GET ${url} also answers HEAD, as the spec says`)
+  }
+  const served = registered.filter((r) => !r.startsWith('HEAD ')).sort()
+  const described = specOperations().map(({ method, template }) => `${method} ${toFastifyPath(template)}`).sort()
+  t.same(served, described, 'the routes the app serves are the operations in openapi.yaml')
+  for (const route of described) {
+    const [method, url] = route.split(' ')
+    t.ok(app.hasRoute({ method: method as 'GET', url }), `the app has ${route}`)
+  }
+  const declared = declaredRoutes().map((r) => `${String(r.method)} ${r.url}`).sort()
+  t.same(declared, served, 'this test sees every route module buildApp registers')
+})
+
+t.test('the spec states the schemas the routes declare', async (t) => {
+  for (const shared of SHARED_SCHEMAS) {
+    const documented = spec.components.schemas[shared.$id]
+    t.ok(documented, `components/schemas/${shared.$id} exists`)
+    t.strictSame(fromSpec(documented), fromRoute(shared), `components/schemas/${shared.$id} is src/routes/schemas.ts's ${shared.$id}`)
+  }
+
+  for (const route of declaredRoutes()) {
+    const template = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
+    const name = `${String(route.method)} ${template}`
+    const op = operation(String(route.method), template)
+    if (op === undefined) {
+      t.fail(`${name} is not in the spec`)
+      continue
+    }
+    const schema = route.schema ?? {}
+    t.notOk(schema.querystring ?? schema.headers, `${name}: no query or header schema the spec would have to state`)
+
+    const body = op.requestBody === undefined ? undefined : fromSpec(op.requestBody.content[JSON_TYPE]?.schema)
+    t.strictSame(body, schema.body === undefined ? undefined : fromRoute(schema.body), `${name}: request body`)
+    if (op.requestBody !== undefined) t.equal(op.requestBody.required, true, `${name}: the body is required`)
+
+    const params = op.parameters ?? []
+    t.ok(params.every((p) => p.in === 'path'), `${name}: only path parameters`)
+    const specParams = params.length === 0
+      ? undefined
+      : {
+          type: 'object',
+          required: params.filter((p) => p.required === true).map((p) => p.name),
+          additionalProperties: false,
+          properties: Object.fromEntries(params.map((p) => [p.name, fromSpec(p.schema)]))
+        }
+    t.strictSame(specParams, schema.params === undefined ? undefined : fromRoute(schema.params), `${name}: path parameters`)
+
+    const declared = (schema.response ?? {}) as Record<string, unknown>
+    for (const [status, routeSchema] of Object.entries(declared)) {
+      const response = op.responses[status]
+      if (response === undefined) {
+        t.fail(`${name} declares ${status}; the spec does not`)
+        continue
+      }
+      const documented = fromSpec(jsonSchemaOf(resolveResponse(response, '').response))
+      t.strictSame(documented, fromRoute(routeSchema), `${name} ${status}`)
+    }
+    for (const [status, response] of Object.entries(op.responses)) {
+      if (status in declared) continue
+      const documented = fromSpec(jsonSchemaOf(resolveResponse(response, '').response))
+      // What the spec may add to a route's own list: the error handler's 500, the draining 503.
+      t.ok(['500', '503'].includes(status), `${name} ${status} is in the spec but not declared by the route`)
+      t.strictSame(documented, ERROR, `${name} ${status} (from the error handler or the onRequest hook)`)
+    }
+    t.ok('503' in op.responses, `${name}: the draining 503 is documented`)
+  }
+})
+
+t.test('every example in the spec matches its schema', async (t) => {
+  const mediaTypes: Array<[string, string, MediaType]> = []
+  for (const { method, template, op } of specOperations()) {
+    const base = `/paths/${escape(template)}/${method.toLowerCase()}`
+    const body = op.requestBody?.content[JSON_TYPE]
+    if (body !== undefined) mediaTypes.push([`${method} ${template} request`, `${base}/requestBody/content/${escape(JSON_TYPE)}/schema`, body])
+    for (const [status, response] of Object.entries(op.responses)) {
+      if (response.$ref !== undefined) continue
+      const media = response.content?.[JSON_TYPE]
+      if (media !== undefined) mediaTypes.push([`${method} ${template} ${status}`, `${base}/responses/${status}/content/${escape(JSON_TYPE)}/schema`, media])
+    }
+    for (const [i, p] of (op.parameters ?? []).entries()) {
+      if (p.example !== undefined) mediaTypes.push([`${method} ${template} ${p.name}`, `${base}/parameters/${i}/schema`, { example: p.example }])
+    }
+  }
+  for (const [name, response] of Object.entries(spec.components.responses)) {
+    const media = response.content?.[JSON_TYPE]
+    if (media !== undefined) mediaTypes.push([`responses/${name}`, `/components/responses/${name}/content/${escape(JSON_TYPE)}/schema`, media])
+  }
+  let count = 0
+  for (const [name, pointer, media] of mediaTypes) {
+    const examples: Array<[string, unknown]> = Object.entries(media.examples ?? {}).map(([k, e]) => [k, e.value])
+    if (media.example !== undefined) examples.push(['example', media.example])
+    const validate = validatorAt(pointer)
+    for (const [label, value] of examples) {
+      count++
+      t.ok(validate(value), `${name} (${label})`, { errors: validate.errors })
+    }
+  }
+  t.ok(count > 0, `${count} examples checked`)
+})
+
+t.test('the /check examples are what the app answers', async (t) => {
   const ctx = await testApp(t)
-  console.log(ctx.app.printRoutes({ commonPrefix: false }))
-  console.log(ctx.app.printRoutes())
-  console.log(ctx.app.printRoutes({ commonPrefix: false, includeHooks: false, method: 'GET' } as any))
-  const r = await ctx.app.inject({ method: 'DELETE', url: '/check' })
-  console.log(r.statusCode, r.body)
-  const r2 = await ctx.app.inject({ method: 'GET', url: '/check' })
-  console.log(r2.statusCode, r2.body)
-  const r3 = await ctx.app.inject({ method: 'HEAD', url: '/health' })
-  console.log(r3.statusCode, r3.body, r3.headers)
-  const cur = await ctx.app.inject({ method: 'GET', url: '/policies/current' })
-  console.log(cur.body)
-  const ch = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'u1', topic: 'job.unknown' } })
-  console.log(ch.body)
-  const closing = ctx.app.close()
-  const r4 = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'u1', topic: 'job.unknown' } }).catch((e) => e)
-  console.log(r4.statusCode, r4.body ?? r4, r4.headers)
-  await closing
+  const requests = operation('POST', '/check')?.requestBody?.content[JSON_TYPE]?.examples ?? {}
+  const answers = operation('POST', '/check')?.responses['200']?.content?.[JSON_TYPE]?.examples ?? {}
+  const paired = Object.keys(requests).filter((k) => k in answers)
+  t.ok(paired.length >= 4, `${paired.length} request examples have their answer beside them`)
+  for (const name of paired) {
+    const res = await ctx.app.inject({ method: 'POST', url: '/check', payload: requests[name].value as Record<string, unknown> })
+    t.equal(res.statusCode, 200, `${name}: 200`)
+    const got = res.json()
+    const documented = answers[name].value as Record<string, unknown>
+    // decision_id, checked_at and signature differ per answer; policy_snapshot follows edits to the starter policy.
+    for (const k of ['decision', 'reason', 'rule_id', 'matched_rules', 'constraints', 'job_hash', 'trace_id']) {
+      t.same(got[k], documented[k], `${name}: ${k} as documented`)
+    }
+  }
+  const simulate = operation('POST', '/check/simulate')
+  const res = await ctx.app.inject({ method: 'POST', url: '/check/simulate', payload: simulate?.requestBody?.content[JSON_TYPE]?.example as Record<string, unknown> })
+  const documented = simulate?.responses['200']?.content?.[JSON_TYPE]?.example as Record<string, unknown>
+  t.same({ ...res.json(), policy_snapshot: undefined }, { ...documented, policy_snapshot: undefined }, 'the simulation example is what the app answers')
+})
+
+/** An HTTP answer: what `app.inject` resolves to, or one read off a socket. */
+interface Answer { statusCode: number, headers: Record<string, unknown>, body: string, json: () => unknown }
+
+/**
+ * Asserts that `res` is an answer the spec documents for this operation (`template` null: for
+ * no route), that its body validates against the schema given for its status, and its headers.
+ */
+function assertDocumented (t: Test, res: Answer, method: string, template: string | null): Record<string, unknown> {
+  const status = String(res.statusCode)
+  const label = `${method} ${template ?? '(no route)'} → ${status}`
+  let found: { response: Response, pointer: string } | undefined
+  if (template === null) {
+    // No operation answers an unknown route: the spec describes that answer once, in components.
+    found = resolveResponse({ $ref: '#/components/responses/NotFound' }, '')
+    t.equal(status, '404', `${label}: an unknown route is a 404`)
+  } else {
+    const response = operation(method, template)?.responses[status]
+    if (response !== undefined) found = resolveResponse(response, `/paths/${escape(template)}/${method.toLowerCase()}/responses/${status}`)
+  }
+  if (found === undefined) {
+    t.fail(`${label} is not documented`, { body: res.body })
+    return {}
+  }
+  t.match(res.headers['content-type'], /^application\/json(;|$)/, `${label}: JSON`)
+  const validate = validatorAt(`${found.pointer}/content/${escape(JSON_TYPE)}/schema`)
+  const body = res.json() as Record<string, unknown>
+  t.ok(validate(body), `${label}: body matches the spec`, { errors: validate.errors, body })
+  for (const [name, header] of Object.entries(found.response.headers ?? {})) {
+    const raw = res.headers[name.toLowerCase()]
+    if (header.required === true) t.ok(raw !== undefined, `${label}: ${name} header is sent`)
+    if (raw === undefined) continue
+    const value = header.schema.type === 'integer' && /^-?\d+$/.test(String(raw)) ? Number(raw) : raw
+    t.ok(ajv.validate(header.schema, value), `${label}: ${name}: ${String(raw)} matches the spec`)
+  }
+  return body
+}
+
+t.test('the answers of every route match the spec', async (t) => {
+  const ctx = await testApp(t)
+  const inject = ctx.app.inject.bind(ctx.app)
+
+  assertDocumented(t, await inject({ url: '/health' }), 'GET', '/health')
+  const ready = assertDocumented(t, await inject({ url: '/ready' }), 'GET', '/ready')
+  t.equal(ready.status, 'ready')
+
+  const decisions: Array<[Record<string, unknown>, string]> = [
+    [{ job_id: 'r1', topic: 'job.mcp-bridge.read.ticket' }, 'ALLOW'],
+    [{ job_id: 'w1', topic: 'job.mcp-bridge.write.ticket', risk_tags: ['prod'] }, 'REQUIRE_APPROVAL'],
+    [{ job_id: 'e1', topic: 'job.agent.exec.shell', risk_tags: ['medium'] }, 'ALLOW_WITH_CONSTRAINTS'],
+    [{ job_id: 'w2', topic: 'job.mcp-bridge.write.ticket', risk_tags: ['prod', 'destructive'] }, 'DENY'],
+    [{ job_id: 'u1', topic: 'job.unknown.thing', tenant_id: 'acme', labels: { env: 'dev' }, trace_id: 'trace-1' }, 'DENY']
+  ]
+  for (const [payload, decision] of decisions) {
+    const body = assertDocumented(t, await inject({ method: 'POST', url: '/check', payload }), 'POST', '/check')
+    t.equal(body.decision, decision, `${String(payload.job_id)} → ${decision}`)
+    const sim = assertDocumented(t, await inject({ method: 'POST', url: '/check/simulate', payload }), 'POST', '/check/simulate')
+    t.equal(sim.decision, decision, `${String(payload.job_id)} simulated → ${decision}`)
+  }
+
+  const bad: Array<[string, { payload?: string, headers?: Record<string, string> }, number, string]> = [
+    ['an unknown field', { payload: '{"job_id":"a","topic":"a.b","approved":true}' }, 400, 'ARBITER_ERR_VALIDATION'],
+    ['malformed JSON', { payload: '{"job_id":' }, 400, 'ARBITER_ERR_INVALID_JSON'],
+    ['an oversize body', { payload: JSON.stringify({ job_id: 'a', topic: 'a.b', args: { pad: 'x'.repeat(ctx.config.bodyLimitBytes) } }) }, 400, 'ARBITER_ERR_BODY_TOO_LARGE'],
+    ['text/plain', { payload: '{"job_id":"a","topic":"a.b"}', headers: { 'content-type': 'text/plain' } }, 415, 'ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE']
+  ]
+  for (const url of ['/check', '/check/simulate']) {
+    for (const [name, req, status, code] of bad) {
+      const res = await inject({ method: 'POST', url, payload: req.payload, headers: { 'content-type': JSON_TYPE, ...req.headers } })
+      t.equal(res.statusCode, status, `${url} ${name}: ${status}`)
+      t.equal(assertDocumented(t, res, 'POST', url).code, code)
+    }
+  }
+
+  for (const [method, url] of [['GET', '/nope'], ['DELETE', '/check'], ['GET', '/check']] as const) {
+    t.equal(assertDocumented(t, await inject({ method, url }), method, null).code, 'ARBITER_ERR_NOT_FOUND', `${method} ${url}`)
+  }
+
+  const current = assertDocumented(t, await inject({ url: '/policies/current' }), 'GET', '/policies/current')
+  const snapshotPath = '/policies/snapshots/{snapshot_id}'
+  const snapshot = assertDocumented(t, await inject({ url: `/policies/snapshots/${String(current.snapshot_id)}` }), 'GET', snapshotPath)
+  t.equal(snapshot.snapshot_id, current.snapshot_id)
+  const missing = await inject({ url: `/policies/snapshots/sha256:${'ab'.repeat(32)}` })
+  t.equal(missing.statusCode, 404)
+  t.equal(assertDocumented(t, missing, 'GET', snapshotPath).code, 'ARBITER_ERR_NOT_FOUND')
+  for (const id of ['nope', `sha256:${'AB'.repeat(32)}`, `sha256:${'a'.repeat(63)}`]) {
+    const malformed = await inject({ url: `/policies/snapshots/${id}` })
+    t.equal(malformed.statusCode, 400, `${id}: 400`)
+    t.equal(assertDocumented(t, malformed, 'GET', snapshotPath).code, 'ARBITER_ERR_VALIDATION')
+  }
+})
+
+t.test('a failed reload is reported in the documented shape', async (t) => {
+  const ctx = await testApp(t, { policies: { 'main.yaml': EXAMPLE_POLICY } })
+  writeFileSync(path.join(ctx.config.policyPath, 'extra.yaml'), 'version: v1\nrules: [')
+  t.match(await ctx.app.policies.reload(), { ok: false })
+  const body = assertDocumented(t, await ctx.app.inject({ url: '/policies/current' }), 'GET', '/policies/current')
+  t.match(body.last_reload_error, { problems: [/^extra\.yaml:/] })
+})
+
+/** A database that can be made to fail every call, as an unreachable server would. */
+function breakable (db: Database): { db: Database, breakIt: () => void } {
+  let broken = false
+  const fail = async (): Promise<never> => { throw new Error('connection refused') }
+  return {
+    breakIt: () => { broken = true },
+    db: {
+      kind: db.kind,
+      query: async (text, params) => broken ? await fail() : await db.query(text, params),
+      exec: async (script) => broken ? await fail() : await db.exec(script),
+      transaction: async (fn) => broken ? await fail() : await db.transaction(fn),
+      session: async (fn) => broken ? await fail() : await db.session(fn),
+      close: async () => await db.close()
+    }
+  }
+}
+
+t.test('the answers of a failing database match the spec', async (t) => {
+  const testDb = await testDatabase(t)
+  const { db, breakIt } = breakable(testDb.db)
+  const ctx = await testApp(t, { testDb, deps: { db } })
+  const snapshotId = ctx.app.policies.current.snapshotId
+  breakIt()
+
+  const res = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'r1', topic: 'job.mcp-bridge.read.ticket', trace_id: 'trace-503' } })
+  t.equal(res.statusCode, 503)
+  const deny = assertDocumented(t, res, 'POST', '/check')
+  t.match(deny, { code: 'ARBITER_ERR_RECORD_UNAVAILABLE', decision: 'DENY', trace_id: 'trace-503', policy_snapshot: snapshotId })
+  t.match(res.headers['retry-after'], /^\d+$/, 'with Retry-After')
+
+  const ready = await ctx.app.inject({ url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.equal(assertDocumented(t, ready, 'GET', '/ready').code, 'ARBITER_ERR_NOT_READY')
+
+  const lookup = await ctx.app.inject({ url: `/policies/snapshots/${snapshotId}` })
+  t.equal(lookup.statusCode, 500)
+  t.equal(assertDocumented(t, lookup, 'GET', '/policies/snapshots/{snapshot_id}').code, 'ARBITER_ERR_INTERNAL')
+
+  const sim = await ctx.app.inject({ method: 'POST', url: '/check/simulate', payload: { job_id: 'r1', topic: 'job.mcp-bridge.read.ticket' } })
+  t.equal(sim.statusCode, 200, 'simulation does not need the database')
+  assertDocumented(t, sim, 'POST', '/check/simulate')
+})
+
+/** Splits raw HTTP/1.1 answers (each with a Content-Length) into status, headers and body. */
+function readResponses (raw: Buffer): Answer[] {
+  const answers: Answer[] = []
+  let at = 0
+  while (at < raw.length) {
+    const headEnd = raw.indexOf('\r\n\r\n', at)
+    if (headEnd < 0) throw new Error(`incomplete answer: ${raw.subarray(at).toString()}`)
+    const [statusLine, ...lines] = raw.subarray(at, headEnd).toString('latin1').split('\r\n')
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]))
+    const end = headEnd + 4 + Number(headers['content-length'])
+    const body = raw.subarray(headEnd + 4, end).toString('utf8')
+    answers.push({ statusCode: Number(statusLine.split(' ')[1]), headers, body, json: () => JSON.parse(body) })
+    at = end
+  }
+  return answers
+}
+
+t.test('a request that reaches a draining server gets the documented 503, on every route', async (t) => {
+  const ctx = await testApp(t)
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = ctx.app.server.address() as AddressInfo
+  const payload = JSON.stringify({ job_id: 'drain', topic: 'job.mcp-bridge.read.ticket' })
+  const post = (url: string): string => `POST ${url} HTTP/1.1\r\nHost: arbiter\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`
+  const operations = specOperations().map(({ method, template }) => {
+    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId)
+    return { method, template, late: method === 'POST' ? post(url) + payload : `${method} ${url} HTTP/1.1\r\nHost: arbiter\r\n\r\n` }
+  })
+
+  // On each connection a first request holds it busy (its body is incomplete) while the close
+  // starts; the second, pipelined behind it, arrives at a server that is draining.
+  const connections: Array<{ socket: net.Socket, chunks: Buffer[], ended: Promise<unknown> }> = []
+  for (let i = 0; i < operations.length; i++) {
+    const socket = net.connect(port, '127.0.0.1')
+    t.teardown(() => { socket.destroy() })
+    await once(socket, 'connect')
+    const chunks: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => { chunks.push(chunk) })
+    const ended = once(socket, 'close')
+    const arrived = once(ctx.app.server, 'request') // Fastify's own listener has routed it by then
+    socket.write(post('/check') + payload.slice(0, 4))
+    await arrived
+    connections.push({ socket, chunks, ended })
+  }
+  const closed = ctx.app.close()
+  // Fastify marks itself closing, runs the preClose hooks, then closes the listening socket:
+  // from then on it drains.
+  while (ctx.app.server.listening) await sleep(5)
+  connections.forEach(({ socket }, i) => socket.write(payload.slice(4) + operations[i].late))
+  await Promise.all(connections.map(({ ended }) => ended))
+  await closed
+
+  for (const [i, { method, template }] of operations.entries()) {
+    const answers = readResponses(Buffer.concat(connections[i].chunks))
+    t.same(answers.map((a) => a.statusCode), [200, 503], `${method} ${template}: the request in flight is answered; the late one is turned away`)
+    const late = answers[1]
+    if (late === undefined) continue
+    t.equal(late.headers.connection, 'close', `${method} ${template}: the connection is closed`)
+    t.equal(late.headers['retry-after'], '1', `${method} ${template}: with Retry-After`)
+    const body = assertDocumented(t, late, method, template)
+    t.equal(body.code, 'ARBITER_ERR_SHUTTING_DOWN', `${method} ${template}: in the catalogue`)
+    if (template === '/check') t.notOk('decision' in body, 'the draining 503 carries no decision: a caller must treat it as DENY by its status')
+  }
+})
+
+t.test('the spec accepts exactly the check requests the app accepts', async (t) => {
+  const ctx = await testApp(t)
+  const validate = validatorAt(`/paths/${escape('/check')}/post/requestBody/content/${escape(JSON_TYPE)}/schema`)
+  const ok = { job_id: 'j', topic: 'job.x' }
+  const cases: Array<[string, unknown, boolean]> = [
+    ['the minimal request', ok, true],
+    ['every field', {
+      ...ok,
+      tenant_id: 'acme',
+      principal_id: 'agent:bot',
+      session_id: 's-1',
+      trace_id: 'trace.1:a-b_c',
+      risk_tags: ['prod', 'prod'],
+      labels: { env: 'prod', 'team/x': '' },
+      command: 'ls',
+      args: { a: [1, null] },
+      evidence: {},
+      priority: 1000000,
+      budget: { usd: 0.5, tokens: 0 }
+    }, true],
+    ['an unknown field', { ...ok, approved: true }, false],
+    ['no job_id', { topic: 'job.x' }, false],
+    ['no topic', { job_id: 'j' }, false],
+    ['not an object', ['j'], false],
+    ['a numeric job_id', { ...ok, job_id: 1 }, false],
+    ['a job_id with a space', { ...ok, job_id: 'a b' }, false],
+    ['a job_id of 256 characters', { ...ok, job_id: 'j'.repeat(256) }, true],
+    ['a job_id of 257 characters', { ...ok, job_id: 'j'.repeat(257) }, false],
+    ['an empty topic segment', { ...ok, topic: 'a..b' }, false],
+    ['a trailing dot in topic', { ...ok, topic: 'a.' }, false],
+    ['a tenant with a space', { ...ok, tenant_id: 'a b' }, false],
+    ['a tenant of 129 characters', { ...ok, tenant_id: 't'.repeat(129) }, false],
+    ['a trace id with a slash', { ...ok, trace_id: 'a/b' }, false],
+    ['risk tags as a string', { ...ok, risk_tags: 'prod' }, false],
+    ['64 risk tags', { ...ok, risk_tags: Array.from({ length: 64 }, (_, i) => `t${i}`) }, true],
+    ['65 risk tags', { ...ok, risk_tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }, false],
+    ['an empty risk tag', { ...ok, risk_tags: [''] }, false],
+    ['a numeric label', { ...ok, labels: { env: 1 } }, false],
+    ['a label key with a space', { ...ok, labels: { 'a b': 'x' } }, false],
+    ['a label value of 257 characters', { ...ok, labels: { env: 'v'.repeat(257) } }, false],
+    ['65 labels', { ...ok, labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }, false],
+    ['an empty command', { ...ok, command: '' }, false],
+    ['args as an array', { ...ok, args: [] }, false],
+    ['a fractional priority', { ...ok, priority: 1.5 }, false],
+    ['a negative priority', { ...ok, priority: -1 }, false],
+    ['a priority over the maximum', { ...ok, priority: 1000001 }, false],
+    ['a negative budget', { ...ok, budget: { usd: -1 } }, false],
+    ['a budget as text', { ...ok, budget: { usd: '1' } }, false],
+    ['33 budget entries', { ...ok, budget: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`b${i}`, 1])) }, false]
+  ]
+  for (const [name, body, valid] of cases) {
+    t.equal(validate(body), valid, `the spec ${valid ? 'accepts' : 'rejects'} ${name}`)
+    const res = await ctx.app.inject({ method: 'POST', url: '/check/simulate', payload: JSON.stringify(body), headers: { 'content-type': JSON_TYPE } })
+    t.equal(res.statusCode, valid ? 200 : 400, `the app ${valid ? 'accepts' : 'rejects'} ${name}`)
+  }
 })

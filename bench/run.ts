@@ -1,0 +1,117 @@
+/**
+ * `npm run bench`: Arbiter's /check on a real Postgres server against a bare Fastify echo, at
+ * saturation and at a fixed 2,000 requests/s, plus pure policy evaluation at 10 to 10,000 rules.
+ * Everything runs in this process against 127.0.0.1. See docs/performance.md.
+ */
+import os from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { benchEvaluation } from './evaluation.js'
+import { hostBusy, measure, type Phase } from './measure.js'
+import { postgresFacts, startArbiter, startEcho, type Arbiter } from './servers.js'
+
+const DATABASE_URL = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== ''
+  ? process.env.DATABASE_URL
+  : 'postgres://postgres@127.0.0.1:5432/test'
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1)
+const FIXED_RATE = 2000
+
+const f1 = (x: number): string => x.toFixed(1)
+const int = (x: number): string => Math.round(x).toLocaleString('en-US')
+const pad = (s: string, n: number): string => s.padStart(n)
+
+function loadTable (phases: Phase[]): string[] {
+  const head = `  ${'run'.padEnd(30)}${pad('req/s', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('max ms', 8)}${pad('2xx', 9)}${pad('non2xx', 8)}${pad('errors', 8)}${pad('ELU', 6)}${pad('node', 6)}${pad('host', 6)}`
+  return [head, ...phases.map((p) =>
+    `  ${p.label.padEnd(30)}${pad(int(p.rpsMean), 9)}${pad(String(p.p50), 8)}${pad(String(p.p99), 8)}${pad(String(p.max), 8)}` +
+    `${pad(int(p.ok2xx), 9)}${pad(String(p.non2xx), 8)}${pad(String(p.errors + p.timeouts), 8)}${pad(p.elu.toFixed(2), 6)}${pad(p.cpu.toFixed(2), 6)}${pad(p.machineBusy.toFixed(2), 6)}`)]
+}
+
+async function main (): Promise<number> {
+  const started = performance.now()
+  const cpus = os.cpus()
+  const pgFacts = await postgresFacts(DATABASE_URL)
+  const idle = await hostBusy(1000)
+  const print = (line = ''): void => { console.log(line) }
+  print('Arbiter benchmark')
+  print(`  cpu        ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} (available parallelism ${os.availableParallelism()})`)
+  print(`  memory     ${f1(os.totalmem() / 2 ** 30)} GiB total, ${f1(os.freemem() / 2 ** 30)} GiB free`)
+  print(`  host load  ${(idle * 100).toFixed(0)} % of all cores busy in the second before the run (others' work); load average ${os.loadavg().map(f1).join(' ')}`)
+  print(`  os / node  ${os.type()} ${os.release()} ${os.arch()} / node ${process.version}`)
+  print(`  postgres   ${pgFacts.version} (fsync=${pgFacts.fsync}, synchronous_commit=${pgFacts.synchronous_commit}) at ${new URL(DATABASE_URL).host}`)
+  print()
+
+  print('Pure evaluation: evaluate(policy, normalizeJob(job)) over 1,000 varied jobs, 100,000 calls; no HTTP, no database')
+  print(`  ${'rules'.padEnd(22)}${pad('compile ms', 11)}${pad('ns/op', 9)}${pad('ops/s', 11)}${pad('candidates', 12)}${pad('matched', 9)}  decisions`)
+  for (const [n, globalEvery] of [[10, 100], [1_000, 100], [10_000, 100], [10_000, 0]]) {
+    const r = benchEvaluation(n, globalEvery)
+    const mix = Object.entries(r.decisions).sort().map(([d, c]) => `${d}=${c}`).join(' ')
+    const label = `${int(n)} (${globalEvery === 0 ? 'no global rules' : '1% global'})`
+    print(`  ${label.padEnd(22)}${pad(f1(r.compileMs), 11)}${pad(int(r.nsPerOp), 9)}${pad(int(r.opsPerSec), 11)}${pad(f1(r.meanCandidates), 12)}${pad(f1(r.meanMatched), 9)}  ${mix}`)
+  }
+  print('  (compile = YAML parse + schema check + compile; candidates = rules the topic index hands to the matcher per job;')
+  print('   a global rule has no literal topic prefix, e.g. `**.purge`, so it is a candidate for every job)')
+  print()
+
+  const echo = await startEcho()
+  let arbiter: Arbiter | undefined
+  let code = 0
+  try {
+    arbiter = await startArbiter(DATABASE_URL)
+    const echoUrl = `${echo.url}/echo`
+    const checkUrl = `${arbiter.url}/check`
+    // Warm-up (not reported): JIT, pools, Postgres caches.
+    await measure({ label: 'warm-up', url: echoUrl, durationSec: 2, connections: CONNECTIONS, workers: WORKERS })
+    const warm = await measure({ label: 'warm-up', url: checkUrl, durationSec: 2, connections: CONNECTIONS, workers: WORKERS }, arbiter)
+    const phases = [
+      await measure({ label: 'bare echo, saturation', url: echoUrl, durationSec: SECONDS, connections: CONNECTIONS, workers: WORKERS }),
+      await measure({ label: 'Arbiter /check, saturation', url: checkUrl, durationSec: SECONDS, connections: CONNECTIONS, workers: WORKERS }, arbiter),
+      await measure({ label: `bare echo, ${int(FIXED_RATE)} req/s`, url: echoUrl, durationSec: SECONDS, connections: CONNECTIONS, overallRate: FIXED_RATE, workers: WORKERS }),
+      await measure({ label: `Arbiter /check, ${int(FIXED_RATE)} req/s`, url: checkUrl, durationSec: SECONDS, connections: CONNECTIONS, overallRate: FIXED_RATE, workers: WORKERS }, arbiter)
+    ]
+    const where = WORKERS > 0 ? `${WORKERS} worker thread(s) of this process` : 'the servers\' own thread'
+    print(`HTTP load: autocannon in ${where}, ${CONNECTIONS} connections, pipelining 1, ${SECONDS} s per run`)
+    for (const line of loadTable(phases)) print(line)
+    print('  (ELU = event-loop utilisation of the thread running both servers; node = this process\'s CPU seconds')
+    print('   per second, autocannon included; host = busy share of all cores, Postgres included)')
+    print(`  Arbiter saturated throughput / bare endpoint: ${(phases[1].rpsMean / phases[0].rpsMean * 100).toFixed(1)} % (×${(phases[0].rpsMean / phases[1].rpsMean).toFixed(1)} slower)`)
+    print()
+
+    print('Group commit: one transaction per group, one group at a time')
+    for (const p of [phases[1], phases[3]]) {
+      const g = p.groups
+      if (g === undefined) continue
+      const m = g.mean
+      print(`  ${p.label}: ${int(g.count)} groups, ${f1(g.count / p.durationSec)}/s; records per group mean ${f1(g.meanSize)}, p10/p50/p90/max ${g.sizes.join('/')}`)
+      print(`    transaction ms: p50 ${f1(g.totalP50)}, p99 ${f1(g.totalP99)}, mean ${f1(m.total)} = checkout+begin ${f1(m.begin)} + set_config+head lock ${f1(m.set)}` +
+        ` + insert ${f1(m.insert)} + commit ${f1(m.commit)} + in-between ${f1(m.total - m.begin - m.set - m.insert - m.commit)}`)
+    }
+    print()
+
+    const rows = await arbiter.countRows()
+    const answered = arbiter.answers.get(200) ?? 0
+    const client2xx = [warm, phases[1], phases[3]].reduce((a, p) => a + p.ok2xx, 0)
+    const other = [...arbiter.answers].filter(([s]) => s !== 200).map(([s, c]) => `${s}×${c}`).join(', ') || 'none'
+    const stats = arbiter.app.auditWriter.stats
+    print('Recorded vs answered (all /check runs, warm-up included)')
+    print(`  decision records           ${int(rows)}`)
+    print(`  2xx answers by the server  ${int(answered)}   (other statuses: ${other})`)
+    print(`  2xx received by autocannon ${int(client2xx)}   (fewer when a run ends with requests in flight)`)
+    print(`  writer stats               groups ${int(stats.groups)}, records ${int(stats.records)}, expired ${stats.expired}, failed groups ${stats.failedGroups}, late commits ${stats.lateCommits}`)
+    const ok = rows === answered && client2xx <= answered
+    print(`  ${ok ? 'OK: every 2xx answer has its row' : 'MISMATCH: rows and 2xx answers differ'}`)
+    if (!ok) code = 1
+  } finally {
+    await arbiter?.close()
+    await echo.close()
+  }
+  print()
+  print(`Total bench time ${f1((performance.now() - started) / 1000)} s`)
+  return code
+}
+
+main().then((code) => { process.exitCode = code }, (err: unknown) => {
+  console.error('bench failed:', err)
+  process.exitCode = 1
+})

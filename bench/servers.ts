@@ -1,0 +1,158 @@
+/**
+ * The two servers under load: Arbiter on a fresh schema of a real Postgres server, and a bare
+ * Fastify echo. Both listen on 127.0.0.1, port 0, in this process.
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import pg from 'pg'
+import pino from 'pino'
+import { buildApp } from '../src/app.js'
+import { loadCheckpointKey } from '../src/audit/checkpoint-key.js'
+import { loadHmacKey } from '../src/audit/hmac-key.js'
+import { loadConfig } from '../src/config.js'
+import { PACKAGE_ROOT } from '../src/paths.js'
+import { openPostgres, type Database } from '../src/store/db.js'
+
+/** What the bench sees of the writer's transactions: one per committed group. */
+export interface GroupLog {
+  sizes: number[]
+  /** Whole transaction: pool checkout, begin, set_config, insert, commit (ms). */
+  totalMs: number[]
+  /** Pool checkout + begin, before the writer's function runs (ms). */
+  beginMs: number[]
+  /** The statement-timeout set_config and head-lock round trips (ms). */
+  setMs: number[]
+  /** The multi-row insert alone (ms). */
+  insertMs: number[]
+  /** After the writer's function returned: the commit round trip, with its WAL flush (ms). */
+  commitMs: number[]
+}
+
+export function newGroupLog (): GroupLog {
+  return { sizes: [], totalMs: [], beginMs: [], setMs: [], insertMs: [], commitMs: [] }
+}
+
+/** Wraps `transaction` to log each group's size (rows inserted) and where its time goes. */
+function instrument (db: Database, log: GroupLog): Database {
+  return {
+    ...db,
+    transaction: async (fn) => {
+      let rows = 0
+      let insert = 0
+      let set = 0
+      let fnStart = 0
+      let fnEnd = 0
+      const t0 = performance.now()
+      const result = await db.transaction(async (tx) => {
+        fnStart = performance.now()
+        try {
+          return await fn({
+            ...tx,
+            query: async <R>(text: string, params?: unknown[]) => {
+              const q0 = performance.now()
+              const res = await tx.query<R>(text, params)
+              if (text.startsWith('with appended as (insert into audit_log')) {
+                rows += (text.match(/\), \(/g)?.length ?? 0) + 1
+                insert += performance.now() - q0
+              } else if (text.startsWith('select set_config') || text.startsWith('insert into audit_heads')) {
+                set += performance.now() - q0
+              }
+              return res
+            }
+          })
+        } finally {
+          fnEnd = performance.now()
+        }
+      })
+      if (rows > 0) {
+        const end = performance.now()
+        log.sizes.push(rows)
+        log.totalMs.push(end - t0)
+        log.beginMs.push(fnStart - t0)
+        log.setMs.push(set)
+        log.insertMs.push(insert)
+        log.commitMs.push(end - fnEnd)
+      }
+      return result
+    }
+  }
+}
+
+export interface Arbiter {
+  app: FastifyInstance
+  url: string
+  groups: GroupLog
+  /** /check answers the server sent, by status code (counted as they are sent). */
+  answers: Map<number, number>
+  countRows: () => Promise<number>
+  close: () => Promise<void>
+}
+
+async function adminQuery (url: string, sql: string): Promise<Array<Record<string, unknown>>> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    return (await c.query(sql)).rows
+  } finally {
+    await c.end()
+  }
+}
+
+export async function postgresFacts (url: string): Promise<Record<string, string>> {
+  const [row] = await adminQuery(url, "select current_setting('server_version') as version, current_setting('synchronous_commit') as sync, current_setting('fsync') as fsync")
+  return { version: String(row.version), synchronous_commit: String(row.sync), fsync: String(row.fsync) }
+}
+
+export async function startArbiter (url: string): Promise<Arbiter> {
+  const schema = `arbiter_bench_${randomBytes(6).toString('hex')}`
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'arbiter-bench-'))
+  await adminQuery(url, `create schema ${schema}`)
+  const raw = openPostgres(url, { schema })
+  const groups = newGroupLog()
+  const answers = new Map<number, number>()
+  let app: FastifyInstance | undefined
+  const cleanup = async (): Promise<void> => {
+    await app?.close()
+    await raw.close()
+    await adminQuery(url, `drop schema ${schema} cascade`)
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  try {
+    const config = loadConfig({
+      DATABASE_URL: url,
+      DATA_DIR: dataDir,
+      POLICY_PATH: path.join(PACKAGE_ROOT, 'policies'),
+      LOG_LEVEL: 'silent',
+      POLICY_WATCH: 'false'
+    })
+    const key = await loadHmacKey({ dataDir })
+    const checkpointKey = await loadCheckpointKey({ dataDir })
+    app = await buildApp(config, { db: instrument(raw, groups), key, checkpointKey, logger: pino({ level: 'silent' }) })
+    app.addHook('onSend', async (request, reply) => {
+      if (request.routeOptions.url === '/check') answers.set(reply.statusCode, (answers.get(reply.statusCode) ?? 0) + 1)
+    })
+    const address = await app.listen({ host: '127.0.0.1', port: 0 })
+    return {
+      app,
+      url: address,
+      groups,
+      answers,
+      countRows: async () => (await raw.query<{ n: number }>("select count(*)::int as n from audit_log where record_type = 'decision'")).rows[0].n,
+      close: cleanup
+    }
+  } catch (err) {
+    await cleanup().catch(() => {})
+    throw err
+  }
+}
+
+export async function startEcho (): Promise<{ url: string, close: () => Promise<void> }> {
+  const app = Fastify({ logger: false })
+  app.post('/echo', async (request) => request.body)
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { url, close: async () => await app.close() }
+}
