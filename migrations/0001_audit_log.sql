@@ -24,6 +24,7 @@ create table audit_log (
   decision text,
   rule_id text,
   job_hash text,
+  status text,
   policy_snapshot text references policy_snapshots (snapshot_id),
   record text not null,
   key_id text not null,

@@ -14,6 +14,8 @@ import type { Config } from './config.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC, type ErrorCode } from './errors.js'
 import { auditRoutes, checkpointSchema } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
+import { jobRoutes } from './routes/jobs.js'
+import { readRoutes } from './routes/read.js'
 import { healthRoutes } from './routes/health.js'
 import { policyRoutes } from './routes/policies.js'
 import { SHARED_SCHEMAS } from './routes/schemas.js'
@@ -100,6 +102,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     const { code, message } = classify(err)
     const body = errorBody(code, message)
     if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
+    // A 503 is temporary by definition here: the database, or a draining instance.
+    if (body.statusCode === 503) reply.header('retry-after', RETRY_AFTER_SEC)
     return reply.code(body.statusCode).send(body)
   })
   app.setNotFoundHandler((request, reply) => {
@@ -109,6 +113,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   healthRoutes(app, { db: deps.db, policies, timeoutMs: config.checkBudgetMs })
   checkRoutes(app, { service, budgetMs: config.checkBudgetMs })
   policyRoutes(app, { policies, db: deps.db })
+  jobRoutes(app, { writer, clock, budgetMs: config.checkBudgetMs })
+  readRoutes(app, { db: deps.db })
   auditRoutes(app, { db: deps.db })
   return app
 }

@@ -16,7 +16,7 @@ export async function lockHead (q: Queryable, tenantId: string): Promise<{ seq: 
   return { seq: Number(rows[0].seq), hash: rows[0].hash }
 }
 
-const COLUMNS = ['tenant_id', 'seq', 'record_type', 'at', 'trace_id', 'job_id', 'decision_id', 'topic', 'decision', 'rule_id', 'job_hash', 'policy_snapshot', 'record', 'key_id', 'signature', 'prev_hash', 'hash'] as const
+const COLUMNS = ['tenant_id', 'seq', 'record_type', 'at', 'trace_id', 'job_id', 'decision_id', 'topic', 'decision', 'rule_id', 'job_hash', 'status', 'policy_snapshot', 'record', 'key_id', 'signature', 'prev_hash', 'hash'] as const
 
 function values (r: SealedRecord): unknown[] {
   const e = r.entry
@@ -29,6 +29,7 @@ function values (r: SealedRecord): unknown[] {
     typeof b.decision === 'string' ? b.decision : null,
     typeof b.rule_id === 'string' ? b.rule_id : null,
     typeof b.job_hash === 'string' ? b.job_hash : null,
+    typeof b.status === 'string' ? b.status : null,
     typeof b.policy_snapshot === 'string' ? b.policy_snapshot : null,
     r.canonical, r.keyId, r.mac, r.prevHash, r.hash
   ]
@@ -89,4 +90,60 @@ export async function countRecords (q: Queryable, type?: string): Promise<number
     ? await q.query<{ n: number }>('select count(*)::int as n from audit_log')
     : await q.query<{ n: number }>('select count(*)::int as n from audit_log where record_type = $1', [type])
   return rows[0].n
+}
+
+/** The newest decision of a job, and whether a terminal status was already reported for it. */
+export async function jobState (q: Queryable, tenantId: string, jobId: string): Promise<{ decisionId: string, traceId: string, decision: string, terminal: string | null } | undefined> {
+  const { rows } = await q.query<{ decision_id: string, trace_id: string, decision: string, terminal: string | null }>(
+    `select d.decision_id, d.trace_id, d.decision,
+       (select e.status from audit_log e
+         where e.tenant_id = $1 and e.job_id = $2 and e.record_type = 'job.event' and e.status = any($3)
+         order by e.seq limit 1) as terminal
+     from audit_log d
+     where d.tenant_id = $1 and d.job_id = $2 and d.record_type = 'decision'
+     order by d.seq desc limit 1`,
+    [tenantId, jobId, TERMINAL_STATUSES]
+  )
+  const r = rows[0]
+  return r === undefined ? undefined : { decisionId: r.decision_id, traceId: r.trace_id, decision: r.decision, terminal: r.terminal }
+}
+
+export const JOB_STATUSES = ['DISPATCHED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const
+export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT']
+
+export interface DecisionFilter {
+  jobId?: string
+  tenantId?: string
+  topic?: string
+  decision?: string
+  ruleId?: string
+  since?: string
+  until?: string
+  /** Continue after this (at, tenant, seq), newest first. */
+  after?: { at: string, tenantId: string, seq: number }
+}
+
+/** Decision records matching every given filter, newest first. */
+export async function listDecisions (q: Queryable, f: DecisionFilter, limit: number): Promise<LogRow[]> {
+  const where = ["record_type = 'decision'"]
+  const params: unknown[] = []
+  const add = (sql: string, value: unknown): void => {
+    params.push(value)
+    where.push(sql.replaceAll('?', `$${params.length}`))
+  }
+  if (f.jobId !== undefined) add('job_id = ?', f.jobId)
+  if (f.tenantId !== undefined) add('tenant_id = ?', f.tenantId)
+  if (f.topic !== undefined) add('topic = ?', f.topic)
+  if (f.decision !== undefined) add('decision = ?', f.decision)
+  if (f.ruleId !== undefined) add('rule_id = ?', f.ruleId)
+  if (f.since !== undefined) add('at >= ?', f.since)
+  if (f.until !== undefined) add('at < ?', f.until)
+  if (f.after !== undefined) {
+    params.push(f.after.at, f.after.tenantId, f.after.seq)
+    const n = params.length
+    where.push(`(at, tenant_id, seq) < ($${n - 2}::timestamptz, $${n - 1}, $${n})`)
+  }
+  params.push(limit)
+  const { rows } = await q.query<LogRow>(`${SELECT} where ${where.join(' and ')} order by at desc, tenant_id desc, seq desc limit $${params.length}`, params)
+  return rows
 }

@@ -16,8 +16,11 @@ import { ArbiterError } from '../errors.js'
 import { appendRecords, lockHead } from './audit-log.js'
 import type { Database, Queryable } from './db.js'
 
-/** Runs inside the append's transaction, after the head lock; throwing rejects that append. */
-export type AppendCheck = (tx: Queryable) => Promise<void>
+/**
+ * Runs inside the append's transaction, after the head lock: throwing rejects that append; what
+ * it returns is merged into the entry before it is sealed.
+ */
+export type AppendCheck = (tx: Queryable) => Promise<Partial<AuditEntry> | undefined>
 
 export interface WriterOptions {
   maxBatch?: number
@@ -132,7 +135,11 @@ export class AuditWriter {
           await tx.query("select set_config('statement_timeout', $1, true)", [String(remaining)])
         }
         const head = await lockHead(tx, tenantId)
-        if (live[0].check !== undefined) await live[0].check(tx).catch((err: unknown) => { throw new Rejected('check failed', { cause: err }) })
+        const check = live[0].check
+        if (check !== undefined) {
+          const patch = await check(tx).catch((err: unknown) => { throw new Rejected('check failed', { cause: err }) })
+          if (patch !== undefined) live[0].entry = { ...live[0].entry, ...patch }
+        }
         let prev = head.hash
         sealed = live.map((p, i) => {
           const r = sealRecord(p.entry, head.seq + i + 1, prev, this.key)

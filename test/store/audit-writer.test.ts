@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { ChainVerifier, type AuditEntry } from '../../src/audit/chain.js'
-import { AuditWriter } from '../../src/store/audit-writer.js'
+import { AuditWriter, type AppendCheck } from '../../src/store/audit-writer.js'
 import { countRecords, readLog } from '../../src/store/audit-log.js'
 import type { Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
@@ -68,10 +68,11 @@ t.test('checked appends commit alone, and only if the check passes under the loc
   await migrate(db)
   const writer = new AuditWriter(db, key)
   let checks = 0
-  const once = async (tx: Parameters<NonNullable<Parameters<AuditWriter['append']>[2]>>[0]): Promise<void> => {
+  const once: AppendCheck = async (tx) => {
     checks++
     const { rows } = await tx.query("select 1 from audit_log where job_id = 'final'")
     if (rows.length > 0) throw new Error('already final')
+    return undefined
   }
   const results = await Promise.allSettled(Array.from({ length: 5 }, async () =>
     await writer.append({ ...entry('acme', 9), job_id: 'final' }, later(), once)))

@@ -1,0 +1,52 @@
+/**
+ * Job progress reported by the scheduler, recorded in the job's tenant log under the job's
+ * trace. The check runs under the log's head lock, so two racing terminal reports cannot both
+ * be recorded.
+ */
+import type { SealedRecord } from './audit/chain.js'
+import type { Clock } from './clock.js'
+import { ArbiterError } from './errors.js'
+import { DEFAULT_TENANT } from './policy/job.js'
+import { jobState, TERMINAL_STATUSES, type JOB_STATUSES } from './store/audit-log.js'
+import type { AuditWriter } from './store/audit-writer.js'
+
+export type JobStatus = typeof JOB_STATUSES[number]
+
+export interface JobEventRequest {
+  tenant_id?: string
+  status: JobStatus
+  detail?: string
+}
+
+export async function reportJobEvent (
+  deps: { writer: AuditWriter, clock: Clock },
+  jobId: string,
+  request: JobEventRequest,
+  deadline: number
+): Promise<SealedRecord> {
+  const tenantId = request.tenant_id ?? DEFAULT_TENANT
+  return await deps.writer.append({
+    type: 'job.event',
+    tenant_id: tenantId,
+    trace_id: '',
+    job_id: jobId,
+    at: deps.clock.now().toISOString(),
+    actor: null,
+    body: { status: request.status, ...(request.detail === undefined ? {} : { detail: request.detail }) }
+  }, deadline, async (tx) => {
+    const job = await jobState(tx, tenantId, jobId)
+    // Unknown and foreign jobs look alike, so tenant names do not leak.
+    if (job === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no job ${jobId}`)
+    if (job.terminal !== null) throw new ArbiterError('ARBITER_ERR_JOB_FINAL', `job ${jobId} already reported ${job.terminal}; a terminal status is final`)
+    return {
+      trace_id: job.traceId,
+      body: {
+        status: request.status,
+        terminal: TERMINAL_STATUSES.includes(request.status),
+        decision_id: job.decisionId,
+        decision: job.decision,
+        ...(request.detail === undefined ? {} : { detail: request.detail })
+      }
+    }
+  })
+}

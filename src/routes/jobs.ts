@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify'
+import type { Clock } from '../clock.js'
+import { ArbiterError } from '../errors.js'
+import { reportJobEvent, type JobEventRequest } from '../job-events.js'
+import { JOB_STATUSES } from '../store/audit-log.js'
+import type { AuditWriter } from '../store/audit-writer.js'
+
+const idPattern = '^[\\x21-\\x7e]+$'
+
+export function jobRoutes (app: FastifyInstance, opts: { writer: AuditWriter, clock: Clock, budgetMs: number }): void {
+  app.post<{ Params: { job_id: string }, Body: JobEventRequest }>('/jobs/:job_id/events', {
+    schema: {
+      params: {
+        type: 'object',
+        required: ['job_id'],
+        additionalProperties: false,
+        properties: { job_id: { type: 'string', minLength: 1, maxLength: 256, pattern: idPattern } }
+      },
+      body: {
+        type: 'object',
+        required: ['status'],
+        additionalProperties: false,
+        properties: {
+          tenant_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' },
+          status: { type: 'string', enum: JOB_STATUSES },
+          detail: { type: 'string', maxLength: 4096 }
+        }
+      },
+      response: {
+        201: {
+          type: 'object',
+          required: ['job_id', 'tenant_id', 'trace_id', 'status', 'seq', 'at', 'signature'],
+          additionalProperties: false,
+          properties: {
+            job_id: { type: 'string' },
+            tenant_id: { type: 'string' },
+            trace_id: { type: 'string' },
+            status: { type: 'string', enum: JOB_STATUSES },
+            seq: { type: 'integer' },
+            at: { type: 'string', format: 'date-time' },
+            signature: { type: 'string' }
+          }
+        },
+        400: { $ref: 'Error#' },
+        404: { $ref: 'Error#' },
+        409: { $ref: 'Error#' },
+        415: { $ref: 'Error#' },
+        503: { $ref: 'Error#' }
+      }
+    }
+  }, async (request, reply) => {
+    const sealed = await reportJobEvent(opts, request.params.job_id, request.body, request.receivedAt + opts.budgetMs)
+      .catch((err: unknown) => {
+        if (err instanceof ArbiterError) throw err
+        throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the event could not be recorded', { cause: err })
+      })
+    return await reply.code(201).send({
+      job_id: request.params.job_id,
+      tenant_id: sealed.entry.tenant_id,
+      trace_id: sealed.entry.trace_id,
+      status: request.body.status,
+      seq: sealed.seq,
+      at: sealed.entry.at,
+      signature: `hmac-sha256:${sealed.keyId}:${sealed.mac}`
+    })
+  })
+}

@@ -1,0 +1,170 @@
+/**
+ * Reading the log back: a trace's timeline, and decisions by filter with cursor pagination.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { ParsedRecord } from '../audit/chain.js'
+import { ArbiterError } from '../errors.js'
+import { DECISIONS } from '../policy/types.js'
+import { listDecisions, listTrace, TERMINAL_STATUSES, type LogRow } from '../store/audit-log.js'
+import type { Database } from '../store/db.js'
+
+const MAX_TRACE = 10_000
+const MAX_PAGE = 500
+const name = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const
+const nullableString = { type: ['string', 'null'] } as const
+
+const timelineEntry = {
+  type: 'object',
+  required: ['tenant_id', 'seq', 'at', 'type', 'actor', 'job_id', 'decision', 'rule_id', 'reason', 'status', 'approval_state', 'job_status'],
+  additionalProperties: false,
+  properties: {
+    tenant_id: { type: 'string' },
+    seq: { type: 'integer' },
+    at: { type: 'string', format: 'date-time' },
+    type: { type: 'string' },
+    actor: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+    job_id: nullableString,
+    decision: nullableString,
+    rule_id: nullableString,
+    reason: nullableString,
+    status: nullableString,
+    approval_state: nullableString,
+    job_status: nullableString
+  }
+} as const
+
+const decisionItem = {
+  type: 'object',
+  required: ['decision_id', 'tenant_id', 'seq', 'job_id', 'topic', 'decision', 'reason', 'rule_id', 'matched_rules', 'job_hash', 'policy_snapshot', 'trace_id', 'checked_at', 'signature'],
+  additionalProperties: false,
+  properties: {
+    decision_id: { type: 'string' },
+    tenant_id: { type: 'string' },
+    seq: { type: 'integer' },
+    job_id: { type: 'string' },
+    topic: { type: 'string' },
+    decision: { type: 'string', enum: DECISIONS },
+    reason: { type: 'string' },
+    rule_id: nullableString,
+    matched_rules: { type: 'array', items: { type: 'string' } },
+    constraints: { $ref: 'Constraints#' },
+    job_hash: { type: 'string' },
+    policy_snapshot: { type: 'string' },
+    trace_id: { type: 'string' },
+    checked_at: { type: 'string', format: 'date-time' },
+    signature: { type: 'string' }
+  }
+} as const
+
+function str (v: unknown): string | null {
+  return typeof v === 'string' ? v : null
+}
+
+export function readRoutes (app: FastifyInstance, opts: { db: Database }): void {
+  app.get<{ Params: { trace_id: string } }>('/traces/:trace_id', {
+    schema: {
+      params: { type: 'object', required: ['trace_id'], additionalProperties: false, properties: { trace_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' } } },
+      response: {
+        200: { type: 'object', required: ['trace_id', 'entries'], additionalProperties: false, properties: { trace_id: { type: 'string' }, entries: { type: 'array', items: timelineEntry } } },
+        400: { $ref: 'Error#' },
+        404: { $ref: 'Error#' }
+      }
+    }
+  }, async (request) => {
+    const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE)
+    if (rows.length === 0) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `nothing recorded under trace ${request.params.trace_id}`)
+    const parsed = rows.map((r) => ({ row: r, rec: JSON.parse(r.record) as ParsedRecord }))
+    const finalStatus = new Map<string, string>()
+    for (const { rec } of parsed) {
+      const status = str(rec.body.status)
+      if (rec.type === 'job.event' && rec.job_id !== null && status !== null && TERMINAL_STATUSES.includes(status)) finalStatus.set(`${rec.log}\n${rec.job_id}`, status)
+    }
+    return {
+      trace_id: request.params.trace_id,
+      entries: parsed.map(({ row, rec }) => ({
+        tenant_id: row.tenant_id,
+        seq: row.seq,
+        at: rec.at,
+        type: rec.type,
+        actor: rec.actor,
+        job_id: rec.job_id,
+        decision: str(rec.body.decision),
+        rule_id: str(rec.body.rule_id),
+        reason: str(rec.body.reason),
+        status: str(rec.body.status),
+        approval_state: str(rec.body.approval_state),
+        job_status: rec.job_id === null ? null : finalStatus.get(`${rec.log}\n${rec.job_id}`) ?? null
+      }))
+    }
+  })
+
+  app.get<{ Querystring: { job_id?: string, tenant_id?: string, topic?: string, decision?: string, rule_id?: string, since?: string, until?: string, cursor?: string, limit?: string } }>('/decisions', {
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          job_id: name,
+          tenant_id: name,
+          topic: name,
+          decision: { type: 'string', enum: DECISIONS },
+          rule_id: name,
+          since: { type: 'string', format: 'date-time' },
+          until: { type: 'string', format: 'date-time' },
+          cursor: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' },
+          limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' }
+        }
+      },
+      response: {
+        200: { type: 'object', required: ['decisions', 'next_cursor'], additionalProperties: false, properties: { decisions: { type: 'array', items: decisionItem }, next_cursor: nullableString } },
+        400: { $ref: 'Error#' }
+      }
+    }
+  }, async (request) => {
+    const q = request.query
+    const limit = Math.min(MAX_PAGE, Number(q.limit ?? 50))
+    const rows = await listDecisions(opts.db, {
+      jobId: q.job_id, tenantId: q.tenant_id, topic: q.topic, decision: q.decision, ruleId: q.rule_id, since: q.since, until: q.until, after: q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+    }, limit + 1)
+    const page = rows.slice(0, limit)
+    const last = page[page.length - 1]
+    return {
+      decisions: page.map(decisionView),
+      next_cursor: rows.length > limit ? encodeCursor(last) : null
+    }
+  })
+}
+
+function decisionView (row: LogRow): Record<string, unknown> {
+  const rec = JSON.parse(row.record) as ParsedRecord
+  const b = rec.body as Record<string, unknown> & { job: { topic: string } }
+  return {
+    decision_id: b.decision_id,
+    tenant_id: row.tenant_id,
+    seq: row.seq,
+    job_id: rec.job_id,
+    topic: b.job.topic,
+    decision: b.decision,
+    reason: b.reason,
+    rule_id: b.rule_id,
+    matched_rules: b.matched_rules,
+    constraints: b.constraints,
+    job_hash: b.job_hash,
+    policy_snapshot: b.policy_snapshot,
+    trace_id: rec.trace_id,
+    checked_at: rec.at,
+    signature: `hmac-sha256:${row.key_id}:${row.signature}`
+  }
+}
+
+function encodeCursor (row: LogRow): string {
+  return Buffer.from(JSON.stringify([new Date(row.at).toISOString(), row.tenant_id, row.seq])).toString('base64url')
+}
+
+function decodeCursor (cursor: string): { at: string, tenantId: string, seq: number } {
+  try {
+    const [at, tenantId, seq] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string, number]
+    if (typeof at === 'string' && !Number.isNaN(Date.parse(at)) && typeof tenantId === 'string' && Number.isInteger(seq)) return { at, tenantId, seq }
+  } catch {}
+  throw new ArbiterError('ARBITER_ERR_VALIDATION', 'querystring.cursor is not a cursor this service gave out')
+}
