@@ -55,7 +55,7 @@ function instrument (db: Database, log: GroupLog): Database {
             query: async <R>(text: string, params?: unknown[]) => {
               const q0 = performance.now()
               const res = await tx.query<R>(text, params)
-              if (text.startsWith('with appended as (insert into audit_log')) {
+              if (text.trimStart().startsWith('with moved as')) {
                 rows += (text.match(/\), \(/g)?.length ?? 0) + 1
                 insert += performance.now() - q0
               } else if (text.startsWith('select set_config') || text.startsWith('insert into audit_heads')) {

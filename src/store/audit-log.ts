@@ -16,7 +16,12 @@ export async function lockHead (q: Queryable, tenantId: string): Promise<{ seq: 
   return { seq: Number(rows[0].seq), hash: rows[0].hash }
 }
 
-const COLUMNS = ['tenant_id', 'seq', 'record_type', 'at', 'trace_id', 'job_id', 'decision_id', 'topic', 'decision', 'rule_id', 'job_hash', 'status', 'policy_snapshot', 'record', 'key_id', 'signature', 'prev_hash', 'hash'] as const
+const COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['tenant_id', 'text'], ['seq', 'bigint'], ['record_type', 'text'], ['at', 'timestamptz'], ['trace_id', 'text'],
+  ['job_id', 'text'], ['decision_id', 'uuid'], ['topic', 'text'], ['decision', 'text'], ['rule_id', 'text'],
+  ['job_hash', 'text'], ['status', 'text'], ['policy_snapshot', 'text'], ['record', 'text'], ['key_id', 'text'],
+  ['signature', 'text'], ['prev_hash', 'text'], ['hash', 'text']
+]
 
 function values (r: SealedRecord): unknown[] {
   const e = r.entry
@@ -35,19 +40,29 @@ function values (r: SealedRecord): unknown[] {
   ]
 }
 
-/** Appends sealed records of one log and moves its head, in one statement. */
-export async function appendRecords (q: Queryable, tenantId: string, records: readonly SealedRecord[]): Promise<void> {
-  const params: unknown[] = [tenantId, records[records.length - 1].seq, records[records.length - 1].hash]
+/**
+ * Appends sealed records of one log and moves its head from `from`, in one statement. Returns
+ * false, appending nothing, when the head is no longer at `from` (another writer moved it).
+ */
+export async function appendRecords (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[]): Promise<boolean> {
+  const last = records[records.length - 1]
+  const params: unknown[] = [tenantId, last.seq, last.hash, from.seq, from.hash]
   const tuples = records.map((r) => {
     const start = params.length
     params.push(...values(r))
-    return `(${COLUMNS.map((_, i) => `$${start + i + 1}`).join(', ')})`
+    return `(${COLUMNS.map(([, type], i) => `$${start + i + 1}::${type}`).join(', ')})`
   })
-  await q.query(
-    `with appended as (insert into audit_log (${COLUMNS.join(', ')}) values ${tuples.join(', ')})
-     update audit_heads set seq = $2, hash = $3 where tenant_id = $1`,
+  const names = COLUMNS.map(([name]) => name).join(', ')
+  const { rows } = await q.query(
+    `with moved as (
+       update audit_heads set seq = $2, hash = $3 where tenant_id = $1 and seq = $4 and hash = $5 returning 1
+     )
+     insert into audit_log (${names})
+     select * from (values ${tuples.join(', ')}) as v (${names}) where exists (select 1 from moved)
+     returning 1`,
     params
   )
+  return rows.length === records.length
 }
 
 export type LogRow = StoredRecord & {

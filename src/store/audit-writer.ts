@@ -51,8 +51,20 @@ export interface WriterStats {
 
 class Rejected extends Error {}
 
+interface Head {
+  seq: number
+  hash: string
+}
+
+/** Groups of one log under way at once: one committing while the next is sent. */
+const MAX_INFLIGHT = 2
+
 export class AuditWriter {
   private readonly queues = new Map<string, Pending[]>()
+  /** Each log's head as the last group this writer sent will leave it. */
+  private readonly heads = new Map<string, Head>()
+  private dispatched = 0
+  private readonly lastDispatch = new Map<string, number>()
   private queued = 0
   private readonly maxBatch: number
   private readonly maxQueue: number
@@ -105,54 +117,82 @@ export class AuditWriter {
 
   private async drain (tenantId: string): Promise<void> {
     const queue = this.queues.get(tenantId) as Pending[]
+    const inflight = new Set<Promise<void>>()
     // Let appends made in the same tick join the first group.
     await Promise.resolve()
     try {
-      while (queue.length > 0) {
+      while (queue.length > 0 || inflight.size > 0) {
+        const checked = queue.length > 0 && queue[0].check !== undefined
+        // Wait while the pipeline is full, or empty it first for a checked append, which must
+        // see every earlier record committed.
+        if (queue.length === 0 || inflight.size >= MAX_INFLIGHT || (checked && inflight.size > 0)) {
+          await Promise.race(inflight)
+          continue
+        }
         // Checked appends go alone; others go in groups of up to maxBatch.
-        const n = queue[0].check !== undefined ? 1 : Math.min(this.maxBatch, firstChecked(queue))
-        const group = queue.splice(0, n)
+        const group = queue.splice(0, checked ? 1 : Math.min(this.maxBatch, firstChecked(queue)))
         this.queued -= group.length
         // Callers that already gave up are dropped here, before anything reaches the database.
         const live = group.filter((p) => !p.settled)
-        if (live.length > 0) await this.commit(tenantId, live)
+        if (live.length === 0) continue
+        const dispatch = ++this.dispatched
+        this.lastDispatch.set(tenantId, dispatch)
+        const predicted = checked ? undefined : this.predict(tenantId, live)
+        const job: Promise<void> = this.commit(tenantId, live, dispatch, predicted).finally(() => inflight.delete(job))
+        inflight.add(job)
       }
     } finally {
       this.queues.delete(tenantId)
+      this.lastDispatch.delete(tenantId)
     }
   }
 
-  private async commit (tenantId: string, group: Pending[]): Promise<void> {
+  /**
+   * Seals a group onto the head the previous group will leave, so a second group can be on its
+   * way while the first commits. If that head turns out wrong (the previous group failed, or
+   * another instance appended), the guarded append refuses and the group is sealed again.
+   */
+  private predict (tenantId: string, live: Pending[]): { from: Head, records: SealedRecord[] } | undefined {
+    const from = this.heads.get(tenantId)
+    if (from === undefined) return undefined
+    const records = this.seal(live, from)
+    const last = records[records.length - 1]
+    this.heads.set(tenantId, { seq: last.seq, hash: last.hash })
+    return { from, records }
+  }
+
+  private async commit (tenantId: string, group: Pending[], dispatch: number, predicted?: { from: Head, records: SealedRecord[] }): Promise<void> {
     let sealed: SealedRecord[] = []
-    let live: Pending[] = []
+    let fresh = predicted === undefined
     try {
       await this.db.transaction(async (tx) => {
-        live = group.filter((p) => !p.settled)
-        if (live.length === 0) return
-        if (this.db.kind === 'postgres') {
-          // Do not hold the connection past the most pressed caller's deadline.
-          const remaining = Math.max(1, Math.floor(Math.min(...live.map((p) => p.deadline)) - performance.now()))
-          await tx.query("select set_config('statement_timeout', $1, true)", [String(remaining)])
+        let head: Head
+        if (predicted === undefined) {
+          head = await lockHead(tx, tenantId)
+          const check = group[0].check
+          if (check !== undefined) {
+            const patch = await check(tx).catch((err: unknown) => { throw new Rejected('check failed', { cause: err }) })
+            if (patch !== undefined) group[0].entry = { ...group[0].entry, ...patch }
+          }
+          sealed = this.seal(group, head)
+        } else {
+          head = predicted.from
+          sealed = predicted.records
         }
-        const head = await lockHead(tx, tenantId)
-        const check = live[0].check
-        if (check !== undefined) {
-          const patch = await check(tx).catch((err: unknown) => { throw new Rejected('check failed', { cause: err }) })
-          if (patch !== undefined) live[0].entry = { ...live[0].entry, ...patch }
+        if (!await appendRecords(tx, tenantId, head, sealed)) {
+          fresh = true
+          head = await lockHead(tx, tenantId)
+          sealed = this.seal(group, head)
+          if (!await appendRecords(tx, tenantId, head, sealed)) throw new Error(`log ${tenantId} moved under its head lock`)
         }
-        let prev = head.hash
-        sealed = live.map((p, i) => {
-          const r = sealRecord(p.entry, head.seq + i + 1, prev, this.key)
-          prev = r.hash
-          return r
-        })
-        await appendRecords(tx, tenantId, sealed)
         // A caller answered while the insert ran must not find its record committed.
-        if (live.some((p) => p.settled)) throw new Error('a caller in the group was answered before it could commit')
-      })
+        if (group.some((p) => p.settled)) throw new Error('a caller in the group was answered before it could commit')
+      }, { timeoutMs: Math.min(...group.map((p) => p.deadline)) - performance.now() })
     } catch (err) {
+      // Whatever was predicted from this group is wrong now; later groups re-read the head.
+      this.heads.delete(tenantId)
       if (err instanceof Rejected) {
-        this.settle(live[0], err.cause as Error)
+        this.settle(group[0], err.cause as Error)
         return
       }
       this.stats.failedGroups++
@@ -161,18 +201,28 @@ export class AuditWriter {
       for (const p of group) this.settle(p, failure)
       return
     }
-    if (sealed.length === 0) return
+    const last = sealed[sealed.length - 1]
+    // A head read from the database is the one to build on, unless a later group was sent since.
+    if (fresh && dispatch === this.lastDispatch.get(tenantId)) this.heads.set(tenantId, { seq: last.seq, hash: last.hash })
     this.stats.groups++
     this.stats.records += sealed.length
-    live.forEach((p, i) => {
+    group.forEach((p, i) => {
       if (p.settled) {
         this.stats.lateCommits++
         this.options.log?.warn({ tenantId, seq: sealed[i].seq }, 'record committed after its caller was answered 503')
       }
       this.settle(p, sealed[i])
     })
-    const last = sealed[sealed.length - 1]
     this.options.onCommit?.(tenantId, { seq: last.seq, hash: last.hash })
+  }
+
+  private seal (live: Pending[], head: Head): SealedRecord[] {
+    let prev = head.hash
+    return live.map((p, i) => {
+      const r = sealRecord(p.entry, head.seq + i + 1, prev, this.key)
+      prev = r.hash
+      return r
+    })
   }
 }
 

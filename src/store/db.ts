@@ -14,8 +14,11 @@ export interface Queryable {
 
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'embedded'
-  /** Runs `fn` in one transaction on one connection: COMMIT if it resolves, ROLLBACK if it throws. */
-  transaction: <T>(fn: (tx: Queryable) => Promise<T>) => Promise<T>
+  /**
+   * Runs `fn` in one transaction on one connection: COMMIT if it resolves, ROLLBACK if it throws.
+   * `timeoutMs` bounds each statement in it (a server setting; the embedded database has no timer).
+   */
+  transaction: <T>(fn: (tx: Queryable) => Promise<T>, options?: { timeoutMs?: number }) => Promise<T>
   /** Runs `fn` on one connection held for its whole duration (session-level advisory locks). */
   session: <T>(fn: (client: Queryable) => Promise<T>) => Promise<T>
   close: () => Promise<void>
@@ -65,8 +68,9 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     kind: 'postgres',
     ...wrap(pool),
     session,
-    transaction: async (fn) => await session(async (c) => {
-      await c.query('begin')
+    transaction: async (fn, opts) => await session(async (c) => {
+      // One round trip for both; the timeout is an integer computed here, never caller text.
+      await c.exec(opts?.timeoutMs === undefined ? 'begin' : `begin; set local statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`)
       try {
         const result = await fn(c)
         await c.query('commit')

@@ -63,6 +63,21 @@ t.test('a failing group fails every record in it and commits none; the chain sta
   t.equal(await verifyLog(db, 'acme'), 2)
 })
 
+t.test('pipelined groups: one failing under another in flight leaves a whole chain', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  // One record per group, so several groups are sealed onto heads that are not committed yet.
+  const writer = new AuditWriter(db, key, { maxBatch: 1 })
+  await writer.append(entry('acme', 0), later())
+  const bad = { ...entry('acme', 3), type: 'decision' as const, body: { decision_id: '00000000-0000-4000-8000-000000000003', policy_snapshot: 'sha256:missing' } }
+  const results = await Promise.allSettled([entry('acme', 1), entry('acme', 2), bad, entry('acme', 4), entry('acme', 5), bad, entry('acme', 6)]
+    .map(async (e) => await writer.append(e, later())))
+  t.same(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
+  const seqs = results.flatMap((r) => r.status === 'fulfilled' ? [r.value.seq] : []).sort((a, b) => a - b)
+  t.same(seqs, [2, 3, 4, 5, 6], 'gapless after the failures')
+  t.equal(await verifyLog(db, 'acme'), 6)
+})
+
 t.test('checked appends commit alone, and only if the check passes under the lock', async (t) => {
   const { db } = await testDatabase(t)
   await migrate(db)
