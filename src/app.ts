@@ -2,7 +2,7 @@
  * buildApp(config, deps) → a ready-to-listen Fastify instance. Migrates the database, loads the
  * policy, then registers plugins and routes in the order they appear here. Only server.ts listens.
  */
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { HmacSigningKey } from './audit/chain.js'
@@ -66,6 +66,12 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
+    // Ids in paths are as long as /check accepts them (job ids up to 256 characters).
+    routerOptions: { maxParamLength: 1024 },
+    // Router errors (a bad percent-escape, an over-long parameter) in the catalogue's shape too.
+    frameworkErrors: (err, _request, reply) => {
+      void (reply as FastifyReply).code(400).send(errorBody('ARBITER_ERR_VALIDATION', err.message))
+    },
     // Fastify's own draining 503 is a bare body outside the catalogue: the onRequest hook answers instead.
     return503OnClosing: false,
     ajv: {

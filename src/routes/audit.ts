@@ -56,9 +56,9 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
         type: 'object',
         additionalProperties: false,
         properties: {
-          tenant_id: { type: 'string', minLength: 1, maxLength: 128 },
+          tenant_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' },
           after_seq: { type: 'string', pattern: '^[0-9]{1,15}$' },
-          limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' }
+          limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' }
         }
       },
       response: {

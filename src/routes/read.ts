@@ -105,14 +105,14 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
         additionalProperties: false,
         properties: {
           job_id: name,
-          tenant_id: name,
+          tenant_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' },
           topic: name,
           decision: { type: 'string', enum: DECISIONS },
           rule_id: name,
           since: { type: 'string', format: 'date-time' },
           until: { type: 'string', format: 'date-time' },
           cursor: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' },
-          limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' }
+          limit: { type: 'string', pattern: '^([1-9][0-9]?|[1-4][0-9]{2}|500)$' }
         }
       },
       response: {

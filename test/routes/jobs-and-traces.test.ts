@@ -84,3 +84,16 @@ t.test('GET /decisions: filters, newest first, cursor pagination', async (t) => 
     t.equal(res.json().code, 'ARBITER_ERR_VALIDATION', bad)
   }
 })
+
+t.test('long ids and bad escapes in paths get the catalogue 400, not a router error', async (t) => {
+  const ctx = await testApp(t)
+  const long = 'j'.repeat(256)
+  await check(ctx, { job_id: long, topic: 'job.mcp-bridge.read.x', trace_id: 't'.repeat(128) })
+  t.equal((await event(ctx, long, { status: 'RUNNING' })).statusCode, 201)
+  t.equal((await ctx.app.inject({ url: `/traces/${'t'.repeat(128)}` })).statusCode, 200)
+  for (const url of [`/traces/${'t'.repeat(2000)}`, '/traces/%E0%A4%A']) {
+    const res = await ctx.app.inject({ url })
+    t.equal(res.statusCode, 400, url.slice(0, 20))
+    t.equal(res.json().code, 'ARBITER_ERR_VALIDATION')
+  }
+})

@@ -13,10 +13,14 @@ import net, { type AddressInfo } from 'node:net'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { checkCheckpoint } from '../../src/audit/checkpoint.js'
 import { PACKAGE_ROOT } from '../../src/paths.js'
+import { auditRoutes, checkpointSchema } from '../../src/routes/audit.js'
 import { checkRoutes } from '../../src/routes/check.js'
 import { healthRoutes } from '../../src/routes/health.js'
+import { jobRoutes } from '../../src/routes/jobs.js'
 import { policyRoutes } from '../../src/routes/policies.js'
+import { readRoutes } from '../../src/routes/read.js'
 import { SHARED_SCHEMAS } from '../../src/routes/schemas.js'
 import type { Database } from '../../src/store/db.js'
 import { EXAMPLE_POLICY } from '../fixtures/policies.js'
@@ -42,7 +46,9 @@ const SPEC_ID = 'https://arbiter.invalid/openapi.yaml'
 const spec = yaml.load(readFileSync(path.join(PACKAGE_ROOT, 'openapi.yaml'), 'utf8')) as Spec
 const JSON_TYPE = 'application/json'
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
-const SHARED = new Set<string>(SHARED_SCHEMAS.map((s) => s.$id))
+/** The schemas buildApp registers by `$id`, which the routes reference as `Name#`. */
+const REGISTERED_SCHEMAS = [...SHARED_SCHEMAS, checkpointSchema]
+const SHARED = new Set<string>(REGISTERED_SCHEMAS.map((s) => s.$id))
 
 // ajv-formats is not a dependency: the two formats the spec uses are checked here instead, and
 // strict mode makes any other format in the spec fail to compile rather than pass unchecked.
@@ -137,6 +143,9 @@ function declaredRoutes (): RouteOptions[] {
   healthRoutes(probe, { db: unused, policies: unused, timeoutMs: 1 })
   checkRoutes(probe, { service: unused, budgetMs: 1 })
   policyRoutes(probe, { policies: unused, db: unused })
+  jobRoutes(probe, { writer: unused, clock: unused, budgetMs: 1 })
+  readRoutes(probe, { db: unused })
+  auditRoutes(probe, { db: unused })
   return routes
 }
 
@@ -219,10 +228,10 @@ t.test('the app serves exactly the routes the spec describes', async (t) => {
 })
 
 t.test('the spec states the schemas the routes declare', async (t) => {
-  for (const shared of SHARED_SCHEMAS) {
+  for (const shared of REGISTERED_SCHEMAS) {
     const documented = spec.components.schemas[shared.$id]
     t.ok(documented, `components/schemas/${shared.$id} exists`)
-    t.strictSame(fromSpec(documented), fromRoute(shared), `components/schemas/${shared.$id} is src/routes/schemas.ts's ${shared.$id}`)
+    t.strictSame(fromSpec(documented), fromRoute(shared), `components/schemas/${shared.$id} is the ${shared.$id} schema the app registers`)
   }
 
   for (const route of declaredRoutes()) {
@@ -234,14 +243,15 @@ t.test('the spec states the schemas the routes declare', async (t) => {
       continue
     }
     const schema = route.schema ?? {}
-    t.notOk(schema.querystring ?? schema.headers, `${name}: no query or header schema the spec would have to state`)
+    t.notOk(schema.headers, `${name}: no header schema the spec would have to state`)
 
     const body = op.requestBody === undefined ? undefined : fromSpec(op.requestBody.content[JSON_TYPE]?.schema)
     t.strictSame(body, schema.body === undefined ? undefined : fromRoute(schema.body), `${name}: request body`)
     if (op.requestBody !== undefined) t.equal(op.requestBody.required, true, `${name}: the body is required`)
 
-    const params = op.parameters ?? []
-    t.ok(params.every((p) => p.in === 'path'), `${name}: only path parameters`)
+    const parameters = op.parameters ?? []
+    t.ok(parameters.every((p) => p.in === 'path' || p.in === 'query'), `${name}: only path and query parameters`)
+    const params = parameters.filter((p) => p.in === 'path')
     const specParams = params.length === 0
       ? undefined
       : {
@@ -251,6 +261,17 @@ t.test('the spec states the schemas the routes declare', async (t) => {
           properties: Object.fromEntries(params.map((p) => [p.name, fromSpec(p.schema)]))
         }
     t.strictSame(specParams, schema.params === undefined ? undefined : fromRoute(schema.params), `${name}: path parameters`)
+    const query = parameters.filter((p) => p.in === 'query')
+    const required = query.filter((p) => p.required === true).map((p) => p.name)
+    const specQuery = query.length === 0
+      ? undefined
+      : {
+          type: 'object',
+          ...(required.length === 0 ? {} : { required }),
+          additionalProperties: false,
+          properties: Object.fromEntries(query.map((p) => [p.name, fromSpec(p.schema)]))
+        }
+    t.strictSame(specQuery, schema.querystring === undefined ? undefined : fromRoute(schema.querystring), `${name}: query parameters`)
 
     const declared = (schema.response ?? {}) as Record<string, unknown>
     for (const [status, routeSchema] of Object.entries(declared)) {
@@ -418,6 +439,135 @@ t.test('the answers of every route match the spec', async (t) => {
   }
 })
 
+t.test('the job, trace and decision routes answer as the spec says', async (t) => {
+  // A clock a second apart per reading, so "newest first" is not decided by equal timestamps.
+  let tick = 0
+  const ctx = await testApp(t, { deps: { clock: { now: () => new Date(Date.UTC(2026, 10, 25) + 1000 * tick++) } } })
+  const inject = ctx.app.inject.bind(ctx.app)
+  const eventsPath = '/jobs/{job_id}/events'
+  const event = async (jobId: string, payload: Record<string, unknown>): Promise<Answer> =>
+    await inject({ method: 'POST', url: `/jobs/${encodeURIComponent(jobId)}/events`, payload })
+
+  const checks: Array<Record<string, unknown>> = [
+    { job_id: 'job/1', topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme', trace_id: 'trace-jobs' },
+    { job_id: 'job-2', topic: 'job.mcp-bridge.write.ticket', tenant_id: 'acme', risk_tags: ['prod'], trace_id: 'trace-jobs' },
+    { job_id: 'job-3', topic: 'job.agent.exec.shell', risk_tags: ['medium'] }
+  ]
+  const decided: Array<Record<string, unknown>> = []
+  for (const payload of checks) decided.push(assertDocumented(t, await inject({ method: 'POST', url: '/check', payload }), 'POST', '/check'))
+
+  // Job events: recorded (201), and every refusal in its documented shape.
+  const dispatched = await event('job/1', { tenant_id: 'acme', status: 'DISPATCHED' })
+  t.equal(dispatched.statusCode, 201)
+  t.match(assertDocumented(t, dispatched, 'POST', eventsPath), { job_id: 'job/1', tenant_id: 'acme', trace_id: 'trace-jobs', status: 'DISPATCHED', seq: 3 })
+  const succeeded = await event('job/1', { tenant_id: 'acme', status: 'SUCCEEDED', detail: 'exit 0' })
+  t.equal(succeeded.statusCode, 201)
+  t.match(assertDocumented(t, succeeded, 'POST', eventsPath), { status: 'SUCCEEDED', seq: 4 })
+  const refused: Array<[string, string, Record<string, unknown> | string, number, string]> = [
+    ['a status after the terminal one', 'job/1', { tenant_id: 'acme', status: 'RUNNING' }, 409, 'ARBITER_ERR_JOB_FINAL'],
+    ['a second terminal status', 'job/1', { tenant_id: 'acme', status: 'FAILED' }, 409, 'ARBITER_ERR_JOB_FINAL'],
+    ['an unknown job', 'job-9', { tenant_id: 'acme', status: 'RUNNING' }, 404, 'ARBITER_ERR_NOT_FOUND'],
+    ['another tenant\'s job', 'job/1', { status: 'RUNNING' }, 404, 'ARBITER_ERR_NOT_FOUND'],
+    ['an unknown status', 'job-2', { tenant_id: 'acme', status: 'DONE' }, 400, 'ARBITER_ERR_VALIDATION'],
+    ['an unknown field', 'job-2', { tenant_id: 'acme', status: 'RUNNING', extra: 1 }, 400, 'ARBITER_ERR_VALIDATION'],
+    ['no status', 'job-2', { tenant_id: 'acme' }, 400, 'ARBITER_ERR_VALIDATION'],
+    ['a job_id with a space', 'a b', { status: 'RUNNING' }, 400, 'ARBITER_ERR_VALIDATION'],
+    ['malformed JSON', 'job-2', '{"status":', 400, 'ARBITER_ERR_INVALID_JSON']
+  ]
+  for (const [name, jobId, payload, status, code] of refused) {
+    const res = typeof payload === 'string'
+      ? await inject({ method: 'POST', url: `/jobs/${jobId}/events`, payload, headers: { 'content-type': JSON_TYPE } })
+      : await event(jobId, payload)
+    t.equal(res.statusCode, status, `${name}: ${status}`)
+    t.equal(assertDocumented(t, res, 'POST', eventsPath).code, code, `${name}: ${code}`)
+  }
+  const text = await inject({ method: 'POST', url: '/jobs/job-2/events', payload: '{"status":"RUNNING"}', headers: { 'content-type': 'text/plain' } })
+  t.equal(text.statusCode, 415)
+  t.equal(assertDocumented(t, text, 'POST', eventsPath).code, 'ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE')
+
+  // The trace: both decisions and the job's events, oldest first.
+  const tracePath = '/traces/{trace_id}'
+  const trace = await inject({ url: '/traces/trace-jobs' })
+  t.equal(trace.statusCode, 200)
+  const entries = assertDocumented(t, trace, 'GET', tracePath).entries as Array<Record<string, unknown>>
+  t.same(entries.map((e) => [e.seq, e.type, e.job_id, e.decision, e.status, e.job_status]), [
+    [1, 'decision', 'job/1', 'ALLOW', null, 'SUCCEEDED'],
+    [2, 'decision', 'job-2', 'REQUIRE_APPROVAL', null, null],
+    [3, 'job.event', 'job/1', 'ALLOW', 'DISPATCHED', 'SUCCEEDED'],
+    [4, 'job.event', 'job/1', 'ALLOW', 'SUCCEEDED', 'SUCCEEDED']
+  ], 'each entry as documented')
+  t.equal(assertDocumented(t, await inject({ url: '/traces/nothing-here' }), 'GET', tracePath).code, 'ARBITER_ERR_NOT_FOUND')
+  for (const id of ['a%2Fb', 'a%20b']) {
+    const res = await inject({ url: `/traces/${id}` })
+    t.equal(res.statusCode, 400, `trace id ${id}: 400`)
+    t.equal(assertDocumented(t, res, 'GET', tracePath).code, 'ARBITER_ERR_VALIDATION')
+  }
+
+  // Decisions: newest first, a page and the next through its cursor.
+  const first = await inject({ url: '/decisions?limit=2' })
+  t.equal(first.statusCode, 200)
+  const page1 = assertDocumented(t, first, 'GET', '/decisions')
+  t.type(page1.next_cursor, 'string', 'more decisions: a next_cursor')
+  const page2 = assertDocumented(t, await inject({ url: `/decisions?limit=2&cursor=${String(page1.next_cursor)}` }), 'GET', '/decisions')
+  t.equal(page2.next_cursor, null, 'the last page has no next_cursor')
+  const listed = [...page1.decisions as Array<Record<string, unknown>>, ...page2.decisions as Array<Record<string, unknown>>]
+  t.same(listed.map((d) => d.decision_id), decided.map((d) => d.decision_id).reverse(), 'every decision once, newest first')
+  t.match(listed[0], { job_id: 'job-3', tenant_id: 'default', topic: 'job.agent.exec.shell', decision: 'ALLOW_WITH_CONSTRAINTS', constraints: decided[2].constraints, signature: decided[2].signature })
+  const filtered = assertDocumented(t, await inject({ url: '/decisions?tenant_id=acme&decision=REQUIRE_APPROVAL&topic=job.mcp-bridge.write.ticket' }), 'GET', '/decisions')
+  t.same((filtered.decisions as Array<Record<string, unknown>>).map((d) => d.job_id), ['job-2'], 'filters combine')
+  assertDocumented(t, await inject({ url: '/decisions?limit=500' }), 'GET', '/decisions')
+  for (const bad of ['cursor=bm9wZQ', 'cursor=WzFd', 'cursor=!!', 'limit=0', 'limit=501', 'limit=999', 'limit=1000', 'limit=-1', 'decision=MAYBE', 'since=yesterday', 'colour=red']) {
+    const res = await inject({ url: `/decisions?${bad}` })
+    t.equal(res.statusCode, 400, `${bad}: 400`)
+    t.equal(assertDocumented(t, res, 'GET', '/decisions').code, 'ARBITER_ERR_VALIDATION', bad)
+  }
+
+  // Path parameters as long as their schemas allow must reach the routes. Fastify refuses a
+  // parameter over its maxParamLength (100 by default) with a 414 outside the catalogue.
+  const longId = 'j'.repeat(256)
+  t.equal((await inject({ method: 'POST', url: '/check', payload: { job_id: longId, topic: 'job.mcp-bridge.read.ticket', trace_id: 't'.repeat(128) } })).statusCode, 200)
+  t.equal((await event(longId, { status: 'RUNNING' })).statusCode, 201, 'a job_id of 256 characters, as /check accepts it, can report events')
+  t.equal((await event('j'.repeat(257), { status: 'RUNNING' })).statusCode, 400, 'a job_id of 257 characters is a 400')
+  t.equal((await inject({ url: `/traces/${'t'.repeat(128)}` })).statusCode, 200, 'a trace_id of 128 characters, as /check accepts it, can be read back')
+  t.equal((await inject({ url: `/traces/${'t'.repeat(129)}` })).statusCode, 400, 'a trace_id of 129 characters is a 400')
+})
+
+t.test('the audit routes answer as the spec says, and checkpoints verify as it describes', async (t) => {
+  const ctx = await testApp(t, { env: { CHECKPOINT_EVERY: '2' } })
+  const inject = ctx.app.inject.bind(ctx.app)
+  for (let i = 0; i < 5; i++) {
+    const res = await inject({ method: 'POST', url: '/check', payload: { job_id: `c${i}`, topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme' } })
+    t.equal(res.statusCode, 200)
+  }
+  await ctx.app.checkpointer.idle()
+
+  const keys = assertDocumented(t, await inject({ url: '/audit/keys' }), 'GET', '/audit/keys').keys as Array<Record<string, unknown>>
+  t.match(keys.find((k) => k.algorithm === 'hmac-sha256'), { key_id: ctx.deps.key.id, public_key: null, valid_until: null }, 'the HMAC key is named, never shown')
+  const publicKeys = new Map(keys.filter((k) => k.algorithm === 'ed25519').map((k) => [String(k.key_id), String(k.public_key)]))
+  t.equal(publicKeys.size, 1, 'the Ed25519 key is published')
+
+  const all = assertDocumented(t, await inject({ url: '/audit/checkpoints?tenant_id=acme' }), 'GET', '/audit/checkpoints')
+  const checkpoints = all.checkpoints as Array<Parameters<typeof checkCheckpoint>[0]>
+  t.same(checkpoints.map((c) => c.seq), [2, 4], 'a checkpoint every 2 records')
+  for (const c of checkpoints) t.equal(checkCheckpoint(c, publicKeys), null, `checkpoint ${c.seq} verifies with the published key`)
+  const next = assertDocumented(t, await inject({ url: '/audit/checkpoints?tenant_id=acme&after_seq=2&limit=1' }), 'GET', '/audit/checkpoints')
+  t.same((next.checkpoints as Array<{ seq: number }>).map((c) => c.seq), [4], 'after_seq and limit page through them')
+  t.same(assertDocumented(t, await inject({ url: '/audit/checkpoints' }), 'GET', '/audit/checkpoints'), { tenant_id: 'default', checkpoints: [] }, 'tenant_id defaults to default')
+  for (const bad of ['limit=0', 'limit=10000', 'after_seq=-1', 'tenant_id=', 'colour=red']) {
+    const res = await inject({ url: `/audit/checkpoints?${bad}` })
+    t.equal(res.statusCode, 400, `${bad}: 400`)
+    t.equal(assertDocumented(t, res, 'GET', '/audit/checkpoints').code, 'ARBITER_ERR_VALIDATION', bad)
+  }
+})
+
+t.test('the documented checkpoints verify with the documented key', async (t) => {
+  const keys = operation('GET', '/audit/keys')?.responses['200']?.content?.[JSON_TYPE]?.example as { keys: Array<{ key_id: string, algorithm: string, public_key: string | null }> }
+  const publicKeys = new Map(keys.keys.filter((k) => k.algorithm === 'ed25519').map((k) => [k.key_id, k.public_key as string]))
+  const page = operation('GET', '/audit/checkpoints')?.responses['200']?.content?.[JSON_TYPE]?.example as { checkpoints: Array<Parameters<typeof checkCheckpoint>[0]> }
+  t.ok(page.checkpoints.length > 0, 'the example has checkpoints')
+  for (const c of page.checkpoints) t.equal(checkCheckpoint(c, publicKeys), null, `example checkpoint ${c.seq} verifies`)
+})
+
 t.test('a failed reload is reported in the documented shape', async (t) => {
   const ctx = await testApp(t, { policies: { 'main.yaml': EXAMPLE_POLICY } })
   writeFileSync(path.join(ctx.config.policyPath, 'extra.yaml'), 'version: v1\nrules: [')
@@ -467,6 +617,15 @@ t.test('the answers of a failing database match the spec', async (t) => {
   const sim = await ctx.app.inject({ method: 'POST', url: '/check/simulate', payload: { job_id: 'r1', topic: 'job.mcp-bridge.read.ticket' } })
   t.equal(sim.statusCode, 200, 'simulation does not need the database')
   assertDocumented(t, sim, 'POST', '/check/simulate')
+
+  const event = await ctx.app.inject({ method: 'POST', url: '/jobs/r1/events', payload: { status: 'RUNNING' } })
+  t.equal(event.statusCode, 503)
+  t.equal(assertDocumented(t, event, 'POST', '/jobs/{job_id}/events').code, 'ARBITER_ERR_RECORD_UNAVAILABLE')
+  for (const [url, template] of [['/traces/trace-503', '/traces/{trace_id}'], ['/decisions', '/decisions'], ['/audit/keys', '/audit/keys'], ['/audit/checkpoints', '/audit/checkpoints']]) {
+    const res = await ctx.app.inject({ url })
+    t.equal(res.statusCode, 500, `${url}: 500`)
+    t.equal(assertDocumented(t, res, 'GET', template).code, 'ARBITER_ERR_INTERNAL')
+  }
 })
 
 /** Splits raw HTTP/1.1 answers (each with a Content-Length) into status, headers and body. */
@@ -493,7 +652,8 @@ t.test('a request that reaches a draining server gets the documented 503, on eve
   const payload = JSON.stringify({ job_id: 'drain', topic: 'job.mcp-bridge.read.ticket' })
   const post = (url: string): string => `POST ${url} HTTP/1.1\r\nHost: arbiter\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`
   const operations = specOperations().map(({ method, template }) => {
-    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId)
+    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace')
+    t.notMatch(url, /[{}]/, `${method} ${template}: every path parameter is filled in`)
     return { method, template, late: method === 'POST' ? post(url) + payload : `${method} ${url} HTTP/1.1\r\nHost: arbiter\r\n\r\n` }
   })
 
