@@ -69,9 +69,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     // Ids in paths are as long as /check accepts them (job ids up to 256 characters).
     routerOptions: { maxParamLength: 1024 },
     // Router errors (a bad percent-escape, an over-long parameter) in the catalogue's shape too.
-    frameworkErrors: (err, _request, reply) => {
-      void (reply as FastifyReply).code(400).send(errorBody('ARBITER_ERR_VALIDATION', err.message))
-    },
+    frameworkErrors: (err, _request, reply) => (reply as FastifyReply).code(400).send(errorBody('ARBITER_ERR_VALIDATION', err.message)),
     // Fastify's own draining 503 is a bare body outside the catalogue: the onRequest hook answers instead.
     return503OnClosing: false,
     ajv: {
