@@ -43,7 +43,7 @@ export async function testDatabase (t: Test): Promise<TestDb> {
   await admin.end()
   const opened: Database[] = []
   const open = async (): Promise<Database> => {
-    const db = openPostgres(DATABASE_URL as string, { schema, max: 5 })
+    const db = openPostgres(DATABASE_URL as string, { schema, max: 5, applicationName: schema })
     opened.push(db)
     return db
   }

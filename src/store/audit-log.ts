@@ -80,6 +80,11 @@ export async function readLog (q: Queryable, tenantId: string, from: number, to:
   return rows
 }
 
+export async function recordHash (q: Queryable, tenantId: string, seq: number): Promise<string | undefined> {
+  const { rows } = await q.query<{ hash: string }>('select hash from audit_log where tenant_id = $1 and seq = $2', [tenantId, seq])
+  return rows[0]?.hash
+}
+
 export async function getHead (q: Queryable, tenantId: string): Promise<{ seq: number, hash: string } | undefined> {
   const { rows } = await q.query<{ seq: number, hash: string }>('select seq::int as seq, hash from audit_heads where tenant_id = $1', [tenantId])
   return rows[0]

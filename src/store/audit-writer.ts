@@ -13,8 +13,8 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
 import { ArbiterError } from '../errors.js'
-import { appendRecords, lockHead } from './audit-log.js'
-import type { Database, Queryable } from './db.js'
+import { appendRecords, lockHead, recordHash } from './audit-log.js'
+import { CommitOutcomeUnknown, type Database, type Queryable } from './db.js'
 
 /**
  * Runs inside the append's transaction, after the head lock: throwing rejects that append; what
@@ -47,6 +47,10 @@ export interface WriterStats {
   failedGroups: number
   expired: number
   lateCommits: number
+  /** Records whose COMMIT answer was lost and could not be read back (should stay 0). */
+  inDoubt: number
+  /** Groups whose COMMIT answer was lost but were found committed when read back. */
+  recoveredCommits: number
 }
 
 class Rejected extends Error {}
@@ -68,7 +72,7 @@ export class AuditWriter {
   private queued = 0
   private readonly maxBatch: number
   private readonly maxQueue: number
-  readonly stats: WriterStats = { groups: 0, records: 0, failedGroups: 0, expired: 0, lateCommits: 0 }
+  readonly stats: WriterStats = { groups: 0, records: 0, failedGroups: 0, expired: 0, lateCommits: 0, inDoubt: 0, recoveredCommits: 0 }
 
   constructor (private readonly db: Database, private readonly key: HmacSigningKey, private readonly options: WriterOptions = {}) {
     this.maxBatch = options.maxBatch ?? 256
@@ -189,6 +193,11 @@ export class AuditWriter {
         if (group.some((p) => p.settled)) throw new Error('a caller in the group was answered before it could commit')
       }, { timeoutMs: Math.min(...group.map((p) => p.deadline)) - performance.now() })
     } catch (err) {
+      if (err instanceof CommitOutcomeUnknown && await this.landed(tenantId, sealed)) {
+        this.stats.recoveredCommits++
+        this.succeed(tenantId, group, dispatch, sealed, true)
+        return
+      }
       // Whatever was predicted from this group is wrong now; later groups re-read the head.
       this.heads.delete(tenantId)
       if (err instanceof Rejected) {
@@ -201,6 +210,10 @@ export class AuditWriter {
       for (const p of group) this.settle(p, failure)
       return
     }
+    this.succeed(tenantId, group, dispatch, sealed, fresh)
+  }
+
+  private succeed (tenantId: string, group: Pending[], dispatch: number, sealed: SealedRecord[], fresh: boolean): void {
     const last = sealed[sealed.length - 1]
     // A head read from the database is the one to build on, unless a later group was sent since.
     if (fresh && dispatch === this.lastDispatch.get(tenantId)) this.heads.set(tenantId, { seq: last.seq, hash: last.hash })
@@ -214,6 +227,27 @@ export class AuditWriter {
       this.settle(p, sealed[i])
     })
     this.options.onCommit?.(tenantId, { seq: last.seq, hash: last.hash })
+  }
+
+  /**
+   * Resolves a lost COMMIT answer by reading, on another connection, whether the group's last
+   * record is in the log. If even that fails, the group is failed and counted as in doubt.
+   */
+  private async landed (tenantId: string, sealed: SealedRecord[]): Promise<boolean> {
+    const last = sealed[sealed.length - 1]
+    if (last === undefined) return false
+    let lastErr: unknown
+    // A few tries: the connection that lost the COMMIT answer is gone, others may be too.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return await recordHash(this.db, tenantId, last.seq) === last.hash
+      } catch (err) {
+        lastErr = err
+      }
+    }
+    this.stats.inDoubt += sealed.length
+    this.options.log?.error({ err: lastErr, tenantId, fromSeq: sealed[0].seq, toSeq: last.seq }, 'commit outcome unknown and unreadable: these records may be in the log although their callers were answered 503')
+    return false
   }
 
   private seal (live: Pending[], head: Head): SealedRecord[] {

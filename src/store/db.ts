@@ -24,11 +24,21 @@ export interface Database extends Queryable {
   close: () => Promise<void>
 }
 
+/** COMMIT failed on the way: the transaction may or may not have committed. */
+export class CommitOutcomeUnknown extends Error {
+  constructor (cause: unknown) {
+    super(`commit outcome unknown: ${(cause as Error).message}`, { cause })
+    this.name = 'CommitOutcomeUnknown'
+  }
+}
+
 export interface PostgresOptions {
   /** Every connection uses this schema first (tests isolate themselves this way). */
   schema?: string
   max?: number
   connectionTimeoutMillis?: number
+  /** Shown in pg_stat_activity, so operators can tell Arbiter's sessions apart. */
+  applicationName?: string
   onError?: (err: Error) => void
 }
 
@@ -38,6 +48,7 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     connectionString: url,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
+    application_name: options.applicationName ?? 'arbiter',
     options: options.schema === undefined ? undefined : `-c search_path=${options.schema}`
   })
   // An idle client losing its server emits here; unhandled, it would crash the process.
@@ -71,14 +82,20 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     transaction: async (fn, opts) => await session(async (c) => {
       // One round trip for both; the timeout is an integer computed here, never caller text.
       await c.exec(opts?.timeoutMs === undefined ? 'begin' : `begin; set local statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`)
+      let result: Awaited<ReturnType<typeof fn>>
       try {
-        const result = await fn(c)
-        await c.query('commit')
-        return result
+        result = await fn(c)
       } catch (err) {
         await c.query('rollback').catch(() => {})
         throw err
       }
+      try {
+        await c.query('commit')
+      } catch (err) {
+        // The server may have committed before the answer was lost: only a read can tell.
+        throw new CommitOutcomeUnknown(err)
+      }
+      return result
     }),
     close: async () => { await pool.end() }
   }
