@@ -40,7 +40,7 @@ export function newGroupLog (): GroupLog {
 function instrument (db: Database, log: GroupLog): Database {
   return {
     ...db,
-    transaction: async (fn) => {
+    transaction: async (fn, opts) => {
       let rows = 0
       let insert = 0
       let set = 0
@@ -52,11 +52,12 @@ function instrument (db: Database, log: GroupLog): Database {
         try {
           return await fn({
             ...tx,
-            query: async <R>(text: string, params?: unknown[]) => {
+            query: async <R>(text: string, params?: unknown[], name?: string) => {
               const q0 = performance.now()
-              const res = await tx.query<R>(text, params)
-              if (text.trimStart().startsWith('with moved as')) {
-                rows += (text.match(/\), \(/g)?.length ?? 0) + 1
+              const res = await tx.query<R>(text, params, name)
+              if (text.startsWith('with moved as')) {
+                // Columns travel as arrays (params 6 on): the first one's length is the group's size.
+                rows += (params?.[5] as unknown[]).length
                 insert += performance.now() - q0
               } else if (text.startsWith('select set_config') || text.startsWith('insert into audit_heads')) {
                 set += performance.now() - q0
@@ -67,7 +68,7 @@ function instrument (db: Database, log: GroupLog): Database {
         } finally {
           fnEnd = performance.now()
         }
-      })
+      }, opts)
       if (rows > 0) {
         const end = performance.now()
         log.sizes.push(rows)

@@ -43,27 +43,24 @@ function values (r: SealedRecord): unknown[] {
 /**
  * Appends sealed records of one log and moves its head from `from`, in one statement. Returns
  * false, appending nothing, when the head is no longer at `from` (another writer moved it).
+ * Columns travel as arrays, so the statement text is the same for every group size and is
+ * prepared once per connection.
  */
 export async function appendRecords (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[]): Promise<boolean> {
   const last = records[records.length - 1]
-  const params: unknown[] = [tenantId, last.seq, last.hash, from.seq, from.hash]
-  const tuples = records.map((r) => {
-    const start = params.length
-    params.push(...values(r))
-    return `(${COLUMNS.map(([, type], i) => `$${start + i + 1}::${type}`).join(', ')})`
-  })
-  const names = COLUMNS.map(([name]) => name).join(', ')
-  const { rows } = await q.query(
-    `with moved as (
-       update audit_heads set seq = $2, hash = $3 where tenant_id = $1 and seq = $4 and hash = $5 returning 1
-     )
-     insert into audit_log (${names})
-     select * from (values ${tuples.join(', ')}) as v (${names}) where exists (select 1 from moved)
-     returning 1`,
-    params
-  )
-  return rows.length === records.length
+  const rows = records.map(values)
+  const columns = COLUMNS.map((_, i) => rows.map((r) => r[i]))
+  const { rows: inserted } = await q.query(APPEND_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, ...columns], 'arbiter_append_records')
+  return inserted.length === records.length
 }
+
+const APPEND_SQL = `with moved as (
+  update audit_heads set seq = $2, hash = $3 where tenant_id = $1 and seq = $4 and hash = $5 returning 1
+)
+insert into audit_log (${COLUMNS.map(([name]) => name).join(', ')})
+select * from unnest(${COLUMNS.map(([, type], i) => `$${i + 6}::${type}[]`).join(', ')})
+where exists (select 1 from moved)
+returning 1`
 
 export type LogRow = StoredRecord & {
   record_type: string

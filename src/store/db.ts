@@ -7,7 +7,8 @@ import { mkdir } from 'node:fs/promises'
 import pg from 'pg'
 
 export interface Queryable {
-  query: <R = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<{ rows: R[] }>
+  /** `name` makes a hot statement a prepared one on the server (parsed and planned once per connection). */
+  query: <R = Record<string, unknown>>(text: string, params?: unknown[], name?: string) => Promise<{ rows: R[] }>
   /** Runs a script of several statements without parameters (migrations). */
   exec: (script: string) => Promise<void>
 }
@@ -54,7 +55,8 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
   // An idle client losing its server emits here; unhandled, it would crash the process.
   pool.on('error', (err) => options.onError?.(err))
   const wrap = (client: pg.PoolClient | pg.Pool): Queryable => ({
-    query: async <R>(text: string, params?: unknown[]) => await client.query(text, params) as unknown as { rows: R[] },
+    query: async <R>(text: string, params?: unknown[], name?: string) =>
+      await (name === undefined ? client.query(text, params) : client.query({ name, text, values: params })) as unknown as { rows: R[] },
     exec: async (script: string) => { await client.query(script) }
   })
   const session = async <T>(fn: (c: Queryable) => Promise<T>): Promise<T> => {
