@@ -14,7 +14,10 @@ t.test('defaults', async (t) => {
     checkBudgetMs: 1500,
     bodyLimitBytes: 65536,
     hmacKeyFile: undefined,
-    watchPolicies: true
+    watchPolicies: true,
+    checkpointKeyFile: undefined,
+    checkpointEvery: 1000,
+    checkpointIntervalSec: 60
   })
   t.ok(Object.isFrozen(c))
 })

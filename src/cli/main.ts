@@ -1,19 +1,26 @@
 #!/usr/bin/env node
-/** The `arbiter` command: serve, policy lint, policy test. */
+/** The `arbiter` command: serve, policy lint, policy test, audit export, audit verify. */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config.js'
 import { PolicyLoadError } from '../runtime/policy-holder.js'
 import { serve } from '../server.js'
+import { auditCommand } from './audit.js'
 import { lintCommand, testCommand, type Output } from './policy.js'
 
 const USAGE = `usage:
   arbiter serve                      start the service (configured by environment variables)
   arbiter policy lint PATH           check a policy file or directory; exit 1 with file:line errors
-  arbiter policy test PATH [SUITE…]  run *.test.yaml suites against the policy at PATH`
+  arbiter policy test PATH [SUITE…]  run *.test.yaml suites against the policy at PATH
+  arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--tenant T] --out FILE
+                                     verify the audit logs and export records with their proofs
+  arbiter audit verify FILE --public-key PEM [--hmac-key FILE…]
+                                     verify an export offline; exit 1 naming the first bad seq`
 
 const io: Output = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') }
 
 async function main (argv: string[]): Promise<number> {
+  // Before the parse below, which would refuse the audit commands' own options.
+  if (argv[0] === 'audit') return await auditCommand(argv.slice(1), io, process.env)
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })
   const [command, sub, target, ...rest] = positionals
   if (values.help === true || command === undefined) {

@@ -164,3 +164,29 @@ export async function listDecisions (q: Queryable, f: DecisionFilter, limit: num
   const { rows } = await q.query<LogRow>(`${SELECT} where ${where.join(' and ')} order by at desc, tenant_id desc, seq desc limit $${params.length}`, params)
   return rows
 }
+
+/** Every log there is a trace of: records, a head or a checkpoint (a log emptied by tampering too). */
+export async function logIds (q: Queryable, tenant: string | null): Promise<string[]> {
+  if (tenant !== null) return [tenant]
+  const { rows } = await q.query<{ tenant_id: string }>(
+    'select tenant_id from audit_log union select tenant_id from audit_heads union select tenant_id from audit_checkpoints order by tenant_id'
+  )
+  return rows.map((r) => r.tenant_id)
+}
+
+export async function lastSeq (q: Queryable, log: string): Promise<number> {
+  const { rows } = await q.query<{ seq: number }>('select coalesce(max(seq), 0)::int as seq from audit_log where tenant_id = $1', [log])
+  return rows[0].seq
+}
+
+/** The first and last seq (up to `end`) of a log's records within a time window and trace. */
+export async function matchingRange (q: Queryable, log: string, end: number, f: { since: string | null, until: string | null, trace_id: string | null }): Promise<{ first: number, last: number } | undefined> {
+  const { rows } = await q.query<{ first: number | null, last: number | null }>(
+    `select min(seq)::int as first, max(seq)::int as last from audit_log
+     where tenant_id = $1 and seq <= $2 and ($3::timestamptz is null or at >= $3) and ($4::timestamptz is null or at < $4)
+       and ($5::text is null or trace_id = $5)`,
+    [log, end, f.since, f.until, f.trace_id]
+  )
+  const { first, last } = rows[0]
+  return first === null || last === null ? undefined : { first, last }
+}

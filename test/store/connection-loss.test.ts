@@ -14,10 +14,10 @@ t.test('killing connections while groups commit', { skip: !ON_POSTGRES && 'the e
   const killer = new pg.Client({ connectionString: DATABASE_URL })
   await killer.connect()
   t.teardown(async () => await killer.end())
-  let killing = true
+  const state = { killing: true }
   let kills = 0
   const loop = (async () => {
-    while (killing) {
+    while (state.killing) {
       // Only sessions in the middle of something: a group being written or committed.
       const { rows } = await killer.query(`select pg_terminate_backend(pid) as killed from pg_stat_activity
         where application_name = $1 and pid <> pg_backend_pid() and state in ('active', 'idle in transaction')`, [ctx.testDb.schema])
@@ -35,7 +35,7 @@ t.test('killing connections while groups commit', { skip: !ON_POSTGRES && 'the e
     }))
     answers.push(...batch)
   }
-  killing = false
+  state.killing = false
   await loop
 
   const ok = answers.filter((a) => a.status === 200)
