@@ -4,7 +4,7 @@
  * record names the key that signed it without revealing it.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 export interface HmacKey {
@@ -67,17 +67,4 @@ export async function loadHmacKeyring (options: { dataDir: string, keyFile?: str
   const active = await loadHmacKey(options)
   ring.set(active.id, active.secret)
   return ring
-}
-
-/**
- * Retires the active key in `dataDir` (kept in `hmac-keys/` for verification) and generates a
- * new one. Arbiter signs with the new key from its next start.
- */
-export async function rotateHmacKey (dataDir: string): Promise<{ retired: string, active: string }> {
-  const old = await loadHmacKey({ dataDir })
-  const dir = path.join(dataDir, RETIRED_HMAC_KEYS_DIR)
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  await rename(old.path, path.join(dir, `${old.id}.key`))
-  const fresh = await loadHmacKey({ dataDir })
-  return { retired: old.id, active: fresh.id }
 }
