@@ -78,7 +78,7 @@ async function main (): Promise<number> {
     print(`  Arbiter saturated throughput / bare endpoint: ${(phases[1].rpsMean / phases[0].rpsMean * 100).toFixed(1)} % (×${(phases[0].rpsMean / phases[1].rpsMean).toFixed(1)} slower)`)
     print()
 
-    print('Group commit: one transaction per group, one group at a time')
+    print('Group commit: one transaction per group, up to four groups of a log under way')
     for (const p of [phases[1], phases[3]]) {
       const g = p.groups
       if (g === undefined) continue
