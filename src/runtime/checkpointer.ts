@@ -57,8 +57,10 @@ export class Checkpointer {
     await this.running
   }
 
+  /** Stops the timer and, on the way out, checkpoints what is not covered yet. */
   async close (): Promise<void> {
     clearInterval(this.timer)
+    this.enqueue(async () => await this.sweep())
     await this.idle()
   }
 

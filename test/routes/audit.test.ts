@@ -39,3 +39,13 @@ t.test('checkpoints every N records, verifiable with the published public key al
   t.equal(bad.statusCode, 400)
   t.equal(bad.json().code, 'ARBITER_ERR_VALIDATION')
 })
+
+t.test('a graceful stop checkpoints what is not covered yet', async (t) => {
+  const ctx = await testApp(t)
+  const res = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'j', topic: 'job.mcp-bridge.read.x', tenant_id: 'acme' } })
+  t.equal(res.statusCode, 200)
+  t.same((await ctx.app.inject({ url: '/audit/checkpoints?tenant_id=acme' })).json().checkpoints, [], 'one record is far from CHECKPOINT_EVERY')
+  await ctx.app.close()
+  const { rows } = await ctx.db.query<{ seq: number }>("select seq::int as seq from audit_checkpoints where tenant_id = 'acme'")
+  t.same(rows, [{ seq: 1 }])
+})
