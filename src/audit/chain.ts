@@ -128,6 +128,7 @@ export function checkRecord (r: StoredRecord, hmacKeys?: ReadonlyMap<string, Buf
   }
   if (stableStringify(parsed) !== r.record) return 'record is not in canonical form'
   if (sha256Tagged(r.record) !== r.hash) return 'hash does not match the record'
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || parsed.v !== 1) return 'record is not a version 1 record object'
   if (parsed.seq !== r.seq || parsed.log !== r.tenant_id || parsed.prev !== r.prev_hash || parsed.key_id !== r.key_id) {
     return 'stored columns do not match the signed record'
   }

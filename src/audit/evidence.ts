@@ -132,10 +132,11 @@ export function publicKeyRing (pems: readonly string[]): Map<string, KeyObject> 
 
 /** Counts what an export holds: the export builds its manifest with it, the verifier compares. */
 export class Tally {
-  readonly logs: Record<string, LogSummary> = {}
+  // No prototype: tenant ids such as `toString` or `__proto__` are valid and must not collide.
+  readonly logs: Record<string, LogSummary> = Object.create(null) as Record<string, LogSummary>
 
   private of (log: string, seq: number): LogSummary {
-    const s = this.logs[log] ??= { first_seq: seq, last_seq: seq, records: 0, selected: 0, types: {}, checkpoints: [], first_at: null, last_at: null }
+    const s = this.logs[log] ??= { first_seq: seq, last_seq: seq, records: 0, selected: 0, types: Object.create(null) as Record<string, number>, checkpoints: [], first_at: null, last_at: null }
     s.first_seq = Math.min(s.first_seq, seq)
     s.last_seq = Math.max(s.last_seq, seq)
     return s
@@ -158,7 +159,7 @@ export class Tally {
 
   summary (): Pick<Manifest, 'period' | 'logs' | 'totals'> {
     const logs = Object.values(this.logs)
-    const totals: Manifest['totals'] = { logs: logs.length, records: 0, selected: 0, checkpoints: 0, types: {} }
+    const totals: Manifest['totals'] = { logs: logs.length, records: 0, selected: 0, checkpoints: 0, types: Object.create(null) as Record<string, number> }
     const period: Manifest['period'] = { first_at: null, last_at: null }
     for (const s of logs) {
       totals.records += s.records
@@ -320,7 +321,7 @@ export class EvidenceVerifier {
     if (stableStringify(m.filter) !== stableStringify(this.header?.filter)) this.problem({ problem: 'manifest: its filter is not the header\'s' })
     const mine = this.tally.summary()
     for (const log of new Set([...Object.keys(m.logs), ...Object.keys(mine.logs)])) {
-      const theirs = m.logs[log] as LogSummary | undefined
+      const theirs = Object.hasOwn(m.logs, log) ? m.logs[log] : undefined
       if (theirs === undefined || mine.logs[log] === undefined) {
         this.problem({ log, problem: `the manifest ${theirs === undefined ? 'omits the log' : 'lists the log, the file has no line of it'}` })
         continue

@@ -124,7 +124,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
     const q = request.query
     const limit = Math.min(MAX_PAGE, Number(q.limit ?? 50))
     const rows = await listDecisions(opts.db, {
-      jobId: q.job_id, tenantId: q.tenant_id, topic: q.topic, decision: q.decision, ruleId: q.rule_id, since: q.since, until: q.until, after: q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+      jobId: q.job_id, tenantId: q.tenant_id, topic: q.topic, decision: q.decision, ruleId: q.rule_id, since: checkTime(q.since, 'since'), until: checkTime(q.until, 'until'), after: q.cursor === undefined ? undefined : decodeCursor(q.cursor)
     }, limit + 1)
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]
@@ -164,7 +164,17 @@ function encodeCursor (row: LogRow): string {
 function decodeCursor (cursor: string): { at: string, tenantId: string, seq: number } {
   try {
     const [at, tenantId, seq] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string, number]
-    if (typeof at === 'string' && !Number.isNaN(Date.parse(at)) && typeof tenantId === 'string' && Number.isInteger(seq)) return { at, tenantId, seq }
+    if (isTime(at) && typeof tenantId === 'string' && Number.isSafeInteger(seq) && seq >= 1) return { at, tenantId, seq }
   } catch {}
   throw new ArbiterError('ARBITER_ERR_VALIDATION', 'querystring.cursor is not a cursor this service gave out')
+}
+
+/** An RFC 3339 time Postgres can hold: ajv's date-time admits year 0, which Postgres refuses. */
+function isTime (value: unknown): value is string {
+  return typeof value === 'string' && /^(?!0000)\d{4}-\d{2}-\d{2}T/.test(value) && !Number.isNaN(Date.parse(value))
+}
+
+function checkTime (value: string | undefined, name: string): string | undefined {
+  if (value !== undefined && !isTime(value)) throw new ArbiterError('ARBITER_ERR_VALIDATION', `querystring.${name} must be a time from year 1 on`)
+  return value
 }

@@ -42,16 +42,17 @@ function values (r: SealedRecord): unknown[] {
 
 /**
  * Appends sealed records of one log and moves its head from `from`, in one statement. Returns
- * false, appending nothing, when the head is no longer at `from` (another writer moved it).
+ * the transaction id, or undefined, appending nothing, when the head is no longer at `from`
+ * (another writer moved it).
  * Columns travel as arrays, so the statement text is the same for every group size and is
  * prepared once per connection.
  */
-export async function appendRecords (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[]): Promise<boolean> {
+export async function appendRecords (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[]): Promise<string | undefined> {
   const last = records[records.length - 1]
   const rows = records.map(values)
   const columns = COLUMNS.map((_, i) => rows.map((r) => r[i]))
-  const { rows: inserted } = await q.query(APPEND_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, ...columns], 'arbiter_append_records')
-  return inserted.length === records.length
+  const { rows: inserted } = await q.query<{ xid: string }>(APPEND_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, ...columns], 'arbiter_append_records')
+  return inserted.length === records.length ? inserted[0].xid : undefined
 }
 
 const APPEND_SQL = `with moved as (
@@ -60,7 +61,7 @@ const APPEND_SQL = `with moved as (
 insert into audit_log (${COLUMNS.map(([name]) => name).join(', ')})
 select * from unnest(${COLUMNS.map(([, type], i) => `$${i + 6}::${type}[]`).join(', ')})
 where exists (select 1 from moved)
-returning 1`
+returning pg_current_xact_id()::text as xid`
 
 export type LogRow = StoredRecord & {
   record_type: string
@@ -77,9 +78,10 @@ export async function readLog (q: Queryable, tenantId: string, from: number, to:
   return rows
 }
 
-export async function recordHash (q: Queryable, tenantId: string, seq: number): Promise<string | undefined> {
-  const { rows } = await q.query<{ hash: string }>('select hash from audit_log where tenant_id = $1 and seq = $2', [tenantId, seq])
-  return rows[0]?.hash
+/** `committed`, `aborted` or `in progress`; null once the server no longer knows the id. */
+export async function transactionStatus (q: Queryable, xid: string): Promise<string | null> {
+  const { rows } = await q.query<{ status: string | null }>('select pg_xact_status($1::xid8) as status', [xid])
+  return rows[0].status
 }
 
 export async function getHead (q: Queryable, tenantId: string): Promise<{ seq: number, hash: string } | undefined> {

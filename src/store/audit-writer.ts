@@ -13,7 +13,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
 import { ArbiterError } from '../errors.js'
-import { appendRecords, lockHead, recordHash } from './audit-log.js'
+import { appendRecords, lockHead, transactionStatus } from './audit-log.js'
 import { CommitOutcomeUnknown, type Database, type Queryable } from './db.js'
 
 /**
@@ -170,6 +170,7 @@ export class AuditWriter {
 
   private async commit (tenantId: string, group: Pending[], dispatch: number, predicted?: { from: Head, records: SealedRecord[] }): Promise<void> {
     let sealed: SealedRecord[] = []
+    let xid: string | undefined
     let fresh = predicted === undefined
     try {
       await this.db.transaction(async (tx) => {
@@ -186,17 +187,19 @@ export class AuditWriter {
           head = predicted.from
           sealed = predicted.records
         }
-        if (!await appendRecords(tx, tenantId, head, sealed)) {
+        xid = await appendRecords(tx, tenantId, head, sealed)
+        if (xid === undefined) {
           fresh = true
           head = await lockHead(tx, tenantId)
           sealed = this.seal(group, head)
-          if (!await appendRecords(tx, tenantId, head, sealed)) throw new Error(`log ${tenantId} moved under its head lock`)
+          xid = await appendRecords(tx, tenantId, head, sealed)
+          if (xid === undefined) throw new Error(`log ${tenantId} moved under its head lock`)
         }
         // A caller answered while the insert ran must not find its record committed.
         if (group.some((p) => p.settled)) throw new Error('a caller in the group was answered before it could commit')
       }, { timeoutMs: Math.min(...group.map((p) => p.deadline)) - performance.now() })
     } catch (err) {
-      if (err instanceof CommitOutcomeUnknown && await this.landed(tenantId, sealed)) {
+      if (err instanceof CommitOutcomeUnknown && await this.landed(tenantId, sealed, xid)) {
         this.stats.recoveredCommits++
         this.succeed(tenantId, group, dispatch, sealed, true)
         return
@@ -233,20 +236,23 @@ export class AuditWriter {
   }
 
   /**
-   * Resolves a lost COMMIT answer by reading, on another connection, whether the group's last
-   * record is in the log. If even that fails, the group is failed and counted as in doubt.
+   * Resolves a lost COMMIT answer by asking the server, on another connection, what became of
+   * the group's transaction — waiting while it is still in progress (the server may be finishing
+   * the commit after the client lost the socket). If that cannot be learned, the group is failed
+   * and counted as in doubt.
    */
-  private async landed (tenantId: string, sealed: SealedRecord[]): Promise<boolean> {
+  private async landed (tenantId: string, sealed: SealedRecord[], xid: string | undefined): Promise<boolean> {
     const last = sealed[sealed.length - 1]
-    if (last === undefined) return false
-    let lastErr: unknown
-    // A few tries: the connection that lost the COMMIT answer is gone, others may be too.
-    for (let attempt = 0; attempt < 3; attempt++) {
+    if (last === undefined || xid === undefined) return false
+    let lastErr: unknown = new Error('still in progress')
+    for (let attempt = 0; attempt < 50; attempt++) {
       try {
-        return await recordHash(this.db, tenantId, last.seq) === last.hash
+        const status = await transactionStatus(this.db, xid)
+        if (status !== 'in progress') return status === 'committed'
       } catch (err) {
         lastErr = err
       }
+      await new Promise((resolve) => setTimeout(resolve, 20))
     }
     this.stats.inDoubt += sealed.length
     this.options.log?.error({ err: lastErr, tenantId, fromSeq: sealed[0].seq, toSeq: last.seq }, 'commit outcome unknown and unreadable: these records may be in the log although their callers were answered 503')

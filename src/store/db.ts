@@ -33,6 +33,14 @@ export class CommitOutcomeUnknown extends Error {
   }
 }
 
+/** A ROLLBACK failed: the connection's state is unknown; the original error is the cause. */
+class ConnectionSuspect extends Error {
+  constructor (cause: unknown, rollbackErr: unknown) {
+    super(`${(cause as Error).message} (and the rollback failed: ${(rollbackErr as Error).message})`, { cause })
+    this.name = 'ConnectionSuspect'
+  }
+}
+
 export interface PostgresOptions {
   /** Every connection uses this schema first (tests isolate themselves this way). */
   schema?: string
@@ -40,6 +48,8 @@ export interface PostgresOptions {
   connectionTimeoutMillis?: number
   /** Shown in pg_stat_activity, so operators can tell Arbiter's sessions apart. */
   applicationName?: string
+  /** The client's own limit on any one query (default 30 s). */
+  queryTimeoutMillis?: number
   onError?: (err: Error) => void
 }
 
@@ -50,6 +60,10 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
     application_name: options.applicationName ?? 'arbiter',
+    // A server or network that goes silent must not hold a connection (and a log's head) forever:
+    // statement_timeout is enforced by the server, so the client keeps its own limit too.
+    keepAlive: true,
+    query_timeout: options.queryTimeoutMillis ?? 30_000,
     options: options.schema === undefined ? undefined : `-c search_path=${options.schema}`
   })
   // An idle client losing its server emits here; unhandled, it would crash the process.
@@ -69,7 +83,9 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     try {
       return await fn(wrap(client))
     } catch (err) {
-      broken ??= err as Error
+      // An ordinary failure (a constraint, a rejected check) was rolled back cleanly and leaves
+      // the connection reusable; only a connection in an unknown state is thrown away.
+      if (err instanceof ConnectionSuspect || err instanceof CommitOutcomeUnknown || /timeout/i.test((err as Error).message)) broken ??= err as Error
       throw err
     } finally {
       client.off('error', onError)
@@ -82,13 +98,16 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     ...wrap(pool),
     session,
     transaction: async (fn, opts) => await session(async (c) => {
-      // One round trip for both; the timeout is an integer computed here, never caller text.
-      await c.exec(opts?.timeoutMs === undefined ? 'begin' : `begin; set local statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`)
+      // One round trip for all; the timeout is an integer computed here, never caller text.
+      // synchronous_commit is forced on: a server or role configured otherwise could lose an
+      // answered decision in a crash.
+      const timeout = opts?.timeoutMs === undefined ? '' : `; set local statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`
+      await c.exec(`begin; set local synchronous_commit = on${timeout}`)
       let result: Awaited<ReturnType<typeof fn>>
       try {
         result = await fn(c)
       } catch (err) {
-        await c.query('rollback').catch(() => {})
+        await c.query('rollback').catch((rollbackErr: unknown) => { throw new ConnectionSuspect(err, rollbackErr) })
         throw err
       }
       try {

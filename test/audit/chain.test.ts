@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ChainVerifier, GENESIS_HASH, checkRecord, sealRecord, type AuditEntry, type SealedRecord, type StoredRecord } from '../../src/audit/chain.js'
+import { ChainVerifier, GENESIS_HASH, checkRecord, sealRecord, sha256Tagged, type AuditEntry, type SealedRecord, type StoredRecord } from '../../src/audit/chain.js'
 
 const key = { id: 'hk_a', secret: Buffer.alloc(32, 7) }
 const keys = new Map([[key.id, key.secret]])
@@ -85,4 +85,11 @@ t.test('a verifier can start mid-log from a trusted point', async (t) => {
   t.same(v.head, { seq: 10, hash: records[9].hash })
   const wrong = new ChainVerifier('acme', { seq: 6, prevHash: records[3].hash })
   t.match(wrong.next(records[5]), { seq: 6, problem: /link is broken/ })
+})
+
+t.test('a record that is valid JSON but not a record object is named, not a crash', async (t) => {
+  for (const text of ['null', '[]', '"x"', '{"v":2}']) {
+    const r: StoredRecord = { tenant_id: 'acme', seq: 1, record: text, key_id: 'hk_a', signature: '00', prev_hash: GENESIS_HASH, hash: sha256Tagged(text) }
+    t.equal(checkRecord(r, keys), 'record is not a version 1 record object', text)
+  }
 })

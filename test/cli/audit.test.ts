@@ -382,3 +382,13 @@ t.test('durations and timestamps', async (t) => {
   t.equal(resolveTime('2025-03-01', now), '2025-03-01T00:00:00.000Z')
   for (const bad of ['7', 'd7', '7y', 'yesterday', '2025-13-45', `${'9'.repeat(20)}d`]) t.throws(() => resolveTime(bad, now), { message: /neither a duration/ }, bad)
 })
+
+t.test('tenant ids that are names of object members export and verify like any other', async (t) => {
+  // fromEntries: a literal __proto__ key would set the prototype instead of naming a tenant.
+  const w = await world(t, { counts: Object.fromEntries([['toString', 2], ['constructor', 1], ['__proto__', 1], ['hasOwnProperty', 1]]) })
+  const exported = await exportOf(w)
+  t.equal(exported.code, 0, [...exported.io.lines, ...exported.io.errors].join('\n'))
+  const verified = await verify(exported.out, w.publicKeys, ring)
+  t.equal(verified.code, 0, [...verified.io.lines, ...verified.io.errors].join('\n'))
+  t.equal(verified.records, 5)
+})

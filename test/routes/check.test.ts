@@ -103,3 +103,18 @@ t.test('bad input is a 400 in one shape that names the field, never a 500', asyn
   t.equal(notFound.json().code, 'ARBITER_ERR_NOT_FOUND')
   t.equal(await countRecords(ctx.db), 0, 'nothing was recorded for bad input')
 })
+
+t.test('deeply nested args are a 400, not a stack overflow', async (t) => {
+  const ctx = await testApp(t)
+  // 9,000 levels fit in the 64 KiB body limit; canonical hashing would recurse through them all.
+  const deep = '{"job_id":"d","topic":"a.b","args":' + '{"a":'.repeat(9000) + '1' + '}'.repeat(9000) + '}'
+  for (const url of ['/check', '/check/simulate']) {
+    const res = await ctx.app.inject({ method: 'POST', url, payload: deep, headers: { 'content-type': 'application/json' } })
+    t.equal(res.statusCode, 400, url)
+    t.equal(res.json().code, 'ARBITER_ERR_VALIDATION')
+    t.match(res.json().message, /nests deeper than 32/)
+  }
+  let ok: unknown = 1
+  for (let i = 0; i < 30; i++) ok = { a: ok }
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'd', topic: 'a.b', args: ok as Record<string, unknown> } })).statusCode, 200, '30 levels are fine')
+})

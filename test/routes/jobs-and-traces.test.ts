@@ -78,7 +78,7 @@ t.test('GET /decisions: filters, newest first, cursor pagination', async (t) => 
   t.same(await q(`since=${encodeURIComponent(made[5].checked_at)}`), ['j6', 'j5'])
   t.same(await q(`until=${encodeURIComponent(made[1].checked_at)}`), ['j0'])
 
-  for (const bad of ['limit=0', 'limit=1000', 'decision=MAYBE', 'since=yesterday', 'cursor=!!', 'cursor=bm9wZQ', 'colour=red']) {
+  for (const bad of ['limit=0', 'limit=1000', 'decision=MAYBE', 'since=yesterday', 'since=0000-01-01T00:00:00Z', 'until=0000-01-01T00:00:00Z', 'cursor=!!', 'cursor=bm9wZQ', 'cursor=WyIxIiwiYWNtZSIsMV0', 'cursor=WyIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImFjbWUiLDFlMzAwXQ', 'colour=red']) {
     const res = await ctx.app.inject({ url: `/decisions?${bad}` })
     t.equal(res.statusCode, 400, bad)
     t.equal(res.json().code, 'ARBITER_ERR_VALIDATION', bad)
