@@ -272,9 +272,12 @@ export async function verifyEvidence (o: { file: string, publicKeys: ReadonlyMap
   const head = `audit verify: checked ${report.records} records, ${report.checkpoints} checkpoints`
   if (report.failing > 0) {
     o.io.out(`${head}: ${formatProblem(report.problems[0])}${report.failing > 1 ? ` (${report.failing} failing in all)` : ''}`)
+  } else if (report.uncovered > 0) {
+    // Consistent is not proven: anyone can write a consistent chain. Without a checkpoint or
+    // the HMAC key behind them, these records prove nothing, and the exit code says so.
+    o.io.out(`${head}: NOT PROVEN: ${report.uncovered} records after their log's last checkpoint are consistent, but neither a checkpoint nor an HMAC signature vouches for them (give --hmac-key, or export after the next checkpoint)`)
   } else {
-    const note = report.uncovered > 0 ? ` (${report.uncovered} records after their log's last checkpoint were checked for consistency only; --hmac-key checks their signatures)` : ''
-    o.io.out(`${head}: OK${note}`)
+    o.io.out(`${head}: OK`)
   }
-  return { ...report, code: report.failing === 0 ? 0 : 1 }
+  return { ...report, code: report.failing > 0 ? 1 : report.uncovered > 0 ? 2 : 0 }
 }

@@ -14,7 +14,8 @@ const USAGE = `usage:
   arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--tenant T] --out FILE
                                      verify the audit logs and export records with their proofs
   arbiter audit verify FILE --public-key PEM [--hmac-key FILE…]
-                                     verify an export offline; exit 1 naming the first bad seq`
+                                     verify an export offline; exit 1 naming the first bad seq,
+                                     2 when records are consistent but not proven`
 
 const io: Output = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') }
 
