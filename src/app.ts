@@ -41,6 +41,8 @@ declare module 'fastify' {
 export interface AppDeps {
   db: Database
   key: HmacSigningKey
+  /** Every HMAC key the logs may hold records of (default: just `key`). */
+  hmacKeys?: ReadonlyMap<string, Buffer>
   checkpointKey: CheckpointKey
   logger: Logger
   clock?: Clock
@@ -57,7 +59,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await policies.load()
   await registerKey(deps.db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
   await registerKey(deps.db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
-  const checkpointer = new Checkpointer(deps.db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000 }, log)
+  const checkpointer = new Checkpointer(deps.db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
   await checkpointer.start()
   const writer = new AuditWriter(deps.db, deps.key, { log, onCommit: (tenant, head) => checkpointer.onCommit(tenant, head) })
   const service = new CheckService({ policy: () => policies.current, writer, clock, ids })

@@ -39,10 +39,6 @@ export class ArbiterError extends Error {
     this.code = code
     this.statusCode = ERRORS[code]
   }
-
-  toBody (): ErrorBody {
-    return errorBody(this.code, this.message)
-  }
 }
 
 /** Builds the standard error body for a catalogue code. */

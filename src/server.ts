@@ -4,7 +4,7 @@
 import path from 'node:path'
 import pino from 'pino'
 import { loadCheckpointKey } from './audit/checkpoint-key.js'
-import { loadHmacKey } from './audit/hmac-key.js'
+import { loadHmacKey, loadHmacKeyring } from './audit/hmac-key.js'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
 import { openEmbedded, openPostgres, type Database } from './store/db.js'
@@ -35,7 +35,8 @@ export async function serve (config: Config): Promise<void> {
   if (key.created) log.info({ path: key.path, keyId: key.id }, 'generated a new HMAC signing key')
   const checkpointKey = await loadCheckpointKey({ dataDir: config.dataDir, keyFile: config.checkpointKeyFile })
   if (checkpointKey.created) log.info({ path: checkpointKey.path, keyId: checkpointKey.id }, 'generated a new Ed25519 checkpoint key')
-  const app = await buildApp(config, { db, key, checkpointKey, logger: log })
+  const hmacKeys = await loadHmacKeyring({ dataDir: config.dataDir, keyFile: config.hmacKeyFile })
+  const app = await buildApp(config, { db, key, hmacKeys, checkpointKey, logger: log })
   if (config.watchPolicies) app.policies.watch()
 
   process.on('SIGHUP', () => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { DEFAULT_TENANT } from '../policy/job.js'
 import { listCheckpoints, listKeys } from '../store/checkpoints.js'
 import type { Database } from '../store/db.js'
 
@@ -72,7 +73,7 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
       }
     }
   }, async (request) => {
-    const tenantId = request.query.tenant_id ?? 'default'
+    const tenantId = request.query.tenant_id ?? DEFAULT_TENANT
     const after = Number(request.query.after_seq ?? 0)
     const limit = Math.min(MAX_PAGE, Number(request.query.limit ?? 100))
     return { tenant_id: tenantId, checkpoints: await listCheckpoints(opts.db, tenantId, after + 1, Number.MAX_SAFE_INTEGER, limit) }

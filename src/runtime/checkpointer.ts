@@ -5,14 +5,18 @@
  * same head store it once.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify'
-import { signCheckpoint, type CheckpointKey } from '../audit/checkpoint.js'
+import { ChainVerifier, GENESIS_HASH } from '../audit/chain.js'
+import { checkCheckpoint, signCheckpoint, type CheckpointKey } from '../audit/checkpoint.js'
 import type { Clock } from '../clock.js'
+import { readLog } from '../store/audit-log.js'
 import type { Database } from '../store/db.js'
-import { insertCheckpoint, latestCheckpoints } from '../store/checkpoints.js'
+import { insertCheckpoint, latestCheckpoint, latestCheckpoints } from '../store/checkpoints.js'
 
 export interface CheckpointerOptions {
   everyRecords: number
   intervalMs: number
+  /** Every HMAC key the log may be signed with: records are verified before a checkpoint vouches for them. */
+  hmacKeys: ReadonlyMap<string, Buffer>
 }
 
 export class Checkpointer {
@@ -21,6 +25,7 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> = Promise.resolve()
   written = 0
+  refused = 0
 
   constructor (
     private readonly db: Database,
@@ -70,9 +75,36 @@ export class Checkpointer {
   }
 
   private async checkpoint (tenantId: string, head: { seq: number, hash: string }): Promise<void> {
+    // A checkpoint vouches for everything before it, so it is signed only over records verified
+    // here — chained, signed with a known HMAC key — from the last checkpoint this key signed.
+    // Rows someone wrote straight into the database are refused, not blessed.
+    const problem = await this.verifySince(tenantId, head)
+    if (problem !== null) {
+      this.refused++
+      this.log.error({ tenantId, seq: problem.seq, problem: problem.problem }, 'refusing to checkpoint a log that does not verify')
+      return
+    }
     const c = signCheckpoint(this.key, { tenantId, seq: head.seq, hash: head.hash, at: this.clock.now().toISOString() })
     await insertCheckpoint(this.db, c)
     this.covered.set(tenantId, Math.max(head.seq, this.covered.get(tenantId) ?? 0))
     this.written++
+  }
+
+  private async verifySince (tenantId: string, head: { seq: number, hash: string }): Promise<{ seq: number, problem: string } | null> {
+    // The last checkpoint is a starting point only if this key's signature on it holds; else
+    // (a forged row, a rotated key) the log is verified from its first record.
+    const last = await latestCheckpoint(this.db, tenantId, head.seq)
+    const trusted = last !== undefined && checkCheckpoint(last, new Map([[this.key.id, this.key.publicKey]])) === null ? last : undefined
+    const verifier = new ChainVerifier(tenantId, { seq: (trusted?.seq ?? 0) + 1, prevHash: trusted?.head_hash ?? GENESIS_HASH }, this.options.hmacKeys)
+    for (let from = verifier.head.seq + 1; from <= head.seq;) {
+      const rows = await readLog(this.db, tenantId, from, head.seq, 1000)
+      if (rows.length === 0) return { seq: from, problem: 'records are missing below the head' }
+      for (const r of rows) {
+        const problem = verifier.next(r)
+        if (problem !== null) return problem
+      }
+      from = verifier.head.seq + 1
+    }
+    return verifier.head.hash === head.hash ? null : { seq: head.seq, problem: 'the head hash is not the last record\'s' }
   }
 }

@@ -89,11 +89,6 @@ export async function getHead (q: Queryable, tenantId: string): Promise<{ seq: n
   return rows[0]
 }
 
-export async function listLogs (q: Queryable): Promise<string[]> {
-  const { rows } = await q.query<{ tenant_id: string }>('select tenant_id from audit_heads order by tenant_id')
-  return rows.map((r) => r.tenant_id)
-}
-
 export async function getDecisionRecord (q: Queryable, decisionId: string): Promise<LogRow | undefined> {
   const { rows } = await q.query<LogRow>(`${SELECT} where decision_id = $1`, [decisionId])
   return rows[0]

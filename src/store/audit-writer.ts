@@ -20,7 +20,7 @@ import { CommitOutcomeUnknown, type Database, type Queryable } from './db.js'
  * Runs inside the append's transaction, after the head lock: throwing rejects that append; what
  * it returns is merged into the entry before it is sealed.
  */
-export type AppendCheck = (tx: Queryable) => Promise<Partial<AuditEntry> | undefined>
+export type AppendCheck = (tx: Queryable) => Promise<Pick<Partial<AuditEntry>, 'trace_id' | 'body'> | undefined>
 
 export interface WriterOptions {
   maxBatch?: number

@@ -24,6 +24,12 @@ export async function listCheckpoints (q: Queryable, tenantId: string, from = 1,
   return rows.map(toCheckpoint)
 }
 
+/** The newest checkpoint of a log at or below `maxSeq`. */
+export async function latestCheckpoint (q: Queryable, tenantId: string, maxSeq: number): Promise<Checkpoint | undefined> {
+  const { rows } = await q.query<CheckpointRow>(`${SELECT} where tenant_id = $1 and seq <= $2 order by seq desc limit 1`, [tenantId, maxSeq])
+  return rows[0] === undefined ? undefined : toCheckpoint(rows[0])
+}
+
 /** The newest checkpoint of each log (for deciding when the next is due). */
 export async function latestCheckpoints (q: Queryable): Promise<Map<string, number>> {
   const { rows } = await q.query<{ tenant_id: string, seq: number }>('select tenant_id, max(seq)::int as seq from audit_checkpoints group by tenant_id')

@@ -2,7 +2,8 @@ import { createPublicKey } from 'node:crypto'
 import t from 'tap'
 import { checkCheckpoint } from '../../src/audit/checkpoint.js'
 import { checkpointKeyId } from '../../src/audit/checkpoint-key.js'
-import { getHead } from '../../src/store/audit-log.js'
+import { sealRecord } from '../../src/audit/chain.js'
+import { appendRecords, getHead } from '../../src/store/audit-log.js'
 import { testApp } from '../helpers.js'
 
 t.test('checkpoints every N records, verifiable with the published public key alone', async (t) => {
@@ -48,4 +49,20 @@ t.test('a graceful stop checkpoints what is not covered yet', async (t) => {
   await ctx.app.close()
   const { rows } = await ctx.db.query<{ seq: number }>("select seq::int as seq from audit_checkpoints where tenant_id = 'acme'")
   t.same(rows, [{ seq: 1 }])
+})
+
+t.test('records written around the writer are never vouched for by a checkpoint', async (t) => {
+  const ctx = await testApp(t)
+  for (const job of ['a', 'b']) {
+    t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: job, topic: 'job.mcp-bridge.read.x', tenant_id: 'acme' } })).statusCode, 200)
+  }
+  const head = await getHead(ctx.db, 'acme') as { seq: number, hash: string }
+  // Someone with the database role appends a well-chained record signed with a key of their own.
+  const forged = sealRecord({ type: 'job.event', tenant_id: 'acme', trace_id: 't', job_id: 'a', at: new Date().toISOString(), actor: null, body: { status: 'SUCCEEDED' } },
+    head.seq + 1, head.hash, { id: ctx.deps.key.id, secret: Buffer.alloc(32, 9) })
+  await ctx.db.transaction(async (tx) => { t.ok(await appendRecords(tx, 'acme', head, [forged])) })
+
+  await ctx.app.checkpointer.sweep()
+  t.equal(ctx.app.checkpointer.refused, 1)
+  t.same((await ctx.app.inject({ url: '/audit/checkpoints?tenant_id=acme' })).json().checkpoints, [], 'nothing signed over the forgery')
 })
