@@ -61,7 +61,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await registerKey(deps.db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
   const checkpointer = new Checkpointer(deps.db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
   await checkpointer.start()
-  const writer = new AuditWriter(deps.db, deps.key, { log, onCommit: (tenant, head) => checkpointer.onCommit(tenant, head) })
+  const writer = new AuditWriter(deps.db, deps.key, { log, onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head) })
   const service = new CheckService({ policy: () => policies.current, writer, clock, ids })
 
   const app = Fastify({

@@ -12,6 +12,11 @@ import { readLog } from '../store/audit-log.js'
 import type { Database } from '../store/db.js'
 import { insertCheckpoint, latestCheckpoint, latestCheckpoints } from '../store/checkpoints.js'
 
+interface Head {
+  seq: number
+  hash: string
+}
+
 export interface CheckpointerOptions {
   everyRecords: number
   intervalMs: number
@@ -22,6 +27,8 @@ export interface CheckpointerOptions {
 export class Checkpointer {
   private readonly covered = new Map<string, number>()
   private readonly scheduled = new Map<string, number>()
+  /** Per log, the newest run of this writer's own consecutive commits. */
+  private readonly runs = new Map<string, { start: Head, end: Head, verified: boolean }>()
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> = Promise.resolve()
   written = 0
@@ -42,7 +49,13 @@ export class Checkpointer {
   }
 
   /** Called after each committed group of a log. */
-  onCommit (tenantId: string, head: { seq: number, hash: string }): void {
+  onCommit (tenantId: string, from: Head, head: Head): void {
+    // Groups this writer appended one onto the other form a run it needs not re-read: only the
+    // run's start must be verified. Anything else in between (another instance's records, rows
+    // written around Arbiter) starts a new run.
+    const run = this.runs.get(tenantId)
+    if (run !== undefined && run.end.seq === from.seq && run.end.hash === from.hash) run.end = head
+    else this.runs.set(tenantId, { start: from, end: head, verified: false })
     const last = Math.max(this.covered.get(tenantId) ?? 0, this.scheduled.get(tenantId) ?? 0)
     if (head.seq - last < this.options.everyRecords) return
     this.scheduled.set(tenantId, head.seq)
@@ -78,7 +91,16 @@ export class Checkpointer {
     // A checkpoint vouches for everything before it, so it is signed only over records verified
     // here — chained, signed with a known HMAC key — from the last checkpoint this key signed.
     // Rows someone wrote straight into the database are refused, not blessed.
-    const problem = await this.verifySince(tenantId, head)
+    const run = this.runs.get(tenantId)
+    let problem: { seq: number, problem: string } | null
+    if (run !== undefined && run.end.seq >= head.seq) {
+      // The head to sign is the end of this writer's own run: verify what lies before the run.
+      problem = run.verified ? null : await this.verifySince(tenantId, run.start)
+      if (problem === null) run.verified = true
+      head = { ...run.end }
+    } else {
+      problem = await this.verifySince(tenantId, head)
+    }
     if (problem !== null) {
       this.refused++
       this.log.error({ tenantId, seq: problem.seq, problem: problem.problem }, 'refusing to checkpoint a log that does not verify')

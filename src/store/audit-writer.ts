@@ -28,7 +28,8 @@ export interface WriterOptions {
   maxQueue?: number
   log?: Pick<Logger, 'warn' | 'error'>
   /** Told after each committed group (checkpointing hooks in here). */
-  onCommit?: (tenantId: string, head: { seq: number, hash: string }) => void
+  /** `from` is the head the group was appended onto, `head` the one it left. */
+  onCommit?: (tenantId: string, from: { seq: number, hash: string }, head: { seq: number, hash: string }) => void
 }
 
 interface Pending {
@@ -232,7 +233,7 @@ export class AuditWriter {
       }
       this.settle(p, sealed[i])
     })
-    this.options.onCommit?.(tenantId, { seq: last.seq, hash: last.hash })
+    this.options.onCommit?.(tenantId, { seq: sealed[0].seq - 1, hash: sealed[0].prevHash }, { seq: last.seq, hash: last.hash })
   }
 
   /**

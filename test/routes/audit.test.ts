@@ -65,4 +65,21 @@ t.test('records written around the writer are never vouched for by a checkpoint'
   await ctx.app.checkpointer.sweep()
   t.equal(ctx.app.checkpointer.refused, 1)
   t.same((await ctx.app.inject({ url: '/audit/checkpoints?tenant_id=acme' })).json().checkpoints, [], 'nothing signed over the forgery')
+
+  // Arbiter's own records appended after the forgery do not launder it either.
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'c', topic: 'job.mcp-bridge.read.x', tenant_id: 'acme' } })).statusCode, 200)
+  await ctx.app.checkpointer.sweep()
+  t.equal(ctx.app.checkpointer.refused, 2)
+  t.same((await ctx.app.inject({ url: '/audit/checkpoints?tenant_id=acme' })).json().checkpoints, [])
+})
+
+t.test('a writer checkpoints its own run without re-reading it, and still verifies what came before', async (t) => {
+  const ctx = await testApp(t, { env: { CHECKPOINT_EVERY: '3' } })
+  for (let i = 0; i < 7; i++) {
+    t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: `r${i}`, topic: 'job.mcp-bridge.read.x' } })).statusCode, 200)
+  }
+  await ctx.app.checkpointer.idle()
+  const seqs = (await ctx.app.inject({ url: '/audit/checkpoints' })).json().checkpoints.map((c: { seq: number }) => c.seq)
+  t.ok(seqs.length >= 2, `checkpoints at ${seqs.join(', ')}`)
+  t.equal(ctx.app.checkpointer.refused, 0)
 })
