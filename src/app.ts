@@ -8,13 +8,18 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { HmacSigningKey } from './audit/chain.js'
 import type { CheckpointKey } from './audit/checkpoint.js'
 import { publicKeyPem } from './audit/checkpoint-key.js'
+import { FailureLimiter } from './auth/failure-limiter.js'
+import { registerAuth } from './auth/plugin.js'
 import { CheckService } from './check-service.js'
 import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
 import type { Config } from './config.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC, type ErrorCode } from './errors.js'
+import { Metrics } from './metrics.js'
 import { auditRoutes, checkpointSchema } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
 import { jobRoutes } from './routes/jobs.js'
+import { keyRoutes } from './routes/keys.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { readRoutes } from './routes/read.js'
 import { healthRoutes } from './routes/health.js'
 import { policyRoutes } from './routes/policies.js'
@@ -35,6 +40,7 @@ declare module 'fastify' {
     policies: PolicyHolder
     auditWriter: AuditWriter
     checkpointer: Checkpointer
+    metrics: Metrics
   }
 }
 
@@ -61,7 +67,16 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await registerKey(deps.db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
   const checkpointer = new Checkpointer(deps.db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
   await checkpointer.start()
-  const writer = new AuditWriter(deps.db, deps.key, { log, onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head) })
+  // Read at scrape time, when `writer` exists.
+  const metrics = new Metrics({ policyReloadFailures: () => policies.reloadFailures, pendingAppends: () => writer.pending })
+  const writer = new AuditWriter(deps.db, deps.key, {
+    log,
+    onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head),
+    onGroup: (outcome, records, ms) => {
+      metrics.recordGroupDuration.observe({ outcome }, ms / 1000)
+      metrics.recordGroupSize.observe({ outcome }, records)
+    }
+  })
   const service = new CheckService({ policy: () => policies.current, writer, clock, ids })
 
   const app = Fastify({
@@ -82,6 +97,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.decorate('policies', policies)
   app.decorate('auditWriter', writer)
   app.decorate('checkpointer', checkpointer)
+  app.decorate('metrics', metrics)
   app.decorateRequest('receivedAt', 0)
   // preClose runs as close() begins, before the listener stops and in-flight requests drain;
   // onClose would run only after they had drained, too late to turn anything away.
@@ -116,12 +132,30 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     return reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
   })
 
+  // Before any route, so each route's declared access is checked as it registers.
+  const limiter = new FailureLimiter(config.authFailureLimit, config.authFailureWindowSec * 1000)
+  registerAuth(app, { db: deps.db, enabled: config.authEnabled, limiter, timeoutMs: config.checkBudgetMs, onFailure: (reason) => metrics.authFailed(reason) })
+  if (!config.authEnabled) log.warn({ host: config.host }, 'ARBITER_AUTH=disabled: every request is served as an admin of every tenant; for local experiments only')
+
   healthRoutes(app, { db: deps.db, policies, timeoutMs: config.checkBudgetMs })
-  checkRoutes(app, { service, budgetMs: config.checkBudgetMs })
+  checkRoutes(app, { service, budgetMs: config.checkBudgetMs, metrics })
   policyRoutes(app, { policies, db: deps.db })
   jobRoutes(app, { writer, clock, budgetMs: config.checkBudgetMs })
   readRoutes(app, { db: deps.db })
   auditRoutes(app, { db: deps.db })
+  keyRoutes(app, { db: deps.db })
+  metricsRoutes(app, { metrics })
+  return app
+}
+
+/**
+ * The optional metrics-only listener (METRICS_PORT): GET /metrics without a token, for a
+ * Prometheus that should hold no key; nothing else is served there.
+ */
+export function buildMetricsApp (metrics: Metrics, logger: Logger): FastifyInstance {
+  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true })
+  metricsRoutes(app, { metrics, access: 'public' })
+  app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; this listener serves only GET /metrics`)))
   return app
 }
 

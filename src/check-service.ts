@@ -2,6 +2,7 @@
  * The /check pipeline: normalize → evaluate (pure) → sign → record → answer. A decision is
  * returned only once its record is committed; otherwise the caller gets a recorded-nothing DENY.
  */
+import { actorOf, type Principal } from './auth/principal.js'
 import type { Clock, IdGenerator } from './clock.js'
 import { ArbiterError } from './errors.js'
 import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from './policy/index.js'
@@ -56,8 +57,11 @@ export class CheckService {
     return { ...prepared, evaluation: evaluate(prepared.policy, prepared.job, { explain: true }) }
   }
 
-  /** Decides and records; throws RecordFailure when the record is not committed by `deadline`. */
-  async check (request: CheckRequest, deadline: number): Promise<DecisionResponse> {
+  /**
+   * Decides and records, naming `requester` (from its key) as the record's actor; throws
+   * RecordFailure when the record is not committed by `deadline`.
+   */
+  async check (request: CheckRequest, deadline: number, requester: Principal): Promise<DecisionResponse> {
     const prepared = this.prepare(request)
     const { job, policy } = prepared
     const ev = evaluate(policy, job)
@@ -81,7 +85,7 @@ export class CheckService {
         trace_id: prepared.traceId,
         job_id: job.job_id,
         at,
-        actor: null,
+        actor: actorOf(requester),
         body: fields
       }, deadline)
     } catch (err) {

@@ -21,6 +21,15 @@ export interface Config {
   readonly checkpointKeyFile: string | undefined
   readonly checkpointEvery: number
   readonly checkpointIntervalSec: number
+  /** False only for local experiments, and only on a loopback HOST. */
+  readonly authEnabled: boolean
+  /** A token the first admin key is created with; never logged. */
+  readonly adminToken: string | undefined
+  readonly authFailureLimit: number
+  readonly authFailureWindowSec: number
+  /** A second, unauthenticated listener serving only GET /metrics, when set. */
+  readonly metricsPort: number | undefined
+  readonly metricsHost: string
 }
 
 /** The variables Arbiter reads, their defaults and limits; README documents the same list. */
@@ -39,7 +48,13 @@ const ENV_SCHEMA = {
     POLICY_WATCH: { enum: ['true', 'false'], default: 'true' },
     ARBITER_CHECKPOINT_KEY_FILE: { type: 'string', minLength: 1 },
     CHECKPOINT_EVERY: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
-    CHECKPOINT_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 }
+    CHECKPOINT_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+    ARBITER_AUTH: { enum: ['enabled', 'disabled'], default: 'enabled' },
+    ARBITER_ADMIN_TOKEN: { type: 'string', minLength: 43, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' },
+    AUTH_FAILURE_LIMIT: { type: 'integer', minimum: 1, maximum: 100000, default: 20 },
+    AUTH_FAILURE_WINDOW_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+    METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
+    METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' }
   },
   additionalProperties: true
 } as const
@@ -72,6 +87,9 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     throw new ConfigError(problems)
   }
   const v = input as unknown as Record<string, string | number>
+  if (v.ARBITER_AUTH === 'disabled' && !isLoopback(v.HOST as string)) {
+    throw new ConfigError([`ARBITER_AUTH: disabled is refused unless HOST is a loopback address (HOST is ${String(v.HOST)})`])
+  }
   return Object.freeze({
     port: v.PORT as number,
     host: v.HOST as string,
@@ -85,6 +103,17 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     watchPolicies: v.POLICY_WATCH === 'true',
     checkpointKeyFile: v.ARBITER_CHECKPOINT_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_CHECKPOINT_KEY_FILE as string),
     checkpointEvery: v.CHECKPOINT_EVERY as number,
-    checkpointIntervalSec: v.CHECKPOINT_INTERVAL_SEC as number
+    checkpointIntervalSec: v.CHECKPOINT_INTERVAL_SEC as number,
+    authEnabled: v.ARBITER_AUTH === 'enabled',
+    adminToken: v.ARBITER_ADMIN_TOKEN as string | undefined,
+    authFailureLimit: v.AUTH_FAILURE_LIMIT as number,
+    authFailureWindowSec: v.AUTH_FAILURE_WINDOW_SEC as number,
+    metricsPort: v.METRICS_PORT as number | undefined,
+    metricsHost: v.METRICS_HOST as string
   })
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }

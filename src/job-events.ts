@@ -4,6 +4,7 @@
  * be recorded.
  */
 import type { SealedRecord } from './audit/chain.js'
+import { actorOf, type Principal } from './auth/principal.js'
 import type { Clock } from './clock.js'
 import { ArbiterError } from './errors.js'
 import { DEFAULT_TENANT } from './policy/job.js'
@@ -22,6 +23,7 @@ export async function reportJobEvent (
   deps: { writer: AuditWriter, clock: Clock },
   jobId: string,
   request: JobEventRequest,
+  reporter: Principal,
   deadline: number
 ): Promise<SealedRecord> {
   const tenantId = request.tenant_id ?? DEFAULT_TENANT
@@ -31,7 +33,7 @@ export async function reportJobEvent (
     trace_id: '',
     job_id: jobId,
     at: deps.clock.now().toISOString(),
-    actor: null,
+    actor: actorOf(reporter),
     body: { status: request.status, ...(request.detail === undefined ? {} : { detail: request.detail }) }
   }, deadline, async (tx) => {
     const job = await jobState(tx, tenantId, jobId)

@@ -5,7 +5,8 @@ import path from 'node:path'
 import pino from 'pino'
 import { loadCheckpointKey } from './audit/checkpoint-key.js'
 import { loadHmacKey, loadHmacKeyring } from './audit/hmac-key.js'
-import { buildApp } from './app.js'
+import { buildApp, buildMetricsApp } from './app.js'
+import { ensureAdminKey } from './auth/bootstrap.js'
 import type { Config } from './config.js'
 import { openEmbedded, openPostgres, type Database } from './store/db.js'
 
@@ -38,6 +39,12 @@ export async function serve (config: Config): Promise<void> {
   const hmacKeys = await loadHmacKeyring({ dataDir: config.dataDir, keyFile: config.hmacKeyFile })
   const app = await buildApp(config, { db, key, hmacKeys, checkpointKey, logger: log })
   if (config.watchPolicies) app.policies.watch()
+  if (config.authEnabled) {
+    const admin = await ensureAdminKey(db, { dataDir: config.dataDir, envToken: config.adminToken })
+    if (admin.kind === 'generated') log.warn({ path: admin.path, keyId: admin.keyId }, 'created the first admin key: its token is in this file, readable only by this user; keep it safe, or revoke the key once you have made your own')
+    if (admin.kind === 'from-env' && admin.created) log.info({ keyId: admin.keyId }, 'created the first admin key from ARBITER_ADMIN_TOKEN')
+  }
+  const metricsApp = config.metricsPort === undefined ? undefined : buildMetricsApp(app.metrics, log)
 
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading policy')
@@ -49,7 +56,7 @@ export async function serve (config: Config): Promise<void> {
     closing = true
     log.info({ signal }, 'shutting down')
     // In-flight checks finish (and are recorded) before the database closes.
-    app.close().then(async () => await db.close()).then(
+    Promise.all([app.close(), metricsApp?.close()]).then(async () => await db.close()).then(
       () => process.exit(0),
       (err: unknown) => { log.error({ err }, 'unclean shutdown'); process.exit(1) }
     )
@@ -58,4 +65,5 @@ export async function serve (config: Config): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'))
 
   await app.listen({ port: config.port, host: config.host })
+  if (metricsApp !== undefined) await metricsApp.listen({ port: config.metricsPort, host: config.metricsHost })
 }

@@ -17,7 +17,13 @@ t.test('defaults', async (t) => {
     watchPolicies: true,
     checkpointKeyFile: undefined,
     checkpointEvery: 1000,
-    checkpointIntervalSec: 60
+    checkpointIntervalSec: 60,
+    authEnabled: true,
+    adminToken: undefined,
+    authFailureLimit: 20,
+    authFailureWindowSec: 60,
+    metricsPort: undefined,
+    metricsHost: '127.0.0.1'
   })
   t.ok(Object.isFrozen(c))
 })
@@ -62,4 +68,27 @@ t.test('every bad variable is named at once', async (t) => {
       /^POLICY_WATCH: must be equal to one of the allowed values \(true, false\)/
     ])
   }
+})
+
+t.test('authentication can be turned off only on a loopback address', async (t) => {
+  for (const host of ['127.0.0.1', '127.3.2.1', '::1', 'localhost']) {
+    t.equal(loadConfig({ ARBITER_AUTH: 'disabled', HOST: host }).authEnabled, false, `${host} is loopback`)
+  }
+  for (const host of ['0.0.0.0', '::', '10.0.0.5', 'arbiter.internal', '128.0.0.1']) {
+    t.throws(() => loadConfig({ ARBITER_AUTH: 'disabled', HOST: host }), { name: 'ConfigError', message: /ARBITER_AUTH: disabled is refused unless HOST is a loopback address/ }, `${host} is refused`)
+  }
+  t.equal(loadConfig({ HOST: '0.0.0.0' }).authEnabled, true, 'on by default, on any address')
+})
+
+t.test('an admin token from the environment must be long enough and is never echoed', async (t) => {
+  const short = 'too-short-to-be-256-bits'
+  try {
+    loadConfig({ ARBITER_ADMIN_TOKEN: short })
+    t.fail('should throw')
+  } catch (err) {
+    t.match((err as ConfigError).problems, [/^ARBITER_ADMIN_TOKEN: must NOT have fewer than 43 characters/])
+    t.notMatch((err as Error).message, short)
+  }
+  const token = 'x'.repeat(43)
+  t.equal(loadConfig({ ARBITER_ADMIN_TOKEN: token }).adminToken, token)
 })

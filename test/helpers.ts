@@ -2,7 +2,7 @@
  * Test plumbing: a throwaway database per test file (a schema on the Postgres server named by
  * DATABASE_URL, or an in-memory embedded database), and an app built on it.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,6 +12,7 @@ import pino from 'pino'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { buildApp, type AppDeps } from '../src/app.js'
+import { createKey, OPERATOR, type KeyRequest } from '../src/auth/keys.js'
 import { loadCheckpointKey } from '../src/audit/checkpoint-key.js'
 import { loadHmacKey } from '../src/audit/hmac-key.js'
 import { loadConfig, type Config } from '../src/config.js'
@@ -58,6 +59,18 @@ export async function testDatabase (t: Test): Promise<TestDb> {
   return { db, open, schema }
 }
 
+/**
+ * A DATABASE_URL for a child process or a CLI command that opens its own connections: a fresh
+ * schema on the server, dropped afterwards; undefined on the embedded database.
+ */
+export async function isolatedDatabaseUrl (t: Test): Promise<string | undefined> {
+  if (!ON_POSTGRES) return undefined
+  const { schema } = await testDatabase(t)
+  const url = new URL(DATABASE_URL as string)
+  url.searchParams.set('options', `-c search_path=${schema as string}`)
+  return url.href
+}
+
 export function tempDir (t: Test, prefix = 'arbiter-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -86,6 +99,10 @@ export interface TestApp {
   config: Config
   deps: AppDeps
   logLines: string[]
+  /** A root admin's token, sent by `app.inject` unless a request sets its own authorization. */
+  adminToken: string
+  /** Creates a key on this app's database and returns its token. */
+  token: (scope?: Partial<KeyRequest>) => Promise<string>
 }
 
 export interface TestAppOptions {
@@ -114,5 +131,27 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
   const app = await buildApp(config, deps)
   t.teardown(async () => await app.close())
   await app.ready()
-  return { app, db, testDb, config, deps, logLines: lines }
+  const token = async (scope: Partial<KeyRequest> = {}): Promise<string> =>
+    (await createKey(deps.db, OPERATOR, { principal_id: 'test', roles: ['admin'], tenants: ['*'], ...scope })).token
+  const adminToken = await token({ principal_id: 'test-admin' })
+  authorizeInjections(app, adminToken)
+  return { app, db, testDb, config, deps, logLines: lines, adminToken, token }
+}
+
+/**
+ * Makes `app.inject` send `Bearer <token>` unless the request names its own `authorization`
+ * header; naming it `undefined` sends none. Most tests are about something other than access.
+ */
+function authorizeInjections (app: FastifyInstance, token: string): void {
+  const inject = app.inject.bind(app) as (opts: InjectOptions) => Promise<LightMyRequestResponse>
+  const authorized = async (opts: InjectOptions | string): Promise<LightMyRequestResponse> => {
+    const o: InjectOptions = typeof opts === 'string' ? { url: opts } : opts
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` }
+    for (const [k, v] of Object.entries(o.headers ?? {})) {
+      if (v === undefined) delete headers[k.toLowerCase()]
+      else headers[k.toLowerCase()] = String(v)
+    }
+    return await inject({ ...o, headers })
+  }
+  app.inject = authorized as typeof app.inject
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-/** The `arbiter` command: serve, policy lint, policy test, audit export, audit verify. */
+/** The `arbiter` command: serve, policy lint, policy test, audit export, audit verify, keys. */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config.js'
 import { PolicyLoadError } from '../runtime/policy-holder.js'
 import { serve } from '../server.js'
 import { auditCommand } from './audit.js'
+import { keysCommand } from './keys.js'
 import { lintCommand, testCommand, type Output } from './policy.js'
 
 const USAGE = `usage:
@@ -15,13 +16,18 @@ const USAGE = `usage:
                                      verify the audit logs and export records with their proofs
   arbiter audit verify FILE --public-key PEM [--hmac-key FILE…]
                                      verify an export offline; exit 1 naming the first bad seq,
-                                     2 when records are consistent but not proven`
+                                     2 when records are consistent but not proven
+  arbiter keys create --principal ID --role ROLE… --tenant T… [--agent GLOB…]
+                                     create a bearer key on the database; prints its token once
+  arbiter keys list [--all]          list keys (never their tokens)
+  arbiter keys revoke KEY_ID         revoke a key at once`
 
 const io: Output = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') }
 
 async function main (argv: string[]): Promise<number> {
   // Before the parse below, which would refuse the audit commands' own options.
   if (argv[0] === 'audit') return await auditCommand(argv.slice(1), io, process.env)
+  if (argv[0] === 'keys') return await keysCommand(argv.slice(1), io, process.env)
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })
   const [command, sub, target, ...rest] = positionals
   if (values.help === true || command === undefined) {

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify'
+import { callerOf } from '../auth/plugin.js'
+import { coversTenant } from '../auth/principal.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { listCheckpoints, listKeys } from '../store/checkpoints.js'
 import type { Database } from '../store/db.js'
 
+const AUDITOR = ['auditor'] as const
 const MAX_PAGE = 1000
 
 const keySchema = {
@@ -36,6 +39,7 @@ export const checkpointSchema = {
 
 export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void {
   app.get('/audit/keys', {
+    config: { access: AUDITOR },
     schema: {
       response: {
         200: { type: 'object', required: ['keys'], additionalProperties: false, properties: { keys: { type: 'array', items: keySchema } } }
@@ -52,6 +56,7 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
   })
 
   app.get<{ Querystring: { tenant_id?: string, after_seq?: string, limit?: string } }>('/audit/checkpoints', {
+    config: { access: AUDITOR },
     schema: {
       querystring: {
         type: 'object',
@@ -76,6 +81,8 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
     const tenantId = request.query.tenant_id ?? DEFAULT_TENANT
     const after = Number(request.query.after_seq ?? 0)
     const limit = Math.min(MAX_PAGE, Number(request.query.limit ?? 100))
+    // A foreign tenant's log answers as an unknown one does: no checkpoints.
+    if (!coversTenant(callerOf(request), tenantId)) return { tenant_id: tenantId, checkpoints: [] }
     return { tenant_id: tenantId, checkpoints: await listCheckpoints(opts.db, tenantId, after + 1, Number.MAX_SAFE_INTEGER, limit) }
   })
 }

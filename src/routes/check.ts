@@ -1,7 +1,11 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { performance } from 'node:perf_hooks'
+import { assertSpeaksFor, assertTenant, callerOf } from '../auth/plugin.js'
 import { RecordFailure, type CheckService } from '../check-service.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC } from '../errors.js'
+import type { Metrics } from '../metrics.js'
 import type { CheckRequest } from '../policy/index.js'
+import { DEFAULT_TENANT } from '../policy/job.js'
 
 /** Deeper JSON than this in a request is refused: canonical hashing recurses through it. */
 export const MAX_JSON_DEPTH = 32
@@ -18,16 +22,32 @@ function depthExceeds (value: unknown, limit: number): boolean {
   return false
 }
 
-export function checkRoutes (app: FastifyInstance, opts: { service: CheckService, budgetMs: number }): void {
-  const { service, budgetMs } = opts
+const SCHEDULER = ['scheduler'] as const
+
+export function checkRoutes (app: FastifyInstance, opts: { service: CheckService, budgetMs: number, metrics?: Metrics }): void {
+  const { service, budgetMs, metrics } = opts
   const preValidation = async (request: { body: unknown }): Promise<void> => {
     if (depthExceeds(request.body, MAX_JSON_DEPTH)) {
       throw new ArbiterError('ARBITER_ERR_VALIDATION', `body nests deeper than ${MAX_JSON_DEPTH} levels`)
     }
   }
+  // After validation, before anything is decided: the caller's tenant scope and agent reach.
+  const preHandler = async (request: FastifyRequest<{ Body: CheckRequest }>, reply: FastifyReply): Promise<void> => {
+    const caller = callerOf(request)
+    const tenantId = request.body.tenant_id ?? DEFAULT_TENANT
+    assertTenant(caller, tenantId)
+    assertSpeaksFor(caller, request.body.principal_id)
+    request.log = reply.log = request.log.child({ tenantId, jobId: request.body.job_id, ...(request.body.trace_id === undefined ? {} : { traceId: request.body.trace_id }) })
+  }
+  const onResponse = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    metrics?.checkDuration.observe({ status: String(reply.statusCode) }, (performance.now() - request.receivedAt) / 1000)
+  }
 
   app.post<{ Body: CheckRequest }>('/check', {
+    config: { access: SCHEDULER },
     preValidation,
+    preHandler,
+    onResponse,
     schema: {
       body: { $ref: 'CheckRequest#' },
       // 503: an unrecorded DENY, or the draining answer of app.ts's onRequest hook.
@@ -35,7 +55,9 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
     }
   }, async (request, reply) => {
     try {
-      return await service.check(request.body, request.receivedAt + budgetMs)
+      const decided = await service.check(request.body, request.receivedAt + budgetMs, callerOf(request))
+      metrics?.decisions.inc({ decision: decided.decision, rule_id: decided.rule_id ?? 'none' })
+      return decided
     } catch (err) {
       if (!(err instanceof RecordFailure)) throw err
       request.log.error({ err, traceId: err.prepared.traceId }, 'decision not recorded; answering DENY')
@@ -52,7 +74,9 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
   })
 
   app.post<{ Body: CheckRequest }>('/check/simulate', {
+    config: { access: SCHEDULER },
     preValidation,
+    preHandler,
     schema: {
       body: { $ref: 'CheckRequest#' },
       response: { 200: { $ref: 'Simulation#' }, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' } }

@@ -6,12 +6,14 @@ import { sha256Id } from './schemas.js'
 
 export function healthRoutes (app: FastifyInstance, opts: { db: Database, policies: PolicyHolder, timeoutMs: number }): void {
   app.get('/health', {
+    config: { access: 'public' },
     schema: {
       response: { 200: { type: 'object', required: ['status'], additionalProperties: false, properties: { status: { type: 'string', const: 'ok' } } } }
     }
   }, async () => ({ status: 'ok' }))
 
   app.get('/ready', {
+    config: { access: 'public' },
     schema: {
       response: {
         200: {

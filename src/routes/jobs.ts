@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify'
+import { assertTenant, callerOf } from '../auth/plugin.js'
 import type { Clock } from '../clock.js'
 import { ArbiterError } from '../errors.js'
 import { reportJobEvent, type JobEventRequest } from '../job-events.js'
+import { DEFAULT_TENANT } from '../policy/job.js'
 import { JOB_STATUSES } from '../store/audit-log.js'
 import type { AuditWriter } from '../store/audit-writer.js'
 
@@ -9,6 +11,7 @@ const idPattern = '^[\\x21-\\x7e]+$'
 
 export function jobRoutes (app: FastifyInstance, opts: { writer: AuditWriter, clock: Clock, budgetMs: number }): void {
   app.post<{ Params: { job_id: string }, Body: JobEventRequest }>('/jobs/:job_id/events', {
+    config: { access: ['scheduler'] },
     schema: {
       params: {
         type: 'object',
@@ -49,7 +52,12 @@ export function jobRoutes (app: FastifyInstance, opts: { writer: AuditWriter, cl
       }
     }
   }, async (request, reply) => {
-    const sealed = await reportJobEvent(opts, request.params.job_id, request.body, request.receivedAt + opts.budgetMs)
+    const caller = callerOf(request)
+    // A foreign tenant's job is refused as an unknown job would be.
+    const tenantId = request.body.tenant_id ?? DEFAULT_TENANT
+    assertTenant(caller, tenantId)
+    request.log = reply.log = request.log.child({ tenantId, jobId: request.params.job_id })
+    const sealed = await reportJobEvent(opts, request.params.job_id, request.body, caller, request.receivedAt + opts.budgetMs)
       .catch((err: unknown) => {
         if (err instanceof ArbiterError) throw err
         throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the event could not be recorded', { cause: err })

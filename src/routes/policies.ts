@@ -12,28 +12,43 @@ const reloadError = {
   properties: { at: { type: 'string', format: 'date-time' }, message: { type: 'string' }, problems: { type: 'array', items: { type: 'string' } } }
 } as const
 
+const policyStatus = {
+  type: 'object',
+  required: ['snapshot_id', 'version', 'rule_count', 'files', 'loaded_at', 'last_reload_error'],
+  additionalProperties: false,
+  properties: {
+    snapshot_id: sha256Id,
+    version: { type: 'string' },
+    rule_count: { type: 'integer' },
+    files: { type: 'array', items: { type: 'string' } },
+    loaded_at: { type: 'string', format: 'date-time' },
+    last_reload_error: reloadError
+  }
+} as const
+
+/** The policy in force is no secret from anyone holding a key: every role may read it. */
+const ANY_ROLE = ['scheduler', 'reviewer', 'auditor'] as const
+
 export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHolder, db: Database }): void {
   app.get('/policies/current', {
-    schema: {
-      response: {
-        200: {
-          type: 'object',
-          required: ['snapshot_id', 'version', 'rule_count', 'files', 'loaded_at', 'last_reload_error'],
-          additionalProperties: false,
-          properties: {
-            snapshot_id: sha256Id,
-            version: { type: 'string' },
-            rule_count: { type: 'integer' },
-            files: { type: 'array', items: { type: 'string' } },
-            loaded_at: { type: 'string', format: 'date-time' },
-            last_reload_error: reloadError
-          }
-        }
-      }
-    }
+    config: { access: ANY_ROLE },
+    schema: { response: { 200: policyStatus } }
   }, async () => opts.policies.status())
 
+  app.post('/policies/reload', {
+    config: { access: ['admin'] },
+    schema: { response: { 200: policyStatus, 422: { $ref: 'Error#' } } }
+  }, async (request) => {
+    const outcome = await opts.policies.reload()
+    if (!outcome.ok) {
+      throw new ArbiterError('ARBITER_ERR_POLICY_INVALID', `${outcome.error.message}: ${outcome.error.problems.join('; ')}`)
+    }
+    request.log.info({ snapshotId: outcome.snapshotId, changed: outcome.changed }, 'policy reloaded on request')
+    return opts.policies.status()
+  })
+
   app.get<{ Params: { snapshot_id: string } }>('/policies/snapshots/:snapshot_id', {
+    config: { access: ANY_ROLE },
     schema: {
       params: {
         type: 'object',

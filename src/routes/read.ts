@@ -3,11 +3,14 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { ParsedRecord } from '../audit/chain.js'
+import { callerOf } from '../auth/plugin.js'
+import { tenantFilter } from '../auth/principal.js'
 import { ArbiterError } from '../errors.js'
 import { DECISIONS } from '../policy/types.js'
 import { listDecisions, listTrace, TERMINAL_STATUSES, type LogRow } from '../store/audit-log.js'
 import type { Database } from '../store/db.js'
 
+const AUDITOR = ['auditor'] as const
 const MAX_TRACE = 10_000
 const MAX_PAGE = 500
 const name = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const
@@ -62,6 +65,7 @@ function str (v: unknown): string | null {
 
 export function readRoutes (app: FastifyInstance, opts: { db: Database }): void {
   app.get<{ Params: { trace_id: string } }>('/traces/:trace_id', {
+    config: { access: AUDITOR },
     schema: {
       params: { type: 'object', required: ['trace_id'], additionalProperties: false, properties: { trace_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' } } },
       response: {
@@ -71,7 +75,8 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
       }
     }
   }, async (request) => {
-    const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE)
+    // Records of tenants beyond the caller's scope are not there for it, not even as a count.
+    const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE, tenantFilter(callerOf(request)))
     if (rows.length === 0) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `nothing recorded under trace ${request.params.trace_id}`)
     const parsed = rows.map((r) => ({ row: r, rec: JSON.parse(r.record) as ParsedRecord }))
     const finalStatus = new Map<string, string>()
@@ -99,6 +104,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
   })
 
   app.get<{ Querystring: { job_id?: string, tenant_id?: string, topic?: string, decision?: string, rule_id?: string, since?: string, until?: string, cursor?: string, limit?: string } }>('/decisions', {
+    config: { access: AUDITOR },
     schema: {
       querystring: {
         type: 'object',
@@ -124,7 +130,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
     const q = request.query
     const limit = Math.min(MAX_PAGE, Number(q.limit ?? 50))
     const rows = await listDecisions(opts.db, {
-      jobId: q.job_id, tenantId: q.tenant_id, topic: q.topic, decision: q.decision, ruleId: q.rule_id, since: checkTime(q.since, 'since'), until: checkTime(q.until, 'until'), after: q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+      jobId: q.job_id, tenantId: q.tenant_id, tenants: tenantFilter(callerOf(request)), topic: q.topic, decision: q.decision, ruleId: q.rule_id, since: checkTime(q.since, 'since'), until: checkTime(q.until, 'until'), after: q.cursor === undefined ? undefined : decodeCursor(q.cursor)
     }, limit + 1)
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]

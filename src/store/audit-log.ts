@@ -94,8 +94,11 @@ export async function getDecisionRecord (q: Queryable, decisionId: string): Prom
   return rows[0]
 }
 
-export async function listTrace (q: Queryable, traceId: string, limit: number): Promise<LogRow[]> {
-  const { rows } = await q.query<LogRow>(`${SELECT} where trace_id = $1 order by at, tenant_id, seq limit $2`, [traceId, limit])
+/** A trace's records in time order; `tenants` (when given) limits them to those logs. */
+export async function listTrace (q: Queryable, traceId: string, limit: number, tenants?: readonly string[]): Promise<LogRow[]> {
+  const { rows } = tenants === undefined
+    ? await q.query<LogRow>(`${SELECT} where trace_id = $1 order by at, tenant_id, seq limit $2`, [traceId, limit])
+    : await q.query<LogRow>(`${SELECT} where trace_id = $1 and tenant_id = any($3) order by at, tenant_id, seq limit $2`, [traceId, limit, tenants])
   return rows
 }
 
@@ -128,6 +131,8 @@ export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT
 export interface DecisionFilter {
   jobId?: string
   tenantId?: string
+  /** Only these tenants' logs (the caller's scope). */
+  tenants?: readonly string[]
   topic?: string
   decision?: string
   ruleId?: string
@@ -147,6 +152,7 @@ export async function listDecisions (q: Queryable, f: DecisionFilter, limit: num
   }
   if (f.jobId !== undefined) add('job_id = ?', f.jobId)
   if (f.tenantId !== undefined) add('tenant_id = ?', f.tenantId)
+  if (f.tenants !== undefined) add('tenant_id = any(?)', f.tenants)
   if (f.topic !== undefined) add('topic = ?', f.topic)
   if (f.decision !== undefined) add('decision = ?', f.decision)
   if (f.ruleId !== undefined) add('rule_id = ?', f.ruleId)

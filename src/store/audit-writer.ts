@@ -30,6 +30,8 @@ export interface WriterOptions {
   /** Told after each committed group (checkpointing hooks in here). */
   /** `from` is the head the group was appended onto, `head` the one it left. */
   onCommit?: (tenantId: string, from: { seq: number, hash: string }, head: { seq: number, hash: string }) => void
+  /** Told after each group's transaction ends, with how many records it held and how long it took. */
+  onGroup?: (outcome: 'committed' | 'failed', records: number, ms: number) => void
 }
 
 interface Pending {
@@ -81,6 +83,11 @@ export class AuditWriter {
   constructor (private readonly db: Database, private readonly key: HmacSigningKey, private readonly options: WriterOptions = {}) {
     this.maxBatch = options.maxBatch ?? 256
     this.maxQueue = options.maxQueue ?? 10_000
+  }
+
+  /** Appends accepted and not yet settled, over all tenants. */
+  get pending (): number {
+    return this.queued
   }
 
   /**
@@ -173,6 +180,8 @@ export class AuditWriter {
     let sealed: SealedRecord[] = []
     let xid: string | undefined
     let fresh = predicted === undefined
+    const started = performance.now()
+    const report = (outcome: 'committed' | 'failed'): void => this.options.onGroup?.(outcome, group.length, performance.now() - started)
     try {
       await this.db.transaction(async (tx) => {
         let head: Head
@@ -202,11 +211,13 @@ export class AuditWriter {
     } catch (err) {
       if (err instanceof CommitOutcomeUnknown && await this.landed(tenantId, sealed, xid)) {
         this.stats.recoveredCommits++
+        report('committed')
         this.succeed(tenantId, group, dispatch, sealed, true)
         return
       }
       // Whatever was predicted from this group is wrong now; later groups re-read the head.
       this.heads.delete(tenantId)
+      report('failed')
       if (err instanceof Rejected) {
         this.settle(group[0], err.cause as Error)
         return
@@ -217,6 +228,7 @@ export class AuditWriter {
       for (const p of group) this.settle(p, failure)
       return
     }
+    report('committed')
     this.succeed(tenantId, group, dispatch, sealed, fresh)
   }
 

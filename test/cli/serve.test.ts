@@ -2,15 +2,13 @@
  * `arbiter serve` as a real process: start, decide, reload on SIGHUP, stop on SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { statSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
-import { randomBytes } from 'node:crypto'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { PACKAGE_ROOT } from '../../src/paths.js'
 import { EXAMPLE_POLICY } from '../fixtures/policies.js'
-import { DATABASE_URL, ON_POSTGRES, policyDir, tempDir } from '../helpers.js'
+import { isolatedDatabaseUrl, policyDir, tempDir } from '../helpers.js'
 
 const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
 
@@ -37,39 +35,33 @@ async function until<T> (what: string, fn: () => Promise<T | undefined> | T | un
   throw new Error(`timed out waiting for ${what}`)
 }
 
-async function isolatedUrl (t: Test): Promise<string | undefined> {
-  if (!ON_POSTGRES) return undefined
-  const schema = `arbiter_test_${randomBytes(6).toString('hex')}`
-  const admin = new pg.Client({ connectionString: DATABASE_URL })
-  await admin.connect()
-  await admin.query(`create schema ${schema}`)
-  await admin.end()
-  t.teardown(async () => {
-    const c = new pg.Client({ connectionString: DATABASE_URL })
-    await c.connect()
-    await c.query(`drop schema ${schema} cascade`)
-    await c.end()
-  })
-  const url = new URL(DATABASE_URL as string)
-  url.searchParams.set('options', `-c search_path=${schema}`)
-  return url.href
-}
-
-t.test('serve: decides, reloads on SIGHUP, stops cleanly on SIGTERM', async (t) => {
+t.test('serve: protected from the first start; decides, reloads on SIGHUP, stops cleanly on SIGTERM', async (t) => {
   const dataDir = tempDir(t)
   const policies = policyDir(t, { 'main.yaml': EXAMPLE_POLICY })
-  const url = await isolatedUrl(t)
+  const url = await isolatedDatabaseUrl(t)
   const proc = start({ DATA_DIR: dataDir, POLICY_PATH: policies, POLICY_WATCH: 'false', ...(url === undefined ? {} : { DATABASE_URL: url }) })
   t.teardown(() => { proc.child.kill('SIGKILL') })
   const base = await until('the server to listen', () => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(proc.output())?.[1])
 
-  t.equal((await fetch(`${base}/ready`)).status, 200)
-  const res = await fetch(`${base}/check`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer s3cr3t-t0ken' }, body: JSON.stringify({ job_id: 'j', topic: 'job.mcp-bridge.read.x' }) })
+  t.equal((await fetch(`${base}/ready`)).status, 200, 'the probes need no token')
+  const job = JSON.stringify({ job_id: 'j', topic: 'job.mcp-bridge.read.x' })
+  const anonymous = await fetch(`${base}/check`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: job })
+  t.equal(anonymous.status, 401, 'a fresh start is protected')
+  const tokenFile = path.join(dataDir, 'admin.token')
+  t.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the first admin token is readable only by its owner')
+  const token = readFileSync(tokenFile, 'utf8').trim()
+  t.match(token, /^arb_[A-Za-z0-9_-]{43}$/, '256 random bits')
+  const announced = proc.output().split('\n').find((l) => l.includes('created the first admin key'))
+  t.match(JSON.parse(announced ?? '{}'), { path: tokenFile, keyId: /^key_/ }, 'the log says where the token is')
+  const auth = { authorization: `Bearer ${token}` }
+  const res = await fetch(`${base}/check`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: job })
   t.equal(res.status, 200)
   t.equal((await res.json() as { decision: string }).decision, 'ALLOW')
   t.equal(statSync(path.join(dataDir, 'hmac.key')).mode & 0o777, 0o600, 'the generated key is private')
+  const bad = await fetch(`${base}/check`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer s3cr3t-t0ken' }, body: job })
+  t.equal(bad.status, 401)
 
-  const current = async () => await (await fetch(`${base}/policies/current`)).json() as { snapshot_id: string, last_reload_error: unknown }
+  const current = async () => await (await fetch(`${base}/policies/current`, { headers: auth })).json() as { snapshot_id: string, last_reload_error: unknown }
   const before = await current()
   writeFileSync(path.join(policies, 'main.yaml'), 'version: v1\nrules: [')
   proc.child.kill('SIGHUP')
@@ -81,7 +73,18 @@ t.test('serve: decides, reloads on SIGHUP, stops cleanly on SIGTERM', async (t) 
 
   proc.child.kill('SIGTERM')
   t.equal(await proc.exited, 0, 'exits 0 on SIGTERM')
-  t.notMatch(proc.output(), /s3cr3t-t0ken/, 'the authorization header is never logged')
+  t.notMatch(proc.output(), /s3cr3t-t0ken/, 'a presented token is never logged')
+  t.notOk(proc.output().includes(token), 'the admin token is never logged')
+  t.notOk(proc.output().includes(token.slice(4, 20)), 'not even in part')
+
+  // A second start finds the admin key and leaves the token file alone.
+  const again = start({ DATA_DIR: dataDir, POLICY_PATH: policies, POLICY_WATCH: 'false', ...(url === undefined ? {} : { DATABASE_URL: url }) })
+  t.teardown(() => { again.child.kill('SIGKILL') })
+  await until('the second start to listen', () => /Server listening at/.exec(again.output()) ?? undefined)
+  t.equal(readFileSync(tokenFile, 'utf8').trim(), token, 'the token file is unchanged')
+  t.notMatch(again.output(), /created the first admin key/)
+  again.child.kill('SIGTERM')
+  t.equal(await again.exited, 0)
 })
 
 t.test('serve: a bad configuration exits 1 naming every bad variable', async (t) => {

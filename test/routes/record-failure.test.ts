@@ -14,8 +14,14 @@ const BUDGET_MS = 300
 // Generous: this proves the answer does not hang, not how fast it is (that is the benchmark's job).
 const HANG_BOUND_MS = BUDGET_MS + 1500
 
+/**
+ * These tests are about recording: with keys checked, the key lookup would meet the failing
+ * database first and answer 503 AUTH_UNAVAILABLE (test/routes/auth.test.ts covers that).
+ */
+const RECORD_PATH_ONLY = { ARBITER_AUTH: 'disabled' }
+
 t.test('a stalled database: 503 DENY within the budget, nothing committed late', async (t) => {
-  const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: String(BUDGET_MS) } })
+  const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: String(BUDGET_MS), ...RECORD_PATH_ONLY } })
   const blocker = await ctx.testDb.open()
   let release!: () => void
   const released = new Promise<void>((resolve) => { release = resolve })
@@ -90,7 +96,7 @@ t.test('an unreachable database: 503 DENY within the budget, and /ready says so'
     db = (await testDatabase(t)).db
     lose = async () => { await db.close() }
   }
-  const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: String(BUDGET_MS) }, deps: { db } })
+  const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: String(BUDGET_MS), ...RECORD_PATH_ONLY }, deps: { db } })
   const ok = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'before', topic: 'job.mcp-bridge.read.x' } })
   t.equal(ok.statusCode, 200)
   t.equal((await ctx.app.inject({ url: '/ready' })).statusCode, 200)

@@ -10,7 +10,8 @@ import { readLog } from '../../src/store/audit-log.js'
 import { DATABASE_URL, ON_POSTGRES, testApp } from '../helpers.js'
 
 t.test('killing connections while groups commit', { skip: !ON_POSTGRES && 'the embedded database has no connection to kill' }, async (t) => {
-  const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: '1500' } })
+  // Keys unchecked: a killed key lookup would answer 503 AUTH_UNAVAILABLE, not the DENY this is about.
+  const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: '1500', ARBITER_AUTH: 'disabled' } })
   const killer = new pg.Client({ connectionString: DATABASE_URL })
   await killer.connect()
   t.teardown(async () => await killer.end())

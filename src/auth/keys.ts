@@ -1,0 +1,114 @@
+/**
+ * Creating, listing and revoking bearer keys, for the /keys routes and the `arbiter keys` CLI.
+ * Nobody can create, see or revoke a key that reaches further than their own (`mayGrant`); the
+ * CLI works on the database directly and acts as the installation's operator (`by` null).
+ */
+import { ArbiterError } from '../errors.js'
+import { countRootAdmins, getApiKey, insertApiKey, listApiKeys, revokeApiKey, withKeysLocked, type ApiKeyRow } from '../store/api-keys.js'
+import type { Database } from '../store/db.js'
+import { ALL_TENANTS, ANY_AGENT, mayGrant, ROLES, type Principal, type Role } from './principal.js'
+import { generateToken } from './tokens.js'
+
+export interface KeyRequest {
+  principal_id: string
+  roles: Role[]
+  tenants: string[]
+  agents?: string[]
+}
+
+export interface KeyView {
+  key_id: string
+  principal_id: string
+  roles: Role[]
+  tenants: string[]
+  agents: string[]
+  created_at: string
+  created_by: string
+  revoked_at: string | null
+  revoked_by: string | null
+}
+
+/** The operator at the command line: every scope is theirs to grant. */
+export const OPERATOR = null
+
+const TENANT = /^[A-Za-z0-9_.:/@+-]{1,128}$/
+const PRINTABLE = /^[\x21-\x7e]{1,256}$/
+
+export function keyView (row: ApiKeyRow): KeyView {
+  return {
+    key_id: row.key_id,
+    principal_id: row.principal_id,
+    roles: row.roles,
+    tenants: row.tenants,
+    agents: row.agents,
+    created_at: new Date(row.created_at).toISOString(),
+    created_by: row.created_by,
+    revoked_at: row.revoked_at === null ? null : new Date(row.revoked_at).toISOString(),
+    revoked_by: row.revoked_by
+  }
+}
+
+/** The same rules the route's schema states, for callers (the CLI) that have no schema. */
+export function keyRequestProblems (r: KeyRequest): string[] {
+  const problems: string[] = []
+  if (!PRINTABLE.test(r.principal_id)) problems.push('principal_id must be 1-256 printable characters without spaces')
+  if (r.roles.length === 0) problems.push('a key needs at least one role')
+  for (const role of r.roles) if (!ROLES.includes(role)) problems.push(`unknown role ${role} (roles: ${ROLES.join(', ')})`)
+  if (r.tenants.length === 0) problems.push(`a key needs a tenant scope: tenant ids, or ${ALL_TENANTS} for all`)
+  if (r.tenants.includes(ALL_TENANTS) && r.tenants.length > 1) problems.push(`tenants: ${ALL_TENANTS} stands alone`)
+  for (const t of r.tenants) if (t !== ALL_TENANTS && !TENANT.test(t)) problems.push(`tenant ${t} is not a tenant id`)
+  const agents = r.agents ?? [ANY_AGENT]
+  if (agents.length === 0) problems.push(`agents must name at least one glob (${ANY_AGENT} for any)`)
+  for (const a of agents) if (!PRINTABLE.test(a)) problems.push(`agent glob ${a} must be 1-256 printable characters`)
+  return problems
+}
+
+function actorName (by: Principal | null): string {
+  if (by === OPERATOR) return 'cli'
+  return by.keyId ?? `${by.principalId} (auth disabled)`
+}
+
+/** Creates a key; the token is in the answer and nowhere else, ever. */
+export async function createKey (db: Database, by: Principal | null, request: KeyRequest): Promise<KeyView & { token: string }> {
+  const problems = keyRequestProblems(request)
+  if (problems.length > 0) throw new ArbiterError('ARBITER_ERR_VALIDATION', problems.join('; '))
+  const scope = { tenants: request.tenants, agents: request.agents ?? [ANY_AGENT] }
+  if (by !== OPERATOR && !mayGrant(by, scope)) {
+    throw new ArbiterError('ARBITER_ERR_FORBIDDEN', 'a key cannot reach tenants or agents beyond those of the key that creates it')
+  }
+  const fresh = generateToken()
+  const row = await insertApiKey(db, {
+    keyId: fresh.keyId,
+    tokenHash: fresh.hash,
+    principalId: request.principal_id,
+    roles: [...new Set(request.roles)],
+    tenants: [...new Set(scope.tenants)],
+    agents: [...new Set(scope.agents)],
+    createdBy: actorName(by)
+  })
+  return { ...keyView(row), token: fresh.token }
+}
+
+/** The keys `by` could have created, oldest first. */
+export async function listKeys (db: Database, by: Principal | null, includeRevoked: boolean): Promise<KeyView[]> {
+  const rows = await listApiKeys(db, { includeRevoked })
+  return rows.filter((r) => by === OPERATOR || mayGrant(by, r)).map(keyView)
+}
+
+/**
+ * Revokes a key at once; revoking a revoked key answers it as it is. The last active admin key
+ * with full reach cannot be revoked: that would lock every operator out.
+ */
+export async function revokeKey (db: Database, by: Principal | null, keyId: string): Promise<KeyView> {
+  return await withKeysLocked(db, async (tx) => {
+    const row = await getApiKey(tx, keyId)
+    // Keys beyond the caller's reach look like keys that do not exist.
+    if (row === undefined || (by !== OPERATOR && !mayGrant(by, row))) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no key ${keyId}`)
+    if (row.revoked_at !== null) return keyView(row)
+    const root = row.roles.includes('admin') && row.tenants.includes(ALL_TENANTS) && row.agents.includes(ANY_AGENT)
+    if (root && await countRootAdmins(tx) <= 1) {
+      throw new ArbiterError('ARBITER_ERR_LAST_ADMIN', `key ${keyId} is the last admin key that reaches every tenant; create another before revoking it`)
+    }
+    return keyView(await revokeApiKey(tx, keyId, actorName(by)) as ApiKeyRow)
+  })
+}

@@ -1,0 +1,126 @@
+/**
+ * Authentication and role checks for every route, before the body is even read. Each route
+ * declares `config.access`: 'public' (health probes only) or the roles that may call it; a
+ * route that declares neither fails registration, so none can be left open by omission.
+ * Tenancy is enforced where the tenant is known (in the routes), through `callerOf`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ArbiterError, errorBody, type ErrorCode } from '../errors.js'
+import { getApiKey } from '../store/api-keys.js'
+import type { Database } from '../store/db.js'
+import type { FailureLimiter } from './failure-limiter.js'
+import { coversTenant, hasRole, speaksFor, UNAUTHENTICATED, type Principal, type Role } from './principal.js'
+import { bearerToken, hashesMatch, identifyToken, isTokenShaped } from './tokens.js'
+
+export type Access = 'public' | readonly Role[]
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access
+  }
+  interface FastifyRequest {
+    /** The authenticated caller; null only on public routes. */
+    principal: Principal | null
+  }
+}
+
+export type AuthFailure = 'missing' | 'invalid' | 'rate_limited' | 'forbidden'
+
+export interface AuthOptions {
+  db: Database
+  enabled: boolean
+  limiter: FailureLimiter
+  /** How long the key lookup may take before the request is answered 503. */
+  timeoutMs: number
+  onFailure?: (reason: AuthFailure) => void
+}
+
+/** The caller of a non-public route. */
+export function callerOf (request: FastifyRequest): Principal {
+  // Unreachable while every non-public route runs the hook below; fail closed if one did not.
+  if (request.principal === null) throw new ArbiterError('ARBITER_ERR_INTERNAL', 'request reached a handler unauthenticated')
+  return request.principal
+}
+
+/**
+ * Refuses a tenant outside the caller's scope the way an unknown tenant would be refused, so a
+ * tenant's name and existence do not leak to other tenants' keys.
+ */
+export function assertTenant (p: Principal, tenantId: string): void {
+  if (!coversTenant(p, tenantId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no tenant ${tenantId}`)
+}
+
+/** Refuses a job for an agent principal the caller's key may not speak for. */
+export function assertSpeaksFor (p: Principal, agentId: string | undefined): void {
+  if (agentId === undefined ? !p.agents.includes('**') : !speaksFor(p, agentId)) {
+    throw new ArbiterError('ARBITER_ERR_FORBIDDEN', agentId === undefined
+      ? 'this key may only submit jobs that name their principal_id'
+      : `this key may not submit jobs for principal ${agentId}`)
+  }
+}
+
+export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
+  app.decorateRequest('principal', null)
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access
+    if (access !== 'public' && !(Array.isArray(access) && access.length > 0)) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no config.access`)
+    }
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    // An unknown route still needs a key, so that which routes exist is no one else's business.
+    const access = request.routeOptions.config.access
+    if (access === 'public') return
+    const principal = opts.enabled ? await authenticate(request, reply, opts) : UNAUTHENTICATED
+    if (principal === undefined) return reply
+    request.principal = principal
+    request.log = reply.log = request.log.child({ principal: principal.principalId, key_id: principal.keyId })
+    if (Array.isArray(access) && !hasRole(principal, access)) {
+      opts.onFailure?.('forbidden')
+      const method = request.method
+      return await reply.code(403).send(errorBody('ARBITER_ERR_FORBIDDEN', `roles ${principal.roles.join(', ')} may not call ${method} ${request.routeOptions.url ?? ''}; it needs ${access.join(' or ')}`))
+    }
+  })
+}
+
+/** The caller, or undefined once `reply` has been sent a 401, 429 or 503. */
+async function authenticate (request: FastifyRequest, reply: FastifyReply, opts: AuthOptions): Promise<Principal | undefined> {
+  const address = request.ip
+  const wait = opts.limiter.blockedFor(address)
+  if (wait > 0) {
+    opts.onFailure?.('rate_limited')
+    await reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
+      .send(errorBody('ARBITER_ERR_TOO_MANY_FAILURES', 'too many failed authentications from this address; try again later'))
+    return undefined
+  }
+  const fail = async (reason: AuthFailure, code: ErrorCode, message: string): Promise<undefined> => {
+    opts.limiter.recordFailure(address)
+    opts.onFailure?.(reason)
+    await reply.code(401).header('www-authenticate', 'Bearer').send(errorBody(code, message))
+    return undefined
+  }
+  const token = bearerToken(request.headers.authorization)
+  if (token === undefined) return await fail('missing', 'ARBITER_ERR_UNAUTHORIZED', 'this request needs an Authorization: Bearer <token> header')
+  // One message for every bad token: unknown, revoked and mistyped look alike.
+  const invalid = 'the bearer token is not valid'
+  if (!isTokenShaped(token)) return await fail('invalid', 'ARBITER_ERR_UNAUTHORIZED', invalid)
+  const id = identifyToken(token)
+  const row = await withTimeout(getApiKey(opts.db, id.keyId), opts.timeoutMs).catch((err: unknown) => {
+    throw new ArbiterError('ARBITER_ERR_AUTH_UNAVAILABLE', 'the key store did not answer; try again', { cause: err })
+  })
+  if (row === undefined || !hashesMatch(id.hash, row.token_hash) || row.revoked_at !== null) {
+    return await fail('invalid', 'ARBITER_ERR_UNAUTHORIZED', invalid)
+  }
+  return { keyId: row.key_id, principalId: row.principal_id, roles: row.roles, tenants: row.tenants, agents: row.agents }
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms) })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Who is calling, as derived from their key, and what that allows. Pure: no I/O.
+ */
+import { compileGlob, type Glob } from '../policy/glob.js'
+
+export const ROLES = ['scheduler', 'reviewer', 'auditor', 'admin'] as const
+export type Role = typeof ROLES[number]
+
+/** A tenant scope of `['*']` covers every tenant, present and future. */
+export const ALL_TENANTS = '*'
+/** An agent scope of `['**']` lets a key speak for any job principal. */
+export const ANY_AGENT = '**'
+
+export interface Principal {
+  /** The key the caller presented; null only when authentication is disabled. */
+  keyId: string | null
+  principalId: string
+  roles: readonly Role[]
+  tenants: readonly string[]
+  agents: readonly string[]
+}
+
+/** The caller of every request while ARBITER_AUTH=disabled (loopback only). */
+export const UNAUTHENTICATED: Principal = Object.freeze({
+  keyId: null,
+  principalId: 'anonymous',
+  roles: Object.freeze(['admin' as const]),
+  tenants: Object.freeze([ALL_TENANTS]),
+  agents: Object.freeze([ANY_AGENT])
+})
+
+/** `admin` holds every role. */
+export function hasRole (p: Principal, allowed: readonly Role[]): boolean {
+  return p.roles.includes('admin') || p.roles.some((r) => allowed.includes(r))
+}
+
+export function allTenants (p: Principal): boolean {
+  return p.tenants.includes(ALL_TENANTS)
+}
+
+export function coversTenant (p: Principal, tenantId: string): boolean {
+  return allTenants(p) || p.tenants.includes(tenantId)
+}
+
+/** The tenants a read may see: undefined means all of them. */
+export function tenantFilter (p: Principal): readonly string[] | undefined {
+  return allTenants(p) ? undefined : p.tenants
+}
+
+const globs = new Map<string, Glob>()
+
+function glob (source: string): Glob {
+  let g = globs.get(source)
+  if (g === undefined) {
+    // Bounded: key scopes are few, but nothing should grow without limit.
+    if (globs.size >= 1000) globs.clear()
+    g = compileGlob(source)
+    globs.set(source, g)
+  }
+  return g
+}
+
+/** Whether the key may submit jobs that act for agent principal `agentId`. */
+export function speaksFor (p: Principal, agentId: string): boolean {
+  return p.agents.some((a) => a === ANY_AGENT || glob(a).regex.test(agentId))
+}
+
+/**
+ * Whether `p` may hand out a key scoped to `scope`: nobody can create a key that reaches
+ * further than their own, in tenants or agents.
+ */
+export function mayGrant (p: Principal, scope: { tenants: readonly string[], agents: readonly string[] }): boolean {
+  const tenantsOk = allTenants(p) || (!scope.tenants.includes(ALL_TENANTS) && scope.tenants.every((t) => p.tenants.includes(t)))
+  const agentsOk = p.agents.includes(ANY_AGENT) || (!scope.agents.includes(ANY_AGENT) && scope.agents.every((a) => p.agents.includes(a)))
+  return tenantsOk && agentsOk
+}
+
+/** The actor a record names for this caller. */
+export function actorOf (p: Principal): Record<string, string> {
+  return p.keyId === null ? { principal_id: p.principalId, auth: 'disabled' } : { principal_id: p.principalId, key_id: p.keyId }
+}

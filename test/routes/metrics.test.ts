@@ -1,0 +1,62 @@
+/**
+ * GET /metrics: the series operators alert on, in Prometheus' text format, for auditors and
+ * admins, or for anyone on the separate metrics listener.
+ */
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { buildMetricsApp } from '../../src/app.js'
+import { testApp } from '../helpers.js'
+
+/** The value of one sample line, e.g. `arbiter_decisions_total{decision="ALLOW",rule_id="r"}`. */
+function sample (text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+t.test('the series: decisions, /check latency, record groups, reload and auth failures', async (t) => {
+  const ctx = await testApp(t)
+  const checks = [
+    { job_id: 'r1', topic: 'job.mcp-bridge.read.ticket' },
+    { job_id: 'r2', topic: 'job.mcp-bridge.read.ticket' },
+    { job_id: 'w1', topic: 'job.mcp-bridge.write.ticket', risk_tags: ['prod'] },
+    { job_id: 'u1', topic: 'job.unknown.thing' }
+  ]
+  for (const payload of checks) t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload })).statusCode, 200)
+  await ctx.app.inject({ url: '/decisions', headers: { authorization: undefined } })
+  await ctx.app.inject({ url: '/decisions', headers: { authorization: `Bearer arb_${'x'.repeat(43)}` } })
+  const auditor = await ctx.token({ roles: ['auditor'], tenants: ['*'] })
+  await ctx.app.inject({ method: 'POST', url: '/check', payload: checks[0], headers: { authorization: `Bearer ${auditor}` } })
+  writeFileSync(path.join(ctx.config.policyPath, 'broken.yaml'), 'version: v1\nrules: [')
+  await ctx.app.policies.reload()
+
+  const res = await ctx.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${auditor}` } })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  const text = res.body
+  t.equal(sample(text, 'arbiter_decisions_total{decision="ALLOW",rule_id="allow-low-risk-read"}'), 2)
+  t.equal(sample(text, 'arbiter_decisions_total{decision="REQUIRE_APPROVAL",rule_id="require-approval-prod-write"}'), 1)
+  t.equal(sample(text, 'arbiter_decisions_total{decision="DENY",rule_id="none"}'), 1, 'a default decision counts under rule_id="none"')
+  t.equal(sample(text, 'arbiter_check_duration_seconds_count{status="200"}'), 4)
+  t.equal(sample(text, 'arbiter_check_duration_seconds_bucket{le="+Inf",status="200"}'), 4)
+  t.equal(sample(text, 'arbiter_record_group_size_sum{outcome="committed"}'), 4, 'every record in some group')
+  t.ok((sample(text, 'arbiter_record_group_duration_seconds_count{outcome="committed"}') ?? 0) >= 1)
+  t.equal(sample(text, 'arbiter_auth_failures_total{reason="missing"}'), 1)
+  t.equal(sample(text, 'arbiter_auth_failures_total{reason="invalid"}'), 1)
+  t.equal(sample(text, 'arbiter_auth_failures_total{reason="forbidden"}'), 1)
+  t.equal(sample(text, 'arbiter_policy_reload_failures_total'), 1)
+  t.equal(sample(text, 'arbiter_record_queue_depth'), 0)
+  t.match(text, /^arbiter_process_resident_memory_bytes \d+/m, 'and the process itself')
+  t.match(text, /^# HELP arbiter_decisions_total /m)
+})
+
+t.test('the metrics listener serves only /metrics, without a token', async (t) => {
+  const ctx = await testApp(t)
+  const metricsApp = buildMetricsApp(ctx.app.metrics, ctx.deps.logger)
+  t.teardown(async () => await metricsApp.close())
+  const res = await metricsApp.inject({ url: '/metrics' })
+  t.equal(res.statusCode, 200)
+  t.match(res.body, /arbiter_decisions_total/)
+  const other = await metricsApp.inject({ url: '/decisions' })
+  t.match({ status: other.statusCode, code: other.json().code }, { status: 404, code: 'ARBITER_ERR_NOT_FOUND' })
+})
