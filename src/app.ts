@@ -9,6 +9,7 @@ import type { HmacSigningKey } from './audit/chain.js'
 import type { CheckpointKey } from './audit/checkpoint.js'
 import { publicKeyPem } from './audit/checkpoint-key.js'
 import { FailureLimiter } from './auth/failure-limiter.js'
+import { KeyLookup } from './auth/key-lookup.js'
 import { registerAuth } from './auth/plugin.js'
 import { CheckService } from './check-service.js'
 import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
@@ -134,7 +135,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
   // Before any route, so each route's declared access is checked as it registers.
   const limiter = new FailureLimiter(config.authFailureLimit, config.authFailureWindowSec * 1000)
-  registerAuth(app, { db: deps.db, enabled: config.authEnabled, limiter, timeoutMs: config.checkBudgetMs, onFailure: (reason) => metrics.authFailed(reason) })
+  registerAuth(app, { keys: new KeyLookup(deps.db), enabled: config.authEnabled, limiter, timeoutMs: config.checkBudgetMs, onFailure: (reason) => metrics.authFailed(reason) })
   if (!config.authEnabled) log.warn({ host: config.host }, 'ARBITER_AUTH=disabled: every request is served as an admin of every tenant; for local experiments only')
 
   healthRoutes(app, { db: deps.db, policies, timeoutMs: config.checkBudgetMs })

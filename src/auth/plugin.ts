@@ -6,9 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ArbiterError, errorBody, type ErrorCode } from '../errors.js'
-import { getApiKey } from '../store/api-keys.js'
-import type { Database } from '../store/db.js'
 import type { FailureLimiter } from './failure-limiter.js'
+import type { KeyLookup } from './key-lookup.js'
 import { coversTenant, hasRole, speaksFor, UNAUTHENTICATED, type Principal, type Role } from './principal.js'
 import { bearerToken, hashesMatch, identifyToken, isTokenShaped } from './tokens.js'
 
@@ -27,7 +26,7 @@ declare module 'fastify' {
 export type AuthFailure = 'missing' | 'invalid' | 'rate_limited' | 'forbidden'
 
 export interface AuthOptions {
-  db: Database
+  keys: KeyLookup
   enabled: boolean
   limiter: FailureLimiter
   /** How long the key lookup may take before the request is answered 503. */
@@ -106,7 +105,7 @@ async function authenticate (request: FastifyRequest, reply: FastifyReply, opts:
   const invalid = 'the bearer token is not valid'
   if (!isTokenShaped(token)) return await fail('invalid', 'ARBITER_ERR_UNAUTHORIZED', invalid)
   const id = identifyToken(token)
-  const row = await withTimeout(getApiKey(opts.db, id.keyId), opts.timeoutMs).catch((err: unknown) => {
+  const row = await withTimeout(opts.keys.get(id.keyId), opts.timeoutMs).catch((err: unknown) => {
     throw new ArbiterError('ARBITER_ERR_AUTH_UNAVAILABLE', 'the key store did not answer; try again', { cause: err })
   })
   if (row === undefined || !hashesMatch(id.hash, row.token_hash) || row.revoked_at !== null) {

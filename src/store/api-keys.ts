@@ -38,10 +38,16 @@ export async function insertApiKey (q: Queryable, k: NewApiKey): Promise<ApiKeyR
   return rows[0]
 }
 
-/** The key with this id, revoked or not; the hot path of every authenticated request. */
+/** The key with this id, revoked or not. */
 export async function getApiKey (q: Queryable, keyId: string): Promise<ApiKeyRow | undefined> {
-  const { rows } = await q.query<ApiKeyRow>(`select ${COLUMNS} from api_keys where key_id = $1`, [keyId], 'api-key-by-id')
+  const { rows } = await q.query<ApiKeyRow>(`select ${COLUMNS} from api_keys where key_id = $1`, [keyId])
   return rows[0]
+}
+
+/** The keys with these ids, revoked or not: the hot path of every authenticated request. */
+export async function getApiKeys (q: Queryable, keyIds: readonly string[]): Promise<ApiKeyRow[]> {
+  const { rows } = await q.query<ApiKeyRow>(`select ${COLUMNS} from api_keys where key_id = any($1)`, [keyIds], 'api-keys-by-id')
+  return rows
 }
 
 export async function listApiKeys (q: Queryable, options: { includeRevoked: boolean }): Promise<ApiKeyRow[]> {
