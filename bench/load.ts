@@ -31,13 +31,15 @@ export interface LoadOptions {
   overallRate?: number
   /** autocannon worker threads; 0 runs it on the servers' own thread. */
   workers: number
+  /** Sent as the Authorization header (to the echo endpoint too, so both carry the same bytes). */
+  authorization: string
 }
 
 export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: opts.url,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: opts.authorization },
     connections: opts.connections,
     pipelining: 1,
     duration: opts.durationSec,

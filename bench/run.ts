@@ -61,14 +61,15 @@ async function main (): Promise<number> {
     arbiter = await startArbiter(DATABASE_URL)
     const echoUrl = `${echo.url}/echo`
     const checkUrl = `${arbiter.url}/check`
+    const load = { connections: CONNECTIONS, workers: WORKERS, authorization: arbiter.authorization }
     // Warm-up (not reported): JIT, pools, Postgres caches.
-    await measure({ label: 'warm-up', url: echoUrl, durationSec: 2, connections: CONNECTIONS, workers: WORKERS })
-    const warm = await measure({ label: 'warm-up', url: checkUrl, durationSec: 2, connections: CONNECTIONS, workers: WORKERS }, arbiter)
+    await measure({ label: 'warm-up', url: echoUrl, durationSec: 2, ...load })
+    const warm = await measure({ label: 'warm-up', url: checkUrl, durationSec: 2, ...load }, arbiter)
     const phases = [
-      await measure({ label: 'bare echo, saturation', url: echoUrl, durationSec: SECONDS, connections: CONNECTIONS, workers: WORKERS }),
-      await measure({ label: 'Arbiter /check, saturation', url: checkUrl, durationSec: SECONDS, connections: CONNECTIONS, workers: WORKERS }, arbiter),
-      await measure({ label: `bare echo, ${int(FIXED_RATE)} req/s`, url: echoUrl, durationSec: SECONDS, connections: CONNECTIONS, overallRate: FIXED_RATE, workers: WORKERS }),
-      await measure({ label: `Arbiter /check, ${int(FIXED_RATE)} req/s`, url: checkUrl, durationSec: SECONDS, connections: CONNECTIONS, overallRate: FIXED_RATE, workers: WORKERS }, arbiter)
+      await measure({ label: 'bare echo, saturation', url: echoUrl, durationSec: SECONDS, ...load }),
+      await measure({ label: 'Arbiter /check, saturation', url: checkUrl, durationSec: SECONDS, ...load }, arbiter),
+      await measure({ label: `bare echo, ${int(FIXED_RATE)} req/s`, url: echoUrl, durationSec: SECONDS, overallRate: FIXED_RATE, ...load }),
+      await measure({ label: `Arbiter /check, ${int(FIXED_RATE)} req/s`, url: checkUrl, durationSec: SECONDS, overallRate: FIXED_RATE, ...load }, arbiter)
     ]
     const where = WORKERS > 0 ? `${WORKERS} worker thread(s) of this process` : 'the servers\' own thread'
     print(`HTTP load: autocannon in ${where}, ${CONNECTIONS} connections, pipelining 1, ${SECONDS} s per run`)

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import pino from 'pino'
 import { buildApp } from '../src/app.js'
+import { createKey, OPERATOR } from '../src/auth/keys.js'
 import { loadCheckpointKey } from '../src/audit/checkpoint-key.js'
 import { loadHmacKey } from '../src/audit/hmac-key.js'
 import { loadConfig } from '../src/config.js'
@@ -89,6 +90,8 @@ export interface Arbiter {
   groups: GroupLog
   /** /check answers the server sent, by status code (counted as they are sent). */
   answers: Map<number, number>
+  /** `Bearer <token>` of a scheduler key: every /check is authenticated, as in production. */
+  authorization: string
   countRows: () => Promise<number>
   close: () => Promise<void>
 }
@@ -136,12 +139,14 @@ export async function startArbiter (url: string): Promise<Arbiter> {
     app.addHook('onSend', async (request, reply) => {
       if (request.routeOptions.url === '/check') answers.set(reply.statusCode, (answers.get(reply.statusCode) ?? 0) + 1)
     })
+    const { token } = await createKey(raw, OPERATOR, { principal_id: 'bench-scheduler', roles: ['scheduler'], tenants: ['*'] })
     const address = await app.listen({ host: '127.0.0.1', port: 0 })
     return {
       app,
       url: address,
       groups,
       answers,
+      authorization: `Bearer ${token}`,
       countRows: async () => (await raw.query<{ n: number }>("select count(*)::int as n from audit_log where record_type = 'decision'")).rows[0].n,
       close: cleanup
     }
