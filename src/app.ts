@@ -84,6 +84,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
+    // request.ip is the client only behind proxies named here; otherwise the socket's peer.
+    trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
     // Ids in paths are as long as /check accepts them (job ids up to 256 characters).
     routerOptions: { maxParamLength: 1024 },
     // Router errors (a bad percent-escape, an over-long parameter) in the catalogue's shape too.

@@ -30,6 +30,8 @@ export interface Config {
   /** A second, unauthenticated listener serving only GET /metrics, when set. */
   readonly metricsPort: number | undefined
   readonly metricsHost: string
+  /** Proxies whose X-Forwarded-For names the client (addresses, CIDRs, or `loopback`); none by default. */
+  readonly trustProxy: readonly string[]
 }
 
 /** The variables Arbiter reads, their defaults and limits; README documents the same list. */
@@ -54,7 +56,8 @@ const ENV_SCHEMA = {
     AUTH_FAILURE_LIMIT: { type: 'integer', minimum: 1, maximum: 100000, default: 20 },
     AUTH_FAILURE_WINDOW_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
     METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
-    METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' }
+    METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z:./]+(,[0-9A-Za-z:./]+)*$' }
   },
   additionalProperties: true
 } as const
@@ -109,7 +112,8 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     authFailureLimit: v.AUTH_FAILURE_LIMIT as number,
     authFailureWindowSec: v.AUTH_FAILURE_WINDOW_SEC as number,
     metricsPort: v.METRICS_PORT as number | undefined,
-    metricsHost: v.METRICS_HOST as string
+    metricsHost: v.METRICS_HOST as string,
+    trustProxy: v.TRUST_PROXY === undefined ? [] : (v.TRUST_PROXY as string).split(',')
   })
 }
 

@@ -23,7 +23,8 @@ t.test('defaults', async (t) => {
     authFailureLimit: 20,
     authFailureWindowSec: 60,
     metricsPort: undefined,
-    metricsHost: '127.0.0.1'
+    metricsHost: '127.0.0.1',
+    trustProxy: []
   })
   t.ok(Object.isFrozen(c))
 })

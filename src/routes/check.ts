@@ -51,7 +51,8 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
     schema: {
       body: { $ref: 'CheckRequest#' },
       // 503: an unrecorded DENY, or the draining answer of app.ts's onRequest hook.
-      response: { 200: { $ref: 'Decision#' }, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { oneOf: [{ $ref: 'UnrecordedDeny#' }, { $ref: 'Error#' }] } }
+      // 404: a tenant outside the key's scope, answered as an unknown one.
+      response: { 200: { $ref: 'Decision#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { oneOf: [{ $ref: 'UnrecordedDeny#' }, { $ref: 'Error#' }] } }
     }
   }, async (request, reply) => {
     try {
@@ -79,7 +80,7 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
     preHandler,
     schema: {
       body: { $ref: 'CheckRequest#' },
-      response: { 200: { $ref: 'Simulation#' }, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' } }
+      response: { 200: { $ref: 'Simulation#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 415: { $ref: 'Error#' } }
     }
   }, async (request) => {
     const { evaluation: ev, ...prepared } = service.simulate(request.body)

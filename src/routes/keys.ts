@@ -69,7 +69,7 @@ export function keyRoutes (app: FastifyInstance, opts: { db: Database }): void {
     config: { access: ADMIN },
     schema: {
       params: { type: 'object', required: ['key_id'], additionalProperties: false, properties: { key_id: keyId } },
-      response: { 200: keySchema, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' } }
+      response: { 200: keySchema, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 415: { $ref: 'Error#' } }
     }
   }, async (request) => {
     const revoked = await revokeKey(opts.db, callerOf(request), request.params.key_id)

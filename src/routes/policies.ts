@@ -37,7 +37,8 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
 
   app.post('/policies/reload', {
     config: { access: ['admin'] },
-    schema: { response: { 200: policyStatus, 422: { $ref: 'Error#' } } }
+    // It takes no body; one sent as malformed JSON or another media type is refused all the same.
+    schema: { response: { 200: policyStatus, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 422: { $ref: 'Error#' } } }
   }, async (request) => {
     const outcome = await opts.policies.reload()
     if (!outcome.ok) {

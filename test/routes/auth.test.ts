@@ -198,6 +198,16 @@ t.test('failed authentications are limited per source address', async (t) => {
   t.equal((await ctx.app.inject({ url: '/health', remoteAddress: '10.0.0.1' })).statusCode, 200, 'the probes stay open')
 })
 
+t.test('behind a trusted proxy, the limit counts the clients it forwards for', async (t) => {
+  const ctx = await testApp(t, { env: { AUTH_FAILURE_LIMIT: '1', TRUST_PROXY: '10.0.0.9' } })
+  const via = (remoteAddress: string, client: string, token?: string): InjectOptions => ({ url: '/decisions', remoteAddress, headers: { ...bearer(token), 'x-forwarded-for': client } })
+  t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.1'))).statusCode, 401)
+  t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.1', ctx.adminToken))).statusCode, 429, 'the failing client is limited')
+  t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.2', ctx.adminToken))).statusCode, 200, 'another client behind the same proxy is not')
+  t.equal((await ctx.app.inject(via('10.0.0.8', '192.0.2.3'))).statusCode, 401)
+  t.equal((await ctx.app.inject(via('10.0.0.8', '192.0.2.4', ctx.adminToken))).statusCode, 429, 'an untrusted peer cannot pick its address')
+})
+
 t.test('no token or authorization header reaches a log line; request logs name who and what', async (t) => {
   const ctx = await testApp(t)
   const scheduler = await ctx.token({ principal_id: 'sched-logs', roles: ['scheduler'], tenants: ['acme'] })

@@ -19,6 +19,8 @@ import { auditRoutes, checkpointSchema } from '../../src/routes/audit.js'
 import { checkRoutes } from '../../src/routes/check.js'
 import { healthRoutes } from '../../src/routes/health.js'
 import { jobRoutes } from '../../src/routes/jobs.js'
+import { keyRoutes } from '../../src/routes/keys.js'
+import { metricsRoutes } from '../../src/routes/metrics.js'
 import { policyRoutes } from '../../src/routes/policies.js'
 import { readRoutes } from '../../src/routes/read.js'
 import { SHARED_SCHEMAS } from '../../src/routes/schemas.js'
@@ -31,20 +33,26 @@ interface MediaType { schema?: Schema, example?: unknown, examples?: Record<stri
 interface Response { $ref?: string, headers?: Record<string, { required?: boolean, schema: Schema }>, content?: Record<string, MediaType> }
 interface Parameter { name: string, in: string, required?: boolean, schema: Schema, example?: unknown }
 interface Operation {
+  security?: unknown[]
   requestBody?: { required?: boolean, content: Record<string, MediaType> }
   parameters?: Parameter[]
   responses: Record<string, Response>
 }
 interface Spec {
   openapi: string
+  security?: unknown[]
   info: { version: string }
   paths: Record<string, Record<string, Operation>>
-  components: { schemas: Record<string, Schema>, responses: Record<string, Response> }
+  components: { schemas: Record<string, Schema>, responses: Record<string, Response>, securitySchemes?: Record<string, Record<string, unknown>> }
 }
 
 const SPEC_ID = 'https://arbiter.invalid/openapi.yaml'
 const spec = yaml.load(readFileSync(path.join(PACKAGE_ROOT, 'openapi.yaml'), 'utf8')) as Spec
 const JSON_TYPE = 'application/json'
+/** The one answer that is not JSON: Prometheus' text format. */
+const METRICS_TYPE = 'text/plain'
+/** What the authentication hook answers on every route that is not public, whatever the route declares. */
+const AUTH_STATUSES = ['401', '403', '429']
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
 /** The schemas buildApp registers by `$id`, which the routes reference as `Name#`. */
 const REGISTERED_SCHEMAS = [...SHARED_SCHEMAS, checkpointSchema]
@@ -146,6 +154,8 @@ function declaredRoutes (): RouteOptions[] {
   jobRoutes(probe, { writer: unused, clock: unused, budgetMs: 1 })
   readRoutes(probe, { db: unused })
   auditRoutes(probe, { db: unused })
+  keyRoutes(probe, { db: unused })
+  metricsRoutes(probe, { metrics: unused })
   return routes
 }
 
@@ -201,9 +211,12 @@ t.test('the spec is OpenAPI 3.1 and versioned with the package', async (t) => {
     for (const [status, response] of Object.entries(op.responses)) {
       t.match(status, /^[1-5]\d\d$/, `${method} ${template}: responses are keyed by status code`)
       const { response: r } = resolveResponse(response, '')
-      t.same(Object.keys(r.content ?? {}), [JSON_TYPE], `${method} ${template} ${status}: answered as JSON`)
+      const type = template === '/metrics' && status === '200' ? METRICS_TYPE : JSON_TYPE
+      t.same(Object.keys(r.content ?? {}), [type], `${method} ${template} ${status}: answered as ${type}`)
     }
   }
+  t.same(spec.security, [{ bearerAuth: [] }], 'every operation needs a bearer token unless it says otherwise')
+  t.match(spec.components.securitySchemes?.bearerAuth, { type: 'http', scheme: 'bearer' })
 })
 
 t.test('the app serves exactly the routes the spec describes', async (t) => {
@@ -244,6 +257,9 @@ t.test('the spec states the schemas the routes declare', async (t) => {
     }
     const schema = route.schema ?? {}
     t.notOk(schema.headers, `${name}: no header schema the spec would have to state`)
+    const isPublic = route.config?.access === 'public'
+    t.equal(op.security !== undefined && op.security.length === 0, isPublic, `${name}: ${isPublic ? 'public, as the spec says' : 'needs a token, as the spec says'}`)
+    for (const status of AUTH_STATUSES) t.equal(status in op.responses, !isPublic, `${name}: ${status} ${isPublic ? 'cannot happen' : 'is documented'}`)
 
     const body = op.requestBody === undefined ? undefined : fromSpec(op.requestBody.content[JSON_TYPE]?.schema)
     t.strictSame(body, schema.body === undefined ? undefined : fromRoute(schema.body), `${name}: request body`)
@@ -285,10 +301,13 @@ t.test('the spec states the schemas the routes declare', async (t) => {
     }
     for (const [status, response] of Object.entries(op.responses)) {
       if (status in declared) continue
-      const documented = fromSpec(jsonSchemaOf(resolveResponse(response, '').response))
-      // What the spec may add to a route's own list: the error handler's 500, the draining 503.
-      t.ok(['500', '503'].includes(status), `${name} ${status} is in the spec but not declared by the route`)
-      t.strictSame(documented, ERROR, `${name} ${status} (from the error handler or the onRequest hook)`)
+      const resolved = resolveResponse(response, '').response
+      if (resolved.content?.[METRICS_TYPE] !== undefined) continue
+      const documented = fromSpec(jsonSchemaOf(resolved))
+      // What the spec may add to a route's own list: the error handler's 500, the draining 503,
+      // and the authentication hook's answers.
+      t.ok(['500', '503', ...AUTH_STATUSES].includes(status), `${name} ${status} is in the spec but not declared by the route`)
+      t.strictSame(documented, ERROR, `${name} ${status} (from the error handler or an onRequest hook)`)
     }
     t.ok('503' in op.responses, `${name}: the draining 503 is documented`)
   }
@@ -353,7 +372,9 @@ interface Answer { statusCode: number, headers: Record<string, unknown>, body: s
 
 /**
  * Asserts that `res` is an answer the spec documents for this operation (`template` null: for
- * no route), that its body validates against the schema given for its status, and its headers.
+ * no route), in the media type documented for its status (JSON but for /metrics), that its body
+ * validates against the schema given for it, and its headers. Returns the parsed JSON body, or
+ * `{}` for an answer that is not JSON.
  */
 function assertDocumented (t: Test, res: Answer, method: string, template: string | null): Record<string, unknown> {
   const status = String(res.statusCode)
@@ -371,9 +392,10 @@ function assertDocumented (t: Test, res: Answer, method: string, template: strin
     t.fail(`${label} is not documented`, { body: res.body })
     return {}
   }
-  t.match(res.headers['content-type'], /^application\/json(;|$)/, `${label}: JSON`)
-  const validate = validatorAt(`${found.pointer}/content/${escape(JSON_TYPE)}/schema`)
-  const body = res.json() as Record<string, unknown>
+  const type = Object.keys(found.response.content ?? {})[0] ?? JSON_TYPE
+  t.equal(String(res.headers['content-type']).split(';')[0], type, `${label}: ${type}`)
+  const validate = validatorAt(`${found.pointer}/content/${escape(type)}/schema`)
+  const body = type === JSON_TYPE ? res.json() : res.body
   t.ok(validate(body), `${label}: body matches the spec`, { errors: validate.errors, body })
   for (const [name, header] of Object.entries(found.response.headers ?? {})) {
     const raw = res.headers[name.toLowerCase()]
@@ -382,7 +404,7 @@ function assertDocumented (t: Test, res: Answer, method: string, template: strin
     const value = header.schema.type === 'integer' && /^-?\d+$/.test(String(raw)) ? Number(raw) : raw
     t.ok(ajv.validate(header.schema, value), `${label}: ${name}: ${String(raw)} matches the spec`)
   }
-  return body
+  return type === JSON_TYPE ? body as Record<string, unknown> : {}
 }
 
 t.test('the answers of every route match the spec', async (t) => {
@@ -576,15 +598,148 @@ t.test('a failed reload is reported in the documented shape', async (t) => {
   t.match(body.last_reload_error, { problems: [/^extra\.yaml:/] })
 })
 
-/** A database that can be made to fail every call, as an unreachable server would. */
-function breakable (db: Database): { db: Database, breakIt: () => void } {
+t.test('the key, reload and metrics routes, and the refusals of the access checks, answer as the spec says', async (t) => {
+  const ctx = await testApp(t)
+  const inject = ctx.app.inject.bind(ctx.app)
+  const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+  const job = { job_id: 'k1', topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme', principal_id: 'agent:bot' }
+
+  // Keys: created with the token shown once, listed without it, revoked.
+  const create = await inject({ method: 'POST', url: '/keys', payload: { principal_id: 'scheduler-acme', roles: ['scheduler'], tenants: ['acme'], agents: ['agent:*'] } })
+  t.equal(create.statusCode, 201)
+  const created = assertDocumented(t, create, 'POST', '/keys')
+  t.match(created, { principal_id: 'scheduler-acme', roles: ['scheduler'], tenants: ['acme'], agents: ['agent:*'], revoked_at: null })
+  t.match(created.token, /^arb_[A-Za-z0-9_-]{43}$/, 'a generated token')
+  const keyPath = `/keys/${String(created.key_id)}`
+  const badKeys: Array<[string, Record<string, unknown>]> = [
+    ['an unknown role', { principal_id: 'x', roles: ['owner'], tenants: ['acme'] }],
+    ['no tenants', { principal_id: 'x', roles: ['auditor'], tenants: [] }],
+    ['* beside another tenant', { principal_id: 'x', roles: ['auditor'], tenants: ['*', 'acme'] }],
+    ['an unknown field', { principal_id: 'x', roles: ['auditor'], tenants: ['acme'], expires: 'never' }]
+  ]
+  for (const [name, payload] of badKeys) {
+    const res = await inject({ method: 'POST', url: '/keys', payload })
+    t.equal(res.statusCode, 400, `${name}: 400`)
+    t.equal(assertDocumented(t, res, 'POST', '/keys').code, 'ARBITER_ERR_VALIDATION', name)
+  }
+  const acmeAdmin = await ctx.token({ principal_id: 'acme-admin', roles: ['admin'], tenants: ['acme'] })
+  const wider = await inject({ method: 'POST', url: '/keys', payload: { principal_id: 'x', roles: ['auditor'], tenants: ['*'] }, headers: bearer(acmeAdmin) })
+  t.equal(wider.statusCode, 403, 'no key reaches further than the key creating it')
+  t.equal(assertDocumented(t, wider, 'POST', '/keys').code, 'ARBITER_ERR_FORBIDDEN')
+
+  const active = await inject({ url: '/keys' })
+  t.equal(active.statusCode, 200)
+  const listed = assertDocumented(t, active, 'GET', '/keys').keys as Array<Record<string, unknown>>
+  t.ok(listed.some((k) => k.key_id === created.key_id), 'the new key is listed')
+  t.notOk(listed.some((k) => 'token' in k), 'never with a token')
+  const revoke = await inject({ method: 'DELETE', url: keyPath })
+  t.equal(revoke.statusCode, 200)
+  t.match(assertDocumented(t, revoke, 'DELETE', '/keys/{key_id}'), { key_id: created.key_id, revoked_at: String, revoked_by: String })
+  const stillActive = assertDocumented(t, await inject({ url: '/keys' }), 'GET', '/keys').keys as Array<Record<string, unknown>>
+  t.notOk(stillActive.some((k) => k.key_id === created.key_id), 'a revoked key is not listed as active')
+  const all = assertDocumented(t, await inject({ url: '/keys?include_revoked=true' }), 'GET', '/keys').keys as Array<Record<string, unknown>>
+  t.ok(all.some((k) => k.key_id === created.key_id), 'but is with include_revoked=true')
+  for (const [url, status, code] of [['/keys?include_revoked=yes', 400, 'ARBITER_ERR_VALIDATION'], ['/keys?colour=red', 400, 'ARBITER_ERR_VALIDATION']] as const) {
+    const res = await inject({ url })
+    t.equal(res.statusCode, status, `${url}: ${status}`)
+    t.equal(assertDocumented(t, res, 'GET', '/keys').code, code)
+  }
+  for (const [url, status, code] of [[`/keys/key_${'0'.repeat(16)}`, 404, 'ARBITER_ERR_NOT_FOUND'], ['/keys/nope', 400, 'ARBITER_ERR_VALIDATION']] as const) {
+    const res = await inject({ method: 'DELETE', url })
+    t.equal(res.statusCode, status, `DELETE ${url}: ${status}`)
+    t.equal(assertDocumented(t, res, 'DELETE', '/keys/{key_id}').code, code)
+  }
+
+  // 401: no token, or a revoked one.
+  for (const [name, headers] of [['no token', { authorization: undefined }], ['a revoked token', bearer(String(created.token))]] as const) {
+    const res = await inject({ method: 'POST', url: '/check', payload: job, headers })
+    t.equal(res.statusCode, 401, `${name}: 401`)
+    t.equal(assertDocumented(t, res, 'POST', '/check').code, 'ARBITER_ERR_UNAUTHORIZED', name)
+  }
+  const anonymous = await inject({ url: '/metrics', headers: { authorization: undefined } })
+  t.equal(anonymous.statusCode, 401)
+  t.equal(assertDocumented(t, anonymous, 'GET', '/metrics').code, 'ARBITER_ERR_UNAUTHORIZED')
+
+  // 403 for a role, and for a principal the key may not speak for; 404 for a tenant it does not reach.
+  const auditor = await ctx.token({ principal_id: 'auditor', roles: ['auditor'] })
+  const wrongRole = await inject({ method: 'POST', url: '/check', payload: job, headers: bearer(auditor) })
+  t.equal(wrongRole.statusCode, 403)
+  t.equal(assertDocumented(t, wrongRole, 'POST', '/check').code, 'ARBITER_ERR_FORBIDDEN')
+  const scheduler = await ctx.token({ principal_id: 'scheduler', roles: ['scheduler'], tenants: ['acme'], agents: ['agent:*'] })
+  const reader = await inject({ url: '/keys', headers: bearer(scheduler) })
+  t.equal(reader.statusCode, 403)
+  t.equal(assertDocumented(t, reader, 'GET', '/keys').code, 'ARBITER_ERR_FORBIDDEN')
+  for (const url of ['/check', '/check/simulate']) {
+    const scoped: Array<[string, Record<string, unknown>, number, string | undefined]> = [
+      ['a job in scope', job, 200, undefined],
+      ['a tenant beyond the key', { ...job, tenant_id: 'globex' }, 404, 'ARBITER_ERR_NOT_FOUND'],
+      ['a principal beyond the key', { ...job, principal_id: 'robot:x' }, 403, 'ARBITER_ERR_FORBIDDEN'],
+      ['no principal, from a key limited to some', { ...job, principal_id: undefined }, 403, 'ARBITER_ERR_FORBIDDEN']
+    ]
+    for (const [name, payload, status, code] of scoped) {
+      const res = await inject({ method: 'POST', url, payload, headers: bearer(scheduler) })
+      t.equal(res.statusCode, status, `${url} ${name}: ${status}`)
+      const body = assertDocumented(t, res, 'POST', url)
+      if (code !== undefined) t.equal(body.code, code, `${url} ${name}: ${code}`)
+    }
+  }
+
+  // GET /metrics: Prometheus text, for auditors.
+  const metrics = await inject({ url: '/metrics', headers: bearer(auditor) })
+  t.equal(metrics.statusCode, 200)
+  assertDocumented(t, metrics, 'GET', '/metrics')
+  t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  t.match(metrics.body, /^arbiter_decisions_total\{decision="ALLOW",rule_id="allow-low-risk-read"\} 1$/m, 'the decision above is counted')
+
+  // POST /policies/reload: the policy status, or 422 with the previous policy still in force.
+  const reload = await inject({ method: 'POST', url: '/policies/reload' })
+  t.equal(reload.statusCode, 200)
+  t.match(assertDocumented(t, reload, 'POST', '/policies/reload'), { snapshot_id: ctx.app.policies.current.snapshotId, last_reload_error: null })
+  writeFileSync(path.join(ctx.config.policyPath, 'broken.yaml'), 'version: v1\nrules: [')
+  const broken = await inject({ method: 'POST', url: '/policies/reload' })
+  t.equal(broken.statusCode, 422)
+  t.match(assertDocumented(t, broken, 'POST', '/policies/reload'), { code: 'ARBITER_ERR_POLICY_INVALID', message: /broken\.yaml:/ })
+  const reviewer = await ctx.token({ principal_id: 'reviewer', roles: ['reviewer'] })
+  const notAdmin = await inject({ method: 'POST', url: '/policies/reload', headers: bearer(reviewer) })
+  t.equal(notAdmin.statusCode, 403)
+  t.equal(assertDocumented(t, notAdmin, 'POST', '/policies/reload').code, 'ARBITER_ERR_FORBIDDEN')
+
+  // The last admin key that reaches everything cannot be revoked; one of two can.
+  const second = await ctx.token({ principal_id: 'second-admin', roles: ['admin'], tenants: ['*'] })
+  const everyKey = assertDocumented(t, await inject({ url: '/keys' }), 'GET', '/keys').keys as Array<Record<string, unknown>>
+  const keyOf = (principal: string): string => String(everyKey.find((k) => k.principal_id === principal)?.key_id)
+  const first = await inject({ method: 'DELETE', url: `/keys/${keyOf('test-admin')}`, headers: bearer(second) })
+  t.equal(first.statusCode, 200, 'one of two root admin keys can be revoked')
+  assertDocumented(t, first, 'DELETE', '/keys/{key_id}')
+  const last = await inject({ method: 'DELETE', url: `/keys/${keyOf('second-admin')}`, headers: bearer(second) })
+  t.equal(last.statusCode, 409, 'the last one cannot')
+  t.equal(assertDocumented(t, last, 'DELETE', '/keys/{key_id}').code, 'ARBITER_ERR_LAST_ADMIN')
+
+  // 429: past the failure limit an address is refused, a valid token or not.
+  const limited = await testApp(t, { env: { AUTH_FAILURE_LIMIT: '1' } })
+  const once = await limited.app.inject({ url: '/decisions', headers: bearer(`arb_${'A'.repeat(43)}`) })
+  t.equal(once.statusCode, 401)
+  assertDocumented(t, once, 'GET', '/decisions')
+  for (const [name, token] of [['another bad token', `arb_${'B'.repeat(43)}`], ['then a valid one', limited.adminToken]]) {
+    const res = await limited.app.inject({ url: '/decisions', headers: bearer(token) })
+    t.equal(res.statusCode, 429, `${name}: 429`)
+    t.equal(assertDocumented(t, res, 'GET', '/decisions').code, 'ARBITER_ERR_TOO_MANY_FAILURES', name)
+  }
+})
+
+/**
+ * A database that can be made to fail every call, as an unreachable server would; `keysToo`
+ * false spares the key lookup, so that what a route does on a failing database can be seen.
+ */
+function breakable (db: Database): { db: Database, breakIt: (keysToo?: boolean) => void } {
   let broken = false
+  let keys = true
   const fail = async (): Promise<never> => { throw new Error('connection refused') }
   return {
-    breakIt: () => { broken = true },
+    breakIt: (keysToo = false) => { broken = true; keys = !keysToo },
     db: {
       kind: db.kind,
-      query: async (text, params) => broken ? await fail() : await db.query(text, params),
+      query: async (text, params, name) => broken && !(keys && name === 'api-keys-by-id') ? await fail() : await db.query(text, params, name),
       exec: async (script) => broken ? await fail() : await db.exec(script),
       transaction: async (fn) => broken ? await fail() : await db.transaction(fn),
       session: async (fn) => broken ? await fail() : await db.session(fn),
@@ -626,6 +781,17 @@ t.test('the answers of a failing database match the spec', async (t) => {
     t.equal(res.statusCode, 500, `${url}: 500`)
     t.equal(assertDocumented(t, res, 'GET', template).code, 'ARBITER_ERR_INTERNAL')
   }
+
+  // With the key store failing too, nothing is served to anyone: 503 on every route that needs a token.
+  breakIt(true)
+  for (const { method, template } of specOperations()) {
+    const url = template.replace('{snapshot_id}', snapshotId).replace('{job_id}', 'r1').replace('{trace_id}', 'trace-503').replace('{key_id}', `key_${'0'.repeat(16)}`)
+    const res = await ctx.app.inject({ method: method as 'GET', url, ...(method === 'POST' ? { payload: {} } : {}) })
+    if (operation(method, template)?.security?.length === 0) continue
+    t.equal(res.statusCode, 503, `${method} ${template}: 503 while keys cannot be checked`)
+    t.equal(assertDocumented(t, res, method, template).code, 'ARBITER_ERR_AUTH_UNAVAILABLE')
+    t.equal(res.headers['retry-after'], '1')
+  }
 })
 
 /** Splits raw HTTP/1.1 answers (each with a Content-Length) into status, headers and body. */
@@ -650,11 +816,12 @@ t.test('a request that reaches a draining server gets the documented 503, on eve
   await ctx.app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = ctx.app.server.address() as AddressInfo
   const payload = JSON.stringify({ job_id: 'drain', topic: 'job.mcp-bridge.read.ticket' })
-  const post = (url: string): string => `POST ${url} HTTP/1.1\r\nHost: arbiter\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`
+  const auth = `Authorization: Bearer ${ctx.adminToken}\r\n`
+  const post = (url: string): string => `POST ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`
   const operations = specOperations().map(({ method, template }) => {
-    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace')
+    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace').replace('{key_id}', `key_${'0'.repeat(16)}`)
     t.notMatch(url, /[{}]/, `${method} ${template}: every path parameter is filled in`)
-    return { method, template, late: method === 'POST' ? post(url) + payload : `${method} ${url} HTTP/1.1\r\nHost: arbiter\r\n\r\n` }
+    return { method, template, late: method === 'POST' ? post(url) + payload : `${method} ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}\r\n` }
   })
 
   // On each connection a first request holds it busy (its body is incomplete) while the close
