@@ -118,6 +118,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   app.addHook('onClose', async () => {
     policies.close()
+    metrics.close()
     await checkpointer.close()
   })
   app.removeContentTypeParser('text/plain')

@@ -2,7 +2,8 @@
  * The Prometheus series Arbiter exposes on GET /metrics. One registry per app (never the
  * process-global one), so two apps in one process, as in tests, do not share counters.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { AuthFailure } from './auth/plugin.js'
 
 /** From 0.5 ms (a decision that waits on nothing) to the 2 s scheduler deadline and past it. */
@@ -16,10 +17,10 @@ export class Metrics {
   readonly recordGroupDuration: Histogram<'outcome'>
   readonly recordGroupSize: Histogram<'outcome'>
   readonly authFailures: Counter<'reason'>
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 })
 
   constructor (sources: { policyReloadFailures: () => number, pendingAppends: () => number }) {
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry, prefix: 'arbiter_' })
     this.decisions = new Counter({
       name: 'arbiter_decisions_total',
       help: 'Decisions recorded and returned by POST /check, by decision and deciding rule ("none": no rule matched).',
@@ -69,6 +70,43 @@ export class Metrics {
       registers,
       collect () { this.set(sources.pendingAppends()) }
     })
+    this.processSeries(registers)
+  }
+
+  /**
+   * A few process series, read at scrape time. Not prom-client's collectDefaultMetrics: its GC
+   * observer alone halved a CPU-bound endpoint's throughput in this process (docs/performance.md).
+   */
+  private processSeries (registers: Registry[]): void {
+    const loop = this.loopDelay
+    loop.enable()
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({ name, help, registers, collect () { this.set(read()) } }) // eslint-disable-line no-new
+    }
+    gauge('arbiter_process_resident_memory_bytes', 'Resident memory of the process.', () => process.memoryUsage.rss())
+    gauge('arbiter_nodejs_heap_used_bytes', 'V8 heap in use.', () => process.memoryUsage().heapUsed)
+    gauge('arbiter_process_start_time_seconds', 'When the process started, in seconds since the epoch.', () => Math.round(Date.now() / 1000 - process.uptime()))
+    new Counter({ // eslint-disable-line no-new
+      name: 'arbiter_process_cpu_seconds_total',
+      help: 'CPU time the process used, user and system.',
+      registers,
+      collect () {
+        const { user, system } = process.cpuUsage()
+        this.reset()
+        this.inc((user + system) / 1e6)
+      }
+    })
+    // Delay of the event loop since the previous scrape: what every request waited on top of its own work.
+    gauge('arbiter_nodejs_eventloop_delay_p99_seconds', 'p99 event-loop delay since the previous scrape.', () => loop.percentile(99) / 1e9)
+    gauge('arbiter_nodejs_eventloop_delay_max_seconds', 'Largest event-loop delay since the previous scrape (read last: it resets the window).', () => {
+      const max = loop.max / 1e9
+      loop.reset()
+      return max
+    })
+  }
+
+  close (): void {
+    this.loopDelay.disable()
   }
 
   authFailed (reason: AuthFailure): void {

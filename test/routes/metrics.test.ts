@@ -46,7 +46,10 @@ t.test('the series: decisions, /check latency, record groups, reload and auth fa
   t.equal(sample(text, 'arbiter_auth_failures_total{reason="forbidden"}'), 1)
   t.equal(sample(text, 'arbiter_policy_reload_failures_total'), 1)
   t.equal(sample(text, 'arbiter_record_queue_depth'), 0)
-  t.match(text, /^arbiter_process_resident_memory_bytes \d+/m, 'and the process itself')
+  for (const series of ['arbiter_process_resident_memory_bytes', 'arbiter_nodejs_heap_used_bytes', 'arbiter_process_cpu_seconds_total', 'arbiter_process_start_time_seconds', 'arbiter_nodejs_eventloop_delay_p99_seconds', 'arbiter_nodejs_eventloop_delay_max_seconds']) {
+    t.ok((sample(text, series) ?? -1) >= 0, `${series}: the process itself`)
+  }
+  t.notMatch(text, /gc_duration/, 'no GC observer (it costs throughput)')
   t.match(text, /^# HELP arbiter_decisions_total /m)
 })
 
