@@ -4,7 +4,7 @@
  * be recorded.
  */
 import type { SealedRecord } from './audit/chain.js'
-import { actorOf, type Principal } from './auth/principal.js'
+import { actorOf, speaksForJob, type Principal } from './auth/principal.js'
 import type { Clock } from './clock.js'
 import { ArbiterError } from './errors.js'
 import { DEFAULT_TENANT } from './policy/job.js'
@@ -37,8 +37,8 @@ export async function reportJobEvent (
     body: { status: request.status, ...(request.detail === undefined ? {} : { detail: request.detail }) }
   }, deadline, async (tx) => {
     const job = await jobState(tx, tenantId, jobId)
-    // Unknown and foreign jobs look alike, so tenant names do not leak.
-    if (job === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no job ${jobId}`)
+    // Unknown jobs, and jobs of agents the reporter's key may not speak for, look alike.
+    if (job === undefined || !speaksForJob(reporter, job.principalId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no job ${jobId}`)
     if (job.terminal !== null) throw new ArbiterError('ARBITER_ERR_JOB_FINAL', `job ${jobId} already reported ${job.terminal}; a terminal status is final`)
     return {
       trace_id: job.traceId,

@@ -109,10 +109,10 @@ export async function countRecords (q: Queryable, type?: string): Promise<number
   return rows[0].n
 }
 
-/** The newest decision of a job, and whether a terminal status was already reported for it. */
-export async function jobState (q: Queryable, tenantId: string, jobId: string): Promise<{ decisionId: string, traceId: string, decision: string, terminal: string | null } | undefined> {
-  const { rows } = await q.query<{ decision_id: string, trace_id: string, decision: string, terminal: string | null }>(
-    `select d.decision_id, d.trace_id, d.decision,
+/** The newest decision of a job, the agent it acts for, and whether a terminal status was already reported for it. */
+export async function jobState (q: Queryable, tenantId: string, jobId: string): Promise<{ decisionId: string, traceId: string, decision: string, principalId: string | null, terminal: string | null } | undefined> {
+  const { rows } = await q.query<{ decision_id: string, trace_id: string, decision: string, principal_id: string | null, terminal: string | null }>(
+    `select d.decision_id, d.trace_id, d.decision, d.record::jsonb -> 'body' -> 'job' ->> 'principal_id' as principal_id,
        (select e.status from audit_log e
          where e.tenant_id = $1 and e.job_id = $2 and e.record_type = 'job.event' and e.status = any($3)
          order by e.seq limit 1) as terminal
@@ -122,7 +122,7 @@ export async function jobState (q: Queryable, tenantId: string, jobId: string): 
     [tenantId, jobId, TERMINAL_STATUSES]
   )
   const r = rows[0]
-  return r === undefined ? undefined : { decisionId: r.decision_id, traceId: r.trace_id, decision: r.decision, terminal: r.terminal }
+  return r === undefined ? undefined : { decisionId: r.decision_id, traceId: r.trace_id, decision: r.decision, principalId: r.principal_id, terminal: r.terminal }
 }
 
 export const JOB_STATUSES = ['DISPATCHED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { FailureLimiter } from '../../src/auth/failure-limiter.js'
-import { hasRole, mayGrant, speaksFor, type Principal } from '../../src/auth/principal.js'
+import { agentGlobMatches, hasRole, mayGrant, speaksFor, type Principal } from '../../src/auth/principal.js'
+import { compileGlob } from '../../src/policy/glob.js'
 import { bearerToken, generateToken, hashesMatch, identifyToken, isTokenShaped } from '../../src/auth/tokens.js'
 
 t.test('tokens: 256 random bits, found by a hash prefix, compared whole', async (t) => {
@@ -40,6 +41,19 @@ t.test('roles, agent globs and what a key may grant', async (t) => {
   t.notOk(speaksFor(bot, 'svc.ci.sub.runner'), '* stops at a dot')
   t.notOk(speaksFor(bot, 'agent:other'))
   t.ok(speaksFor(principal({}), 'anything.at.all'), '** speaks for anyone')
+  const cases: Array<[string, string, boolean]> = [
+    ['agent:a', 'agent:a', true], ['agent:a', 'agent:ab', false], ['agent:*', 'agent:', true],
+    ['a.*.c', 'a.b.c', true], ['a.*.c', 'a.b.x.c', false], ['a.**.c', 'a.b.x.c', true], ['a.**', 'a.', true],
+    ['**', '', true], ['*', 'a.b', false], ['*-*', 'x-y-z', true], ['a*b*c', 'abc', true], ['a*b*c', 'acb', false]
+  ]
+  for (const [glob, value, expected] of cases) {
+    t.equal(agentGlobMatches(glob, value), expected, `${glob} ~ ${value}`)
+    t.equal(agentGlobMatches(glob, value), compileGlob(glob).regex.test(value), `${glob} ~ ${value}: as the policy globs match`)
+  }
+  // A backtracking matcher takes seconds here (n^4); this one is linear in the value.
+  const started = process.hrtime.bigint()
+  t.notOk(agentGlobMatches('agent:*-*-*-*-*', `agent:${'-'.repeat(250)}.`), 'no match, found without backtracking')
+  t.ok(Number(process.hrtime.bigint() - started) < 1e9, 'and not by searching every split')
   const scoped = principal({ roles: ['admin'], tenants: ['acme', 'beta'], agents: ['agent:a'] })
   t.ok(mayGrant(scoped, { tenants: ['acme'], agents: ['agent:a'] }))
   t.notOk(mayGrant(scoped, { tenants: ['acme', 'gamma'], agents: ['agent:a'] }))
