@@ -2,6 +2,7 @@
  * Environment → frozen, typed Config. Nothing else in Arbiter reads process.env.
  */
 import { Ajv } from 'ajv'
+import { isIP } from 'node:net'
 import path from 'node:path'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -90,6 +91,10 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     throw new ConfigError(problems)
   }
   const v = input as unknown as Record<string, string | number>
+  const badProxies = v.TRUST_PROXY === undefined ? [] : (v.TRUST_PROXY as string).split(',').filter((p) => !isProxyAddress(p))
+  if (badProxies.length > 0) {
+    throw new ConfigError([`TRUST_PROXY: ${badProxies.join(', ')} is not an IP address, a CIDR range, loopback, linklocal or uniquelocal`])
+  }
   if (v.ARBITER_AUTH === 'disabled' && !isLoopback(v.HOST as string)) {
     throw new ConfigError([`ARBITER_AUTH: disabled is refused unless HOST is a loopback address (HOST is ${String(v.HOST)})`])
   }
@@ -120,4 +125,12 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
 /** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
 export function isLoopback (host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+function isProxyAddress (entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true
+  const [address, prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))
 }

@@ -10,7 +10,7 @@ import { ensureAdminKey } from './auth/bootstrap.js'
 import type { Config } from './config.js'
 import { openEmbedded, openPostgres, type Database } from './store/db.js'
 
-export const REDACT = ['req.headers.authorization', 'req.headers.cookie', '*.token', '*.secret']
+export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'token', 'secret', '*.token', '*.secret']
 
 export function createLogger (config: Pick<Config, 'logLevel'>): pino.Logger {
   return pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } })
@@ -43,6 +43,7 @@ export async function serve (config: Config): Promise<void> {
     const admin = await ensureAdminKey(db, { dataDir: config.dataDir, envToken: config.adminToken })
     if (admin.kind === 'generated') log.warn({ path: admin.path, keyId: admin.keyId }, 'created the first admin key: its token is in this file, readable only by this user; keep it safe, or revoke the key once you have made your own')
     if (admin.kind === 'from-env' && admin.created) log.info({ keyId: admin.keyId }, 'created the first admin key from ARBITER_ADMIN_TOKEN')
+    if (admin.kind === 'env-revoked') log.error({ keyId: admin.keyId }, 'ARBITER_ADMIN_TOKEN names a revoked key: it stays revoked; set a new token, or use the admin keys there are')
   }
   const metricsApp = config.metricsPort === undefined ? undefined : buildMetricsApp(app.metrics, log)
 

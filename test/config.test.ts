@@ -93,3 +93,10 @@ t.test('an admin token from the environment must be long enough and is never ech
   const token = 'x'.repeat(43)
   t.equal(loadConfig({ ARBITER_ADMIN_TOKEN: token }).adminToken, token)
 })
+
+t.test('TRUST_PROXY: addresses, CIDR ranges and the named ranges, nothing else', async (t) => {
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.1,10.0.0.0/8,::1,fd00::/8,loopback' }).trustProxy, ['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback'])
+  for (const bad of ['true', '10.0.0.0/33', 'proxy.internal', '10.0.0.1/8/8', '::1/129']) {
+    t.throws(() => loadConfig({ TRUST_PROXY: bad }), { name: 'ConfigError', message: /TRUST_PROXY: .* is not an IP address/ }, bad)
+  }
+})

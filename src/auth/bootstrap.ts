@@ -4,6 +4,7 @@
  * DATA_DIR/admin.token (mode 0600), or the operator supplies the token in ARBITER_ADMIN_TOKEN.
  * The token itself is never logged.
  */
+import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { getApiKey, insertApiKey, countRootAdmins, withKeysLocked } from '../store/api-keys.js'
@@ -17,6 +18,8 @@ const ADMIN_PRINCIPAL = 'admin'
 export type BootstrapOutcome =
   | { kind: 'existing' }
   | { kind: 'from-env', keyId: string, created: boolean }
+  /** The operator's token names a revoked key: nothing is created (a revocation is final). */
+  | { kind: 'env-revoked', keyId: string }
   | { kind: 'generated', keyId: string, path: string }
 
 export async function ensureAdminKey (db: Database, options: { dataDir: string, envToken?: string }): Promise<BootstrapOutcome> {
@@ -28,7 +31,7 @@ export async function ensureAdminKey (db: Database, options: { dataDir: string, 
       const row = await getApiKey(tx, id.keyId)
       if (row !== undefined) {
         if (!hashesMatch(id.hash, row.token_hash)) throw new Error('ARBITER_ADMIN_TOKEN collides with another key; choose another token')
-        if (row.revoked_at !== null) throw new Error('ARBITER_ADMIN_TOKEN names a revoked key; a revocation is final, so set a new token')
+        if (row.revoked_at !== null) return { kind: 'env-revoked', keyId: id.keyId }
         return { kind: 'from-env', keyId: id.keyId, created: false }
       }
       await insertApiKey(tx, rootAdmin(id.keyId, id.hash, 'bootstrap:ARBITER_ADMIN_TOKEN'))
@@ -51,8 +54,9 @@ function rootAdmin (keyId: string, tokenHash: string, createdBy: string): Parame
 async function writeTokenFile (dataDir: string, token: string): Promise<string> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const file = path.join(dataDir, ADMIN_TOKEN_FILE)
-  const tmp = `${file}.${process.pid}.tmp`
-  await writeFile(tmp, token + '\n', { mode: 0o600 })
+  // A fresh name opened exclusively ('wx'): never a file or symlink someone placed there.
+  const tmp = `${file}.${randomBytes(8).toString('hex')}.tmp`
+  await writeFile(tmp, token + '\n', { mode: 0o600, flag: 'wx' })
   // The mode given to writeFile is masked by the umask; chmod is not.
   await chmod(tmp, 0o600)
   await rename(tmp, file)

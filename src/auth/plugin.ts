@@ -5,10 +5,10 @@
  * Tenancy is enforced where the tenant is known (in the routes), through `callerOf`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ArbiterError, errorBody, type ErrorCode } from '../errors.js'
+import { ArbiterError, errorBody } from '../errors.js'
 import type { FailureLimiter } from './failure-limiter.js'
 import type { KeyLookup } from './key-lookup.js'
-import { coversTenant, hasRole, speaksFor, UNAUTHENTICATED, type Principal, type Role } from './principal.js'
+import { allTenants, coversTenant, hasRole, speaksForJob, UNAUTHENTICATED, type Principal, type Role } from './principal.js'
 import { bearerToken, hashesMatch, identifyToken, isTokenShaped } from './tokens.js'
 
 export type Access = 'public' | readonly Role[]
@@ -16,6 +16,8 @@ export type Access = 'public' | readonly Role[]
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access
+    /** What the route shows or does concerns every tenant: only keys that reach all of them may call it. */
+    allTenants?: boolean
   }
   interface FastifyRequest {
     /** The authenticated caller; null only on public routes. */
@@ -51,7 +53,7 @@ export function assertTenant (p: Principal, tenantId: string): void {
 
 /** Refuses a job for an agent principal the caller's key may not speak for. */
 export function assertSpeaksFor (p: Principal, agentId: string | undefined): void {
-  if (agentId === undefined ? !p.agents.includes('**') : !speaksFor(p, agentId)) {
+  if (!speaksForJob(p, agentId)) {
     throw new ArbiterError('ARBITER_ERR_FORBIDDEN', agentId === undefined
       ? 'this key may only submit jobs that name their principal_id'
       : `this key may not submit jobs for principal ${agentId}`)
@@ -71,6 +73,11 @@ export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
     // An unknown route still needs a key, so that which routes exist is no one else's business.
     const access = request.routeOptions.config.access
     if (access === 'public') return
+    if (!opts.enabled && !isLoopbackName(request.hostname)) {
+      // Without keys, only a loopback name is served: a web page that rebinds its own name to
+      // 127.0.0.1 must not be able to drive Arbiter from a browser.
+      return await reply.code(403).send(errorBody('ARBITER_ERR_FORBIDDEN', 'with ARBITER_AUTH=disabled, only requests for localhost or a loopback address are served'))
+    }
     const principal = opts.enabled ? await authenticate(request, reply, opts) : UNAUTHENTICATED
     if (principal === undefined) return reply
     request.principal = principal
@@ -80,46 +87,47 @@ export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
       const method = request.method
       return await reply.code(403).send(errorBody('ARBITER_ERR_FORBIDDEN', `roles ${principal.roles.join(', ')} may not call ${method} ${request.routeOptions.url ?? ''}; it needs ${access.join(' or ')}`))
     }
+    if (request.routeOptions.config.allTenants === true && !allTenants(principal)) {
+      opts.onFailure?.('forbidden')
+      return await reply.code(403).send(errorBody('ARBITER_ERR_FORBIDDEN', `${request.method} ${request.routeOptions.url ?? ''} concerns every tenant: it needs a key whose tenants are *`))
+    }
   })
 }
 
-/** The caller, or undefined once `reply` has been sent a 401, 429 or 503. */
+/**
+ * The caller, or undefined once `reply` has been sent a 401, 429 or 503. A valid key is always
+ * let through: the failure limit only turns an address's further bad tokens into 429s, so that
+ * others behind the same address (a NAT, a proxy) are never locked out by one of them.
+ */
 async function authenticate (request: FastifyRequest, reply: FastifyReply, opts: AuthOptions): Promise<Principal | undefined> {
   const address = request.ip
-  const wait = opts.limiter.blockedFor(address)
-  if (wait > 0) {
-    opts.onFailure?.('rate_limited')
-    await reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
-      .send(errorBody('ARBITER_ERR_TOO_MANY_FAILURES', 'too many failed authentications from this address; try again later'))
-    return undefined
-  }
-  const fail = async (reason: AuthFailure, code: ErrorCode, message: string): Promise<undefined> => {
+  const fail = async (reason: 'missing' | 'invalid', message: string): Promise<undefined> => {
+    const wait = opts.limiter.blockedFor(address)
+    if (wait > 0) {
+      opts.onFailure?.('rate_limited')
+      await reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
+        .send(errorBody('ARBITER_ERR_TOO_MANY_FAILURES', 'too many failed authentications from this address; try again later'))
+      return undefined
+    }
     opts.limiter.recordFailure(address)
     opts.onFailure?.(reason)
-    await reply.code(401).header('www-authenticate', 'Bearer').send(errorBody(code, message))
+    await reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('ARBITER_ERR_UNAUTHORIZED', message))
     return undefined
   }
   const token = bearerToken(request.headers.authorization)
-  if (token === undefined) return await fail('missing', 'ARBITER_ERR_UNAUTHORIZED', 'this request needs an Authorization: Bearer <token> header')
+  if (token === undefined) return await fail('missing', 'this request needs an Authorization: Bearer <token> header')
   // One message for every bad token: unknown, revoked and mistyped look alike.
   const invalid = 'the bearer token is not valid'
-  if (!isTokenShaped(token)) return await fail('invalid', 'ARBITER_ERR_UNAUTHORIZED', invalid)
+  if (!isTokenShaped(token)) return await fail('invalid', invalid)
   const id = identifyToken(token)
-  const row = await withTimeout(opts.keys.get(id.keyId), opts.timeoutMs).catch((err: unknown) => {
+  const row = await opts.keys.get(id.keyId, opts.timeoutMs).catch((err: unknown) => {
     throw new ArbiterError('ARBITER_ERR_AUTH_UNAVAILABLE', 'the key store did not answer; try again', { cause: err })
   })
-  if (row === undefined || !hashesMatch(id.hash, row.token_hash) || row.revoked_at !== null) {
-    return await fail('invalid', 'ARBITER_ERR_UNAUTHORIZED', invalid)
-  }
+  if (row === undefined || !hashesMatch(id.hash, row.token_hash) || row.revoked_at !== null) return await fail('invalid', invalid)
   return { keyId: row.key_id, principalId: row.principal_id, roles: row.roles, tenants: row.tenants, agents: row.agents }
 }
 
-async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms) })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+/** The Host of a request Arbiter serves while authentication is disabled. */
+function isLoopbackName (hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
 }

@@ -1,7 +1,8 @@
 /**
  * Bearer keys, for admins: create (the token is shown once), list, revoke.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ArbiterError } from '../errors.js'
 import { callerOf } from '../auth/plugin.js'
 import { createKey, listKeys, revokeKey, type KeyRequest } from '../auth/keys.js'
 import { ROLES } from '../auth/principal.js'
@@ -30,9 +31,17 @@ const keyProperties = {
 const keyRequired = ['key_id', 'principal_id', 'roles', 'tenants', 'agents', 'created_at', 'created_by', 'revoked_at', 'revoked_by'] as const
 const keySchema = { type: 'object', required: keyRequired, additionalProperties: false, properties: keyProperties } as const
 
+/** Keys made or revoked without authentication would outlive the mode that let anyone make them. */
+async function keysNeedAuthentication (request: FastifyRequest): Promise<void> {
+  if (callerOf(request).keyId === null) {
+    throw new ArbiterError('ARBITER_ERR_FORBIDDEN', 'keys cannot be created or revoked while ARBITER_AUTH=disabled; use `arbiter keys` on the database')
+  }
+}
+
 export function keyRoutes (app: FastifyInstance, opts: { db: Database }): void {
   app.post<{ Body: KeyRequest }>('/keys', {
     config: { access: ADMIN },
+    preHandler: keysNeedAuthentication,
     schema: {
       body: {
         type: 'object',
@@ -67,6 +76,7 @@ export function keyRoutes (app: FastifyInstance, opts: { db: Database }): void {
 
   app.delete<{ Params: { key_id: string } }>('/keys/:key_id', {
     config: { access: ADMIN },
+    preHandler: keysNeedAuthentication,
     schema: {
       params: { type: 'object', required: ['key_id'], additionalProperties: false, properties: { key_id: keyId } },
       response: { 200: keySchema, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 415: { $ref: 'Error#' } }

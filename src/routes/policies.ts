@@ -26,17 +26,20 @@ const policyStatus = {
   }
 } as const
 
-/** The policy in force is no secret from anyone holding a key: every role may read it. */
+/**
+ * Every role may read the policy, but only with a key that reaches every tenant: a policy can
+ * name tenants, and a tenant's key must not learn others' names.
+ */
 const ANY_ROLE = ['scheduler', 'reviewer', 'auditor'] as const
 
 export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHolder, db: Database }): void {
   app.get('/policies/current', {
-    config: { access: ANY_ROLE },
+    config: { access: ANY_ROLE, allTenants: true },
     schema: { response: { 200: policyStatus } }
   }, async () => opts.policies.status())
 
   app.post('/policies/reload', {
-    config: { access: ['admin'] },
+    config: { access: ['admin'], allTenants: true },
     // It takes no body; one sent as malformed JSON or another media type is refused all the same.
     schema: { response: { 200: policyStatus, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 422: { $ref: 'Error#' } } }
   }, async (request) => {
@@ -49,7 +52,7 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
   })
 
   app.get<{ Params: { snapshot_id: string } }>('/policies/snapshots/:snapshot_id', {
-    config: { access: ANY_ROLE },
+    config: { access: ANY_ROLE, allTenants: true },
     schema: {
       params: {
         type: 'object',

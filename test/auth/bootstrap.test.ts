@@ -30,7 +30,7 @@ t.test('first start: an admin key whose token is in a 0600 file; later starts le
   t.match(await ensureAdminKey(fresh.db, { dataDir: other }), { kind: 'generated' })
 })
 
-t.test('ARBITER_ADMIN_TOKEN: the key is made from it once; a revoked one is refused', async (t) => {
+t.test('ARBITER_ADMIN_TOKEN: the key is made from it once; a revoked one is not made again', async (t) => {
   const { db } = await testDatabase(t)
   await migrate(db)
   const dataDir = tempDir(t)
@@ -41,7 +41,8 @@ t.test('ARBITER_ADMIN_TOKEN: the key is made from it once; a revoked one is refu
   await rejects(t, ensureAdminKey(db, { dataDir, envToken: 'short' }), /at least 43/)
   await createKey(db, OPERATOR, { principal_id: 'other-root', roles: ['admin'], tenants: ['*'] })
   await revokeKey(db, OPERATOR, identifyToken(envToken).keyId)
-  await rejects(t, ensureAdminKey(db, { dataDir, envToken }), /revoked key; a revocation is final/)
+  t.same(await ensureAdminKey(db, { dataDir, envToken }), { kind: 'env-revoked', keyId: identifyToken(envToken).keyId }, 'a revoked token stays revoked, and the start goes on')
+  t.equal((await getApiKey(db, identifyToken(envToken).keyId))?.revoked_by, 'cli')
 })
 
 t.test('two instances starting together create one admin key', async (t) => {

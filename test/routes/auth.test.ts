@@ -28,7 +28,8 @@ t.test('each role against each route: allowed 2xx, forbidden 403, no or bad toke
   await seed(ctx)
   const snapshot = ctx.app.policies.current.snapshotId
   const tokens = new Map<Role, string>()
-  for (const role of ROLES) tokens.set(role, await ctx.token({ principal_id: `${role}-1`, roles: [role], tenants: ['acme'] }))
+  // Keys for every tenant: tenant scopes have tests of their own below.
+  for (const role of ROLES) tokens.set(role, await ctx.token({ principal_id: `${role}-1`, roles: [role], tenants: ['*'] }))
 
   let n = 0
   // Each call builds its request afresh: some create what they then consume (a key to revoke).
@@ -70,6 +71,10 @@ t.test('each role against each route: allowed 2xx, forbidden 403, no or bad toke
     }
   }
   for (const url of ['/health', '/ready']) t.equal((await ctx.app.inject({ url, headers: bearer(undefined) })).statusCode, 200, `${url} needs no token`)
+  for (const url of ['/decisions', '/keys', '/metrics', '/traces/trace-acme']) {
+    t.equal((await ctx.app.inject({ method: 'HEAD', url, headers: bearer(undefined) })).statusCode, 401, `HEAD ${url} needs a token too`)
+    t.equal((await ctx.app.inject({ method: 'HEAD', url, headers: bearer(tokens.get('reviewer')) })).statusCode, 403, `HEAD ${url} needs the role too`)
+  }
   const unknown = await ctx.app.inject({ url: '/nope', headers: bearer(undefined) })
   t.equal(unknown.statusCode, 401, 'an unknown route needs a token too: which routes exist is not told to strangers')
   t.equal((await ctx.app.inject({ url: '/nope' })).statusCode, 404)
@@ -112,6 +117,22 @@ t.test('a foreign tenant looks like one that does not exist', async (t) => {
   t.equal((await inject({ url: '/decisions' })).json().decisions.length, 2)
 })
 
+t.test('what concerns every tenant needs a key for every tenant', async (t) => {
+  const ctx = await testApp(t)
+  const scoped = async (role: Role): Promise<Record<string, string | undefined>> => bearer(await ctx.token({ principal_id: `scoped-${role}`, roles: [role], tenants: ['acme'] }))
+  const snapshot = ctx.app.policies.current.snapshotId
+  for (const [role, method, url] of [
+    ['auditor', 'GET', '/metrics'],
+    ['scheduler', 'GET', '/policies/current'],
+    ['reviewer', 'GET', `/policies/snapshots/${snapshot}`],
+    ['admin', 'POST', '/policies/reload']
+  ] as const) {
+    const res = await ctx.app.inject({ method, url, headers: await scoped(role) })
+    t.match({ status: res.statusCode, code: res.json().code, message: res.json().message }, { status: 403, code: 'ARBITER_ERR_FORBIDDEN', message: /needs a key whose tenants are \*/ }, `${method} ${url} with a ${role} key for one tenant`)
+  }
+  t.equal((await ctx.app.inject({ url: '/audit/keys', headers: await scoped('auditor') })).statusCode, 200, 'public keys are for every auditor')
+})
+
 t.test('a key speaks only for the agents it names, and the actor is the key, never the body', async (t) => {
   const ctx = await testApp(t)
   const deployer = bearer(await ctx.token({ principal_id: 'ci-scheduler', roles: ['scheduler'], tenants: ['acme'], agents: ['agent:deploy-*'] }))
@@ -122,8 +143,13 @@ t.test('a key speaks only for the agents it names, and the actor is the key, nev
     const res = await ctx.app.inject({ method: 'POST', url: '/check', payload: job(principal), headers: deployer })
     t.match({ status: res.statusCode, code: res.json().code }, { status: 403, code: 'ARBITER_ERR_FORBIDDEN' }, `principal ${String(principal)}: 403`)
   }
+  const event = async (jobId: string, headers = deployer): Promise<number> => (await ctx.app.inject({ method: 'POST', url: `/jobs/${jobId}/events`, payload: { tenant_id: 'acme', status: 'RUNNING' }, headers })).statusCode
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload: { ...job('agent:other'), job_id: 'other-job', trace_id: 'trace-other' } })).statusCode, 200, 'the admin decides a job for another agent')
+  t.equal(await event('other-job'), 404, 'the limited key cannot report on it: it looks unknown')
+  t.equal(await event('j-agent:deploy-7'), 201, 'but can on its own agents\' jobs')
+  t.equal(await event('other-job', {}), 201, 'the job itself is fine')
   const trace = await ctx.app.inject({ url: '/traces/trace-agents' })
-  t.equal(trace.json().entries.length, 1, 'refused jobs are not decided, so not recorded')
+  t.equal(trace.json().entries.filter((e: { type: string }) => e.type === 'decision').length, 1, 'refused jobs are not decided, so not recorded')
   t.match(trace.json().entries[0].actor, { principal_id: 'ci-scheduler', key_id: /^key_/ }, 'the requester is the key\'s principal')
   const decision = (await ctx.app.inject({ url: '/decisions?job_id=j-agent:deploy-7' })).json().decisions[0]
   t.ok(decision, 'the decision is listed')
@@ -189,12 +215,16 @@ t.test('the last admin key that reaches everything cannot be revoked', async (t)
 t.test('failed authentications are limited per source address', async (t) => {
   const ctx = await testApp(t, { env: { AUTH_FAILURE_LIMIT: '3', AUTH_FAILURE_WINDOW_SEC: '60' } })
   const from = (remoteAddress: string, token?: string): InjectOptions => ({ url: '/decisions', remoteAddress, headers: bearer(token) })
-  for (let i = 0; i < 3; i++) t.equal((await ctx.app.inject(from('10.0.0.1', `arb_${'x'.repeat(43)}`))).statusCode, 401)
-  const limited = await ctx.app.inject(from('10.0.0.1', ctx.adminToken))
-  t.match({ status: limited.statusCode, code: limited.json().code }, { status: 429, code: 'ARBITER_ERR_TOO_MANY_FAILURES' }, 'past the limit, even a good token waits')
+  const wrong = `arb_${'x'.repeat(43)}`
+  for (let i = 0; i < 3; i++) t.equal((await ctx.app.inject(from('10.0.0.1', wrong))).statusCode, 401)
+  const limited = await ctx.app.inject(from('10.0.0.1', wrong))
+  t.match({ status: limited.statusCode, code: limited.json().code }, { status: 429, code: 'ARBITER_ERR_TOO_MANY_FAILURES' }, 'past the limit, a bad token is told to wait')
   t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60, `Retry-After: ${String(limited.headers['retry-after'])}`)
-  t.equal((await ctx.app.inject(from('10.0.0.2', ctx.adminToken))).statusCode, 200, 'another address is not affected')
-  t.equal((await ctx.app.inject(from('10.0.0.2'))).statusCode, 401)
+  t.equal((await ctx.app.inject(from('10.0.0.1'))).statusCode, 429, 'so is a missing one')
+  t.equal((await ctx.app.inject(from('10.0.0.1', ctx.adminToken))).statusCode, 200, 'a valid key from the same address still gets through: nobody behind a shared address is locked out')
+  t.equal((await ctx.app.inject(from('10.0.0.2', wrong))).statusCode, 401, 'another address is not affected')
+  const metrics = (await ctx.app.inject({ url: '/metrics' })).body
+  t.match(metrics, /arbiter_auth_failures_total\{reason="rate_limited"\} 2/)
   t.equal((await ctx.app.inject({ url: '/health', remoteAddress: '10.0.0.1' })).statusCode, 200, 'the probes stay open')
 })
 
@@ -202,10 +232,10 @@ t.test('behind a trusted proxy, the limit counts the clients it forwards for', a
   const ctx = await testApp(t, { env: { AUTH_FAILURE_LIMIT: '1', TRUST_PROXY: '10.0.0.9' } })
   const via = (remoteAddress: string, client: string, token?: string): InjectOptions => ({ url: '/decisions', remoteAddress, headers: { ...bearer(token), 'x-forwarded-for': client } })
   t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.1'))).statusCode, 401)
-  t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.1', ctx.adminToken))).statusCode, 429, 'the failing client is limited')
-  t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.2', ctx.adminToken))).statusCode, 200, 'another client behind the same proxy is not')
+  t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.1'))).statusCode, 429, 'the failing client is limited')
+  t.equal((await ctx.app.inject(via('10.0.0.9', '192.0.2.2'))).statusCode, 401, 'another client behind the same proxy is not')
   t.equal((await ctx.app.inject(via('10.0.0.8', '192.0.2.3'))).statusCode, 401)
-  t.equal((await ctx.app.inject(via('10.0.0.8', '192.0.2.4', ctx.adminToken))).statusCode, 429, 'an untrusted peer cannot pick its address')
+  t.equal((await ctx.app.inject(via('10.0.0.8', '192.0.2.4'))).statusCode, 429, 'an untrusted peer cannot pick its address')
 })
 
 t.test('no token or authorization header reaches a log line; request logs name who and what', async (t) => {
@@ -261,4 +291,10 @@ t.test('ARBITER_AUTH=disabled: every caller is an anonymous admin, recorded as s
   const trace = await ctx.app.inject({ url: '/traces/trace-anon', headers: bearer(undefined) })
   t.same(trace.json().entries[0].actor, { principal_id: 'anonymous', auth: 'disabled' })
   t.match(ctx.logLines.join(''), /ARBITER_AUTH=disabled/)
+  const rebound = await ctx.app.inject({ url: '/decisions', headers: { ...bearer(undefined), host: 'attacker.example' } })
+  t.match({ status: rebound.statusCode, code: rebound.json().code }, { status: 403, code: 'ARBITER_ERR_FORBIDDEN' }, 'a request for another host name is refused (DNS rebinding)')
+  for (const host of ['localhost:8080', '127.0.0.1', '[::1]:8080']) t.equal((await ctx.app.inject({ url: '/decisions', headers: { ...bearer(undefined), host } })).statusCode, 200, `Host ${host}`)
+  const made = await ctx.app.inject({ method: 'POST', url: '/keys', payload: { principal_id: 'x', roles: ['admin'], tenants: ['*'] }, headers: bearer(undefined) })
+  t.match({ status: made.statusCode, code: made.json().code }, { status: 403, code: 'ARBITER_ERR_FORBIDDEN' }, 'no key is made that would outlive the mode')
+  t.equal((await ctx.app.inject({ method: 'DELETE', url: `/keys/key_${'0'.repeat(16)}`, headers: bearer(undefined) })).statusCode, 403)
 })
