@@ -1,6 +1,7 @@
 /**
  * Who is calling, as derived from their key, and what that allows. Pure: no I/O.
  */
+import { matchesLinear } from '../policy/glob.js'
 
 export const ROLES = ['scheduler', 'reviewer', 'auditor', 'admin'] as const
 export type Role = typeof ROLES[number]
@@ -46,46 +47,10 @@ export function tenantFilter (p: Principal): readonly string[] | undefined {
   return allTenants(p) ? undefined : p.tenants
 }
 
-const IN_SEGMENT = Symbol('*')
-const ACROSS = Symbol('**')
-
-/**
- * Glob matching in time linear in the glob times the value (an NFA walked in step), because the
- * value is the caller's: a backtracking regex over `agent:*-*-*-*` and a long principal id of
- * dashes would hold the event loop for seconds. `*` matches within a dot-separated segment,
- * `**` across segments, as in policies.
- */
-export function agentGlobMatches (glob: string, value: string): boolean {
-  // A token is one literal character, or a wildcard.
-  const tokens: Array<string | typeof IN_SEGMENT | typeof ACROSS> = []
-  for (let i = 0; i < glob.length; i++) {
-    if (glob[i] !== '*') tokens.push(glob[i])
-    else if (glob[i + 1] === '*') { tokens.push(ACROSS); i++ } else tokens.push(IN_SEGMENT)
-  }
-  // A wildcard may match nothing: a state at one also stands at the token after it.
-  const close = (states: Uint8Array): void => {
-    for (let s = 0; s < tokens.length; s++) if (states[s] === 1 && typeof tokens[s] !== 'string') states[s + 1] = 1
-  }
-  let states = new Uint8Array(tokens.length + 1)
-  states[0] = 1
-  close(states)
-  for (const ch of value) {
-    const next = new Uint8Array(tokens.length + 1)
-    for (let s = 0; s < tokens.length; s++) {
-      if (states[s] === 0) continue
-      const tok = tokens[s]
-      if (tok === ACROSS || (tok === IN_SEGMENT && ch !== '.')) next[s] = 1
-      else if (tok === ch) next[s + 1] = 1
-    }
-    close(next)
-    states = next
-  }
-  return states[tokens.length] === 1
-}
-
 /** Whether the key may submit jobs that act for agent principal `agentId`. */
 export function speaksFor (p: Principal, agentId: string): boolean {
-  return p.agents.some((a) => a === ANY_AGENT || agentGlobMatches(a, agentId))
+  // The principal id is the caller's: matched in linear time whatever the glob (see glob.ts).
+  return p.agents.some((a) => a === ANY_AGENT || matchesLinear(a, agentId))
 }
 
 /** Whether the key may act on a job for `agentId`; a job naming no agent needs a key for any. */
