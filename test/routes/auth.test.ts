@@ -22,7 +22,7 @@ async function seed (ctx: TestApp): Promise<void> {
   }
 }
 
-t.test('each role against each route: allowed 2xx, forbidden 403, no or bad token 401', async (t) => {
+t.test('each role against each route: allowed 2xx, forbidden 403, foreign tenant 404 (or absent), no or bad token 401', async (t) => {
   // Many deliberate failures from one address: the failure limit has its own test.
   const ctx = await testApp(t, { env: { AUTH_FAILURE_LIMIT: '1000' } })
   await seed(ctx)
@@ -32,27 +32,34 @@ t.test('each role against each route: allowed 2xx, forbidden 403, no or bad toke
   for (const role of ROLES) tokens.set(role, await ctx.token({ principal_id: `${role}-1`, roles: [role], tenants: ['*'] }))
 
   let n = 0
+  // What a key of an allowed role gets when its tenants are only `globex` and the call is about
+  // `acme`: the foreign tenant is absent (404, or left out of a list); what concerns every
+  // tenant needs a key for every tenant (403).
+  const absent = (body: Record<string, unknown>): boolean => !JSON.stringify(body).includes('acme')
+  type Foreign = [number, ((body: Record<string, unknown>) => boolean)?]
   // Each call builds its request afresh: some create what they then consume (a key to revoke).
-  const routes: Array<[string, Role[], () => Promise<Call>]> = [
-    ['POST /check', ['scheduler'], async () => ({ method: 'POST', url: '/check', payload: { job_id: `j${n++}`, topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme' } })],
-    ['POST /check/simulate', ['scheduler'], async () => ({ method: 'POST', url: '/check/simulate', payload: { job_id: 'j', topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme' } })],
-    ['POST /jobs/:job_id/events', ['scheduler'], async () => ({ method: 'POST', url: '/jobs/job-acme/events', payload: { tenant_id: 'acme', status: 'RUNNING' } })],
-    ['GET /traces/:trace_id', ['auditor'], async () => ({ method: 'GET', url: '/traces/trace-acme' })],
-    ['GET /decisions', ['auditor'], async () => ({ method: 'GET', url: '/decisions' })],
-    ['GET /audit/keys', ['auditor'], async () => ({ method: 'GET', url: '/audit/keys' })],
-    ['GET /audit/checkpoints', ['auditor'], async () => ({ method: 'GET', url: '/audit/checkpoints?tenant_id=acme' })],
-    ['GET /metrics', ['auditor'], async () => ({ method: 'GET', url: '/metrics' })],
-    ['GET /policies/current', ['scheduler', 'reviewer', 'auditor'], async () => ({ method: 'GET', url: '/policies/current' })],
-    ['GET /policies/snapshots/:id', ['scheduler', 'reviewer', 'auditor'], async () => ({ method: 'GET', url: `/policies/snapshots/${snapshot}` })],
-    ['POST /policies/reload', ['admin'], async () => ({ method: 'POST', url: '/policies/reload' })],
-    ['GET /keys', ['admin'], async () => ({ method: 'GET', url: '/keys' })],
-    ['POST /keys', ['admin'], async () => ({ method: 'POST', url: '/keys', payload: { principal_id: 'new', roles: ['auditor'], tenants: ['acme'] } })],
-    ['DELETE /keys/:key_id', ['admin'], async () => {
+  const routes: Array<[string, Role[], Foreign, () => Promise<Call>]> = [
+    ['POST /check', ['scheduler'], [404], async () => ({ method: 'POST', url: '/check', payload: { job_id: `j${n++}`, topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme' } })],
+    ['POST /check/simulate', ['scheduler'], [404], async () => ({ method: 'POST', url: '/check/simulate', payload: { job_id: 'j', topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme' } })],
+    ['POST /jobs/:job_id/events', ['scheduler'], [404], async () => ({ method: 'POST', url: '/jobs/job-acme/events', payload: { tenant_id: 'acme', status: 'RUNNING' } })],
+    ['GET /traces/:trace_id', ['auditor'], [404], async () => ({ method: 'GET', url: '/traces/trace-acme' })],
+    ['GET /decisions', ['auditor'], [200, (b) => absent(b) && (b.decisions as unknown[]).length > 0], async () => ({ method: 'GET', url: '/decisions' })],
+    ['GET /audit/keys', ['auditor'], [200], async () => ({ method: 'GET', url: '/audit/keys' })],
+    ['GET /audit/checkpoints', ['auditor'], [200, (b) => (b.checkpoints as unknown[]).length === 0], async () => ({ method: 'GET', url: '/audit/checkpoints?tenant_id=acme' })],
+    ['GET /metrics', ['auditor'], [403], async () => ({ method: 'GET', url: '/metrics' })],
+    ['GET /policies/current', ['scheduler', 'reviewer', 'auditor'], [403], async () => ({ method: 'GET', url: '/policies/current' })],
+    ['GET /policies/snapshots/:id', ['scheduler', 'reviewer', 'auditor'], [403], async () => ({ method: 'GET', url: `/policies/snapshots/${snapshot}` })],
+    ['POST /policies/reload', ['admin'], [403], async () => ({ method: 'POST', url: '/policies/reload' })],
+    ['GET /keys', ['admin'], [200, absent], async () => ({ method: 'GET', url: '/keys' })],
+    ['POST /keys', ['admin'], [403], async () => ({ method: 'POST', url: '/keys', payload: { principal_id: 'new', roles: ['auditor'], tenants: ['acme'] } })],
+    ['DELETE /keys/:key_id', ['admin'], [404], async () => {
       const res = await ctx.app.inject({ method: 'POST', url: '/keys', payload: { principal_id: 'doomed', roles: ['auditor'], tenants: ['acme'] } })
       return { method: 'DELETE', url: `/keys/${String(res.json().key_id)}` }
     }]
   ]
-  for (const [name, allowed, build] of routes) {
+  const foreignTokens = new Map<Role, string>()
+  for (const role of ROLES) foreignTokens.set(role, await ctx.token({ principal_id: `globex-${role}`, roles: [role], tenants: ['globex'] }))
+  for (const [name, allowed, [foreignStatus, foreignBody], build] of routes) {
     for (const role of ROLES) {
       const call = await build()
       const res = await ctx.app.inject({ ...call, headers: bearer(tokens.get(role)) })
@@ -60,6 +67,9 @@ t.test('each role against each route: allowed 2xx, forbidden 403, no or bad toke
       if (may) t.ok(res.statusCode >= 200 && res.statusCode < 300, `${name} as ${role}: ${res.statusCode}`, { body: res.body })
       else t.match({ status: res.statusCode, code: res.json().code }, { status: 403, code: 'ARBITER_ERR_FORBIDDEN' }, `${name} as ${role}: 403`)
     }
+    const foreign = await ctx.app.inject({ ...await build(), headers: bearer(foreignTokens.get(allowed[0])) })
+    t.equal(foreign.statusCode, foreignStatus, `${name} as ${allowed[0]} of another tenant: ${foreignStatus}`, { body: foreign.body })
+    if (foreignBody !== undefined) t.ok(foreignBody(foreign.json()), `${name} as ${allowed[0]} of another tenant: nothing of acme in the answer`, { body: foreign.body })
     for (const [label, headers] of [
       ['no token', bearer(undefined)],
       ['an unknown token', bearer(`arb_${'A'.repeat(43)}`)],

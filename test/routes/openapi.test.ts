@@ -33,6 +33,7 @@ interface MediaType { schema?: Schema, example?: unknown, examples?: Record<stri
 interface Response { $ref?: string, headers?: Record<string, { required?: boolean, schema: Schema }>, content?: Record<string, MediaType> }
 interface Parameter { name: string, in: string, required?: boolean, schema: Schema, example?: unknown }
 interface Operation {
+  description?: string
   security?: unknown[]
   requestBody?: { required?: boolean, content: Record<string, MediaType> }
   parameters?: Parameter[]
@@ -260,6 +261,14 @@ t.test('the spec states the schemas the routes declare', async (t) => {
     const isPublic = route.config?.access === 'public'
     t.equal(op.security !== undefined && op.security.length === 0, isPublic, `${name}: ${isPublic ? 'public, as the spec says' : 'needs a token, as the spec says'}`)
     for (const status of AUTH_STATUSES) t.equal(status in op.responses, !isPublic, `${name}: ${status} ${isPublic ? 'cannot happen' : 'is documented'}`)
+    if (!isPublic) {
+      // "**Role:** `scheduler`, `reviewer` or `auditor` (or `admin`), with a key whose tenants are `*`"
+      const roleLine = /\*\*Role:\*\*([^\n]*(?:\n(?!\n)[^\n]*)*)/.exec(op.description ?? '')?.[1] ?? ''
+      const documented = [...roleLine.split('.')[0].matchAll(/`(scheduler|reviewer|auditor|admin)`/g)].map((m) => m[1]).sort()
+      const access = route.config?.access as string[]
+      t.same(documented, [...new Set([...access, 'admin'])].sort(), `${name}: the roles the spec names are the route's`)
+      t.equal(/tenants are `\*`/.test(roleLine), route.config?.allTenants === true, `${name}: ${route.config?.allTenants === true ? 'needs' : 'does not need'} a key for every tenant, as the spec says`)
+    }
 
     const body = op.requestBody === undefined ? undefined : fromSpec(op.requestBody.content[JSON_TYPE]?.schema)
     t.strictSame(body, schema.body === undefined ? undefined : fromRoute(schema.body), `${name}: request body`)
