@@ -54,6 +54,8 @@ export interface WriterStats {
   inDoubt: number
   /** Groups whose COMMIT answer was lost but were found committed when read back. */
   recoveredCommits: number
+  /** Appends sent again because their group rolled back after another caller in it was answered. */
+  requeued: number
 }
 
 class Rejected extends Error {}
@@ -78,7 +80,7 @@ export class AuditWriter {
   private queued = 0
   private readonly maxBatch: number
   private readonly maxQueue: number
-  readonly stats: WriterStats = { groups: 0, records: 0, failedGroups: 0, expired: 0, lateCommits: 0, inDoubt: 0, recoveredCommits: 0 }
+  readonly stats: WriterStats = { groups: 0, records: 0, failedGroups: 0, expired: 0, lateCommits: 0, inDoubt: 0, recoveredCommits: 0, requeued: 0 }
 
   constructor (private readonly db: Database, private readonly key: HmacSigningKey, private readonly options: WriterOptions = {}) {
     this.maxBatch = options.maxBatch ?? 256
@@ -220,6 +222,15 @@ export class AuditWriter {
       report('failed')
       if (err instanceof Rejected) {
         this.settle(group[0], err.cause as Error)
+        return
+      }
+      // Callers answered 503 while the group was under way (their deadline passed) roll it back;
+      // the others still have time and go again. The group is smaller each time, so this ends.
+      const live = group.filter((p) => !p.settled)
+      if (live.length > 0 && live.length < group.length) {
+        this.stats.requeued += live.length
+        this.queued += live.length
+        this.queues.get(tenantId)?.unshift(...live)
         return
       }
       this.stats.failedGroups++

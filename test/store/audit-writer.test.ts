@@ -125,3 +125,37 @@ t.test('concurrent checks over HTTP share groups and every answer is recorded on
   if (ON_POSTGRES) t.ok(stats.groups < n / 4, `${n} records in ${stats.groups} groups`)
   else t.comment(`${n} records in ${stats.groups} groups`)
 })
+
+t.test('a caller answered while its group is under way rolls the group back; the others go again', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  // The first append statement of the log is held long enough for one caller's deadline to pass.
+  let held = false
+  const slow: Database = {
+    ...db,
+    transaction: async (fn, options) => await db.transaction(async (tx) => await fn({
+      ...tx,
+      query: async (text, params, name) => {
+        if (!held && /insert into audit_log/i.test(text)) {
+          held = true
+          await new Promise((resolve) => setTimeout(resolve, 300))
+        }
+        return await tx.query(text, params, name)
+      }
+    }), options)
+  }
+  const writer = new AuditWriter(slow, key)
+  const [short, long1, long2] = await Promise.allSettled([
+    writer.append(entry('acme', 1), performance.now() + 100),
+    writer.append(entry('acme', 2), later()),
+    writer.append(entry('acme', 3), later())
+  ])
+  t.ok(held, 'the group was held')
+  t.equal(short.status, 'rejected', 'the caller whose deadline passed is answered 503')
+  t.match((short as PromiseRejectedResult).reason, { code: 'ARBITER_ERR_RECORD_UNAVAILABLE' })
+  t.same([long1, long2].map((r) => r.status), ['fulfilled', 'fulfilled'], 'the others are written after all')
+  t.same([long1, long2].map((r) => (r as PromiseFulfilledResult<{ seq: number }>).value.seq), [1, 2])
+  t.equal(writer.stats.requeued, 2)
+  t.equal(await countRecords(db), 2, 'only what was answered is in the log')
+  t.equal(await verifyLog(db, 'acme'), 2)
+})
