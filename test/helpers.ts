@@ -71,6 +71,29 @@ export async function isolatedDatabaseUrl (t: Test): Promise<string | undefined>
   return url.href
 }
 
+/**
+ * Holds `lock table <table> in access exclusive mode` on another connection until the returned
+ * function is called: statements on the table wait, as on a stalled server. On the embedded
+ * database the open transaction holds its single backend, so everything waits.
+ */
+export async function holdTableLock (testDb: TestDb, table: string): Promise<() => Promise<void>> {
+  const blocker = await testDb.open()
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let locked!: () => void
+  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
+  const holder = blocker.transaction(async (tx) => {
+    await tx.query(`lock table ${table} in access exclusive mode`)
+    locked()
+    await released
+  })
+  await lockHeld
+  return async () => {
+    release()
+    await holder
+  }
+}
+
 export function tempDir (t: Test, prefix = 'arbiter-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -6,7 +6,7 @@ import type { InjectOptions } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import type { Role } from '../../src/auth/principal.js'
-import { testApp, type TestApp } from '../helpers.js'
+import { holdTableLock, testApp, type TestApp } from '../helpers.js'
 
 type Inject = TestApp['app']['inject']
 const ROLES: Role[] = ['scheduler', 'reviewer', 'auditor', 'admin']
@@ -271,24 +271,11 @@ t.test('no token or authorization header reaches a log line; request logs name w
 
 t.test('a key store that does not answer: 503 within the budget, never a pass', async (t) => {
   const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: '300' } })
-  const blocker = await ctx.testDb.open()
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  let locked!: () => void
-  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
-  // On Postgres the lock blocks key reads; on the embedded database the open transaction holds
-  // its single backend.
-  const holder = blocker.transaction(async (tx) => {
-    await tx.query('lock table api_keys in access exclusive mode')
-    locked()
-    await released
-  })
-  await lockHeld
+  const release = await holdTableLock(ctx.testDb, 'api_keys')
   const started = performance.now()
   const res = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'stalled', topic: 'job.mcp-bridge.read.ticket' } })
   const elapsed = performance.now() - started
-  release()
-  await holder
+  await release()
   t.match({ status: res.statusCode, code: res.json().code, retry: res.headers['retry-after'] }, { status: 503, code: 'ARBITER_ERR_AUTH_UNAVAILABLE', retry: '1' })
   t.ok(elapsed < 300 + 1500, `answered after ${Math.round(elapsed)} ms (budget 300 ms)`)
   t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'after', topic: 'job.mcp-bridge.read.ticket' } })).statusCode, 200, 'served again once the store answers')

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { openPostgres, type Database } from '../../src/store/db.js'
 import { countRecords } from '../../src/store/audit-log.js'
-import { DATABASE_URL, ON_POSTGRES, testApp, testDatabase } from '../helpers.js'
+import { DATABASE_URL, holdTableLock, ON_POSTGRES, testApp, testDatabase } from '../helpers.js'
 
 const BUDGET_MS = 300
 // Generous: this proves the answer does not hang, not how fast it is (that is the benchmark's job).
@@ -22,19 +22,7 @@ const RECORD_PATH_ONLY = { ARBITER_AUTH: 'disabled' }
 
 t.test('a stalled database: 503 DENY within the budget, nothing committed late', async (t) => {
   const ctx = await testApp(t, { env: { CHECK_BUDGET_MS: String(BUDGET_MS), ...RECORD_PATH_ONLY } })
-  const blocker = await ctx.testDb.open()
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  let locked!: () => void
-  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
-  // On Postgres the lock blocks inserts; on the embedded database the open transaction holds
-  // its single backend. Either way writes wait, as they would on a stalled server.
-  const holder = blocker.transaction(async (tx) => {
-    await tx.query('lock table audit_log in access exclusive mode')
-    locked()
-    await released
-  })
-  await lockHeld
+  const release = await holdTableLock(ctx.testDb, 'audit_log')
 
   const started = performance.now()
   const answers = await Promise.all([1, 2, 3].map(async (i) => await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: `stall-${i}`, topic: 'job.mcp-bridge.read.x' } })))
@@ -50,8 +38,7 @@ t.test('a stalled database: 503 DENY within the budget, nothing committed late',
   }
   t.ok(elapsed < HANG_BOUND_MS, `answered after ${Math.round(elapsed)} ms (budget ${BUDGET_MS} ms)`)
 
-  release()
-  await holder
+  await release()
   t.equal(await countRecords(ctx.db), 0, 'none of the 503 answers is in the log')
   const after = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'after', topic: 'job.mcp-bridge.read.x' } })
   t.equal(after.statusCode, 200, 'recording resumes once the database does')
