@@ -74,8 +74,9 @@ export class Metrics {
   }
 
   /**
-   * A few process series, read at scrape time. Not prom-client's collectDefaultMetrics: its GC
-   * observer alone halved a CPU-bound endpoint's throughput in this process (docs/performance.md).
+   * A few process series, read at scrape time, that cost nothing per request. Not prom-client's
+   * collectDefaultMetrics: it observes every garbage collection, which looked expensive in the
+   * bench (not established: docs/performance.md).
    */
   private processSeries (registers: Registry[]): void {
     const loop = this.loopDelay
