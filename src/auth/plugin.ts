@@ -95,9 +95,10 @@ export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
 }
 
 /**
- * The caller, or undefined once `reply` has been sent a 401, 429 or 503. A valid key is always
- * let through: the failure limit only turns an address's further bad tokens into 429s, so that
- * others behind the same address (a NAT, a proxy) are never locked out by one of them.
+ * The caller, or undefined once `reply` has been sent a 401 or 429 (a key store that does not
+ * answer throws, for a 503). A valid key is always let through: the failure limit only turns
+ * an address's further bad tokens into 429s, so that others behind the same address (a NAT, a
+ * proxy) are never locked out by one of them.
  */
 async function authenticate (request: FastifyRequest, reply: FastifyReply, opts: AuthOptions): Promise<Principal | undefined> {
   const address = request.ip
