@@ -77,8 +77,9 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
         400: { $ref: 'Error#' }
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const tenantId = request.query.tenant_id ?? DEFAULT_TENANT
+    request.log = reply.log = request.log.child({ tenantId })
     const after = Number(request.query.after_seq ?? 0)
     const limit = Math.min(MAX_PAGE, Number(request.query.limit ?? 100))
     // A foreign tenant's log answers as an unknown one does: no checkpoints.

@@ -74,7 +74,8 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
         404: { $ref: 'Error#' }
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
+    request.log = reply.log = request.log.child({ traceId: request.params.trace_id })
     // Records of tenants beyond the caller's scope are not there for it, not even as a count.
     const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE, tenantFilter(callerOf(request)))
     if (rows.length === 0) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `nothing recorded under trace ${request.params.trace_id}`)
@@ -126,7 +127,8 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
         400: { $ref: 'Error#' }
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
+    if (request.query.tenant_id !== undefined) request.log = reply.log = request.log.child({ tenantId: request.query.tenant_id })
     const q = request.query
     const limit = Math.min(MAX_PAGE, Number(q.limit ?? 50))
     const rows = await listDecisions(opts.db, {

@@ -267,6 +267,11 @@ t.test('no token or authorization header reaches a log line; request logs name w
   const lines = ctx.logLines.map((l) => JSON.parse(l) as Record<string, unknown>)
   const completed = lines.find((l) => l.msg === 'request completed' && l.principal === 'sched-logs')
   t.match(completed, { reqId: String, principal: 'sched-logs', key_id: /^key_/, tenantId: 'acme', traceId: 'trace-logs', jobId: 'logged' }, 'the request log names request, principal, tenant and trace')
+  await ctx.app.inject({ url: '/traces/trace-logs' })
+  await ctx.app.inject({ url: '/decisions?tenant_id=acme' })
+  const reads = ctx.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request completed' && l.principal === 'test-admin')
+  t.ok(reads.some((l) => l.traceId === 'trace-logs'), 'a trace read names its trace')
+  t.ok(reads.some((l) => l.tenantId === 'acme'), 'a decision read names its tenant')
 })
 
 t.test('a key store that does not answer: 503 within the budget, never a pass', async (t) => {
