@@ -4,6 +4,7 @@
  * CLI works on the database directly and acts as the installation's operator (`by` null).
  */
 import { ArbiterError } from '../errors.js'
+import { NAME_PATTERN, nameSchema } from '../policy/request-schema.js'
 import { countRootAdmins, getApiKey, insertApiKey, listApiKeys, revokeApiKey, withKeysLocked, type ApiKeyRow } from '../store/api-keys.js'
 import type { Database } from '../store/db.js'
 import { ALL_TENANTS, ANY_AGENT, mayGrant, ROLES, type Principal, type Role } from './principal.js'
@@ -31,7 +32,7 @@ export interface KeyView {
 /** The operator at the command line: every scope is theirs to grant. */
 export const OPERATOR = null
 
-const TENANT = /^[A-Za-z0-9_.:/@+-]{1,128}$/
+const TENANT = new RegExp(NAME_PATTERN)
 const PRINTABLE = /^[\x21-\x7e]{1,256}$/
 
 export function keyView (row: ApiKeyRow): KeyView {
@@ -56,7 +57,7 @@ export function keyRequestProblems (r: KeyRequest): string[] {
   for (const role of r.roles) if (!ROLES.includes(role)) problems.push(`unknown role ${role} (roles: ${ROLES.join(', ')})`)
   if (r.tenants.length === 0) problems.push(`a key needs a tenant scope: tenant ids, or ${ALL_TENANTS} for all`)
   if (r.tenants.includes(ALL_TENANTS) && r.tenants.length > 1) problems.push(`tenants: ${ALL_TENANTS} stands alone`)
-  for (const t of r.tenants) if (t !== ALL_TENANTS && !TENANT.test(t)) problems.push(`tenant ${t} is not a tenant id`)
+  for (const t of r.tenants) if (t !== ALL_TENANTS && (t.length > nameSchema.maxLength || !TENANT.test(t))) problems.push(`tenant ${t} is not a tenant id`)
   const agents = r.agents ?? [ANY_AGENT]
   if (agents.length === 0) problems.push(`agents must name at least one glob (${ANY_AGENT} for any)`)
   for (const a of agents) if (!PRINTABLE.test(a)) problems.push(`agent glob ${a} must be 1-256 printable characters`)

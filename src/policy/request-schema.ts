@@ -1,7 +1,10 @@
 /** The shape of a check request: used by the HTTP route and by policy test suites alike. */
 
 const printable = '^[\\x21-\\x7e]+$'
-const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' } as const
+/** Tenant ids, risk tags and label names: one vocabulary wherever they are accepted. */
+export const NAME_PATTERN = '^[A-Za-z0-9_.:/@+-]+$'
+export const nameSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: NAME_PATTERN } as const
+const name = nameSchema
 
 export const checkRequestSchema = {
   $id: 'CheckRequest',

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { callerOf } from '../auth/plugin.js'
 import { coversTenant } from '../auth/principal.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
+import { nameSchema } from '../policy/request-schema.js'
 import { listCheckpoints, listKeys } from '../store/checkpoints.js'
 import type { Database } from '../store/db.js'
 
@@ -62,7 +63,7 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
         type: 'object',
         additionalProperties: false,
         properties: {
-          tenant_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' },
+          tenant_id: nameSchema,
           after_seq: { type: 'string', pattern: '^[0-9]{1,15}$' },
           limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' }
         }

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js'
 import { ArbiterError } from '../errors.js'
 import { reportJobEvent, type JobEventRequest } from '../job-events.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
+import { nameSchema } from '../policy/request-schema.js'
 import { JOB_STATUSES } from '../store/audit-log.js'
 import type { AuditWriter } from '../store/audit-writer.js'
 
@@ -24,7 +25,7 @@ export function jobRoutes (app: FastifyInstance, opts: { writer: AuditWriter, cl
         required: ['status'],
         additionalProperties: false,
         properties: {
-          tenant_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' },
+          tenant_id: nameSchema,
           status: { type: 'string', enum: JOB_STATUSES },
           detail: { type: 'string', maxLength: 4096 }
         }

@@ -6,11 +6,13 @@ import { ArbiterError } from '../errors.js'
 import { callerOf } from '../auth/plugin.js'
 import { createKey, listKeys, revokeKey, type KeyRequest } from '../auth/keys.js'
 import { ROLES } from '../auth/principal.js'
+import { NAME_PATTERN, nameSchema } from '../policy/request-schema.js'
 import type { Database } from '../store/db.js'
 
 const ADMIN = ['admin'] as const
 const keyId = { type: 'string', pattern: '^key_[0-9a-f]{16}$' } as const
-const tenant = { type: 'string', minLength: 1, maxLength: 128, pattern: '^([A-Za-z0-9_.:/@+-]+|\\*)$' } as const
+/** A tenant id, or `*` for every tenant. */
+const tenant = { ...nameSchema, pattern: `^(${NAME_PATTERN.slice(1, -1)}|\\*)$` } as const
 const printable = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const
 const roles = { type: 'array', minItems: 1, maxItems: 4, uniqueItems: true, items: { type: 'string', enum: ROLES } } as const
 const tenants = { type: 'array', minItems: 1, maxItems: 1000, uniqueItems: true, items: tenant } as const

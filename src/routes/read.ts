@@ -1,6 +1,7 @@
 /**
  * Reading the log back: a trace's timeline, and decisions by filter with cursor pagination.
  */
+import { nameSchema } from '../policy/request-schema.js'
 import type { FastifyInstance } from 'fastify'
 import type { ParsedRecord } from '../audit/chain.js'
 import { callerOf } from '../auth/plugin.js'
@@ -112,7 +113,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
         additionalProperties: false,
         properties: {
           job_id: name,
-          tenant_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@+-]+$' },
+          tenant_id: nameSchema,
           topic: name,
           decision: { type: 'string', enum: DECISIONS },
           rule_id: name,
