@@ -3,7 +3,7 @@
  * trace. The check runs under the log's head lock, so two racing terminal reports cannot both
  * be recorded.
  */
-import type { SealedRecord } from './audit/chain.js'
+import type { AuditEntry, SealedRecord } from './audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from './auth/principal.js'
 import type { Clock } from './clock.js'
 import { ArbiterError } from './errors.js'
@@ -27,21 +27,18 @@ export async function reportJobEvent (
   deadline: number
 ): Promise<SealedRecord> {
   const tenantId = request.tenant_id ?? DEFAULT_TENANT
-  return await deps.writer.append({
-    type: 'job.event',
-    tenant_id: tenantId,
-    trace_id: '',
-    job_id: jobId,
-    at: deps.clock.now().toISOString(),
-    actor: actorOf(reporter),
-    body: { status: request.status, ...(request.detail === undefined ? {} : { detail: request.detail }) }
-  }, deadline, async (tx) => {
+  const { records } = await deps.writer.transact(tenantId, deadline, async (tx) => {
     const job = await jobState(tx, tenantId, jobId)
     // Unknown jobs, and jobs of agents the reporter's key may not speak for, look alike.
     if (job === undefined || !speaksForJob(reporter, job.principalId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no job ${jobId}`)
     if (job.terminal !== null) throw new ArbiterError('ARBITER_ERR_JOB_FINAL', `job ${jobId} already reported ${job.terminal}; a terminal status is final`)
-    return {
+    const entry: AuditEntry = {
+      type: 'job.event',
+      tenant_id: tenantId,
       trace_id: job.traceId,
+      job_id: jobId,
+      at: deps.clock.now().toISOString(),
+      actor: actorOf(reporter),
       body: {
         status: request.status,
         terminal: TERMINAL_STATUSES.includes(request.status),
@@ -50,5 +47,7 @@ export async function reportJobEvent (
         ...(request.detail === undefined ? {} : { detail: request.detail })
       }
     }
+    return { entries: [entry], result: undefined }
   })
+  return records[0]
 }

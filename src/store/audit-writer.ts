@@ -4,6 +4,10 @@
  * the log's head-row lock, so sequence numbers are gapless, the chain never forks (across
  * instances too), durability costs one commit per group, and tenants do not wait for each other.
  *
+ * A transaction (`transact`) commits alone: its work runs under the head lock, may change other
+ * tables in the same transaction, and returns the records to append with those changes, so a
+ * state change and the records that tell of it commit together or not at all.
+ *
  * Every append settles by its deadline. Callers whose deadline passed before their group's
  * insert are left out; a group is rolled back if any caller was answered during its insert;
  * a failed group fails every record in it. Only the COMMIT round trip itself can race a
@@ -17,10 +21,11 @@ import { appendRecords, lockHead, transactionStatus } from './audit-log.js'
 import { CommitOutcomeUnknown, type Database, type Queryable } from './db.js'
 
 /**
- * Runs inside the append's transaction, after the head lock: throwing rejects that append; what
- * it returns is merged into the entry before it is sealed.
+ * Runs inside a transaction of one log, after its head lock: throwing rolls everything back and
+ * rejects the call; the entries it returns (of that log) are appended and commit with whatever
+ * else it changed.
  */
-export type AppendCheck = (tx: Queryable) => Promise<Pick<Partial<AuditEntry>, 'trace_id' | 'body'> | undefined>
+export type LogWork<R> = (tx: Queryable) => Promise<{ entries: AuditEntry[], result: R }>
 
 export interface WriterOptions {
   maxBatch?: number
@@ -35,12 +40,13 @@ export interface WriterOptions {
 }
 
 interface Pending {
-  entry: AuditEntry
+  /** What it appends: one entry, or (for a transaction) what its work returns. */
+  entries: AuditEntry[]
   deadline: number
-  check?: AppendCheck
+  work?: (tx: Queryable) => Promise<AuditEntry[]>
   settled: boolean
   timer: NodeJS.Timeout
-  resolve: (r: SealedRecord) => void
+  resolve: (r: SealedRecord[]) => void
   reject: (err: Error) => void
 }
 
@@ -92,19 +98,37 @@ export class AuditWriter {
     return this.queued
   }
 
+  /** Appends `entry` to its tenant's log; resolves with the sealed record once committed. */
+  async append (entry: AuditEntry, deadline: number): Promise<SealedRecord> {
+    const [sealed] = await this.enqueue(entry.tenant_id, [entry], deadline)
+    return sealed
+  }
+
   /**
-   * Appends `entry` to its tenant's log; resolves with the sealed record once committed. With
-   * `check`, the entry commits alone and only if `check` passes under the head lock.
+   * Runs `work` in a transaction of `tenantId`'s log under its head lock, alone, after every
+   * earlier append of that log has committed; appends the entries it returns and commits.
+   * Resolves with the sealed records and the work's result; rejects with the work's error.
    */
-  async append (entry: AuditEntry, deadline: number, check?: AppendCheck): Promise<SealedRecord> {
+  async transact<R> (tenantId: string, deadline: number, work: LogWork<R>): Promise<{ records: SealedRecord[], result: R }> {
+    let result: R | undefined
+    const records = await this.enqueue(tenantId, [], deadline, async (tx) => {
+      const out = await work(tx)
+      if (out.entries.some((e) => e.tenant_id !== tenantId)) throw new Error(`a transaction of log ${tenantId} returned another log's entry`)
+      result = out.result
+      return out.entries
+    })
+    return { records, result: result as R }
+  }
+
+  private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, work?: Pending['work']): Promise<SealedRecord[]> {
     if (this.queued >= this.maxQueue) {
       throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the record queue is full')
     }
-    return await new Promise<SealedRecord>((resolve, reject) => {
+    return await new Promise<SealedRecord[]>((resolve, reject) => {
       const p: Pending = {
-        entry,
+        entries,
         deadline,
-        check,
+        work,
         settled: false,
         resolve,
         reject,
@@ -114,17 +138,17 @@ export class AuditWriter {
         }, Math.max(0, deadline - performance.now()))
       }
       this.queued++
-      const queue = this.queues.get(entry.tenant_id)
+      const queue = this.queues.get(tenantId)
       if (queue !== undefined) {
         queue.push(p)
         return
       }
-      this.queues.set(entry.tenant_id, [p])
-      this.drain(entry.tenant_id).catch((err: unknown) => this.options.log?.error({ err }, 'audit writer failed'))
+      this.queues.set(tenantId, [p])
+      this.drain(tenantId).catch((err: unknown) => this.options.log?.error({ err }, 'audit writer failed'))
     })
   }
 
-  private settle (p: Pending, outcome: SealedRecord | Error): void {
+  private settle (p: Pending, outcome: SealedRecord[] | Error): void {
     if (p.settled) return
     p.settled = true
     clearTimeout(p.timer)
@@ -139,14 +163,14 @@ export class AuditWriter {
     await Promise.resolve()
     try {
       while (queue.length > 0 || inflight.size > 0) {
-        const checked = queue.length > 0 && queue[0].check !== undefined
-        // Wait while the pipeline is full, or empty it first for a checked append, which must
-        // see every earlier record committed.
+        const checked = queue.length > 0 && queue[0].work !== undefined
+        // Wait while the pipeline is full, or empty it first for a transaction, which must see
+        // every earlier record committed.
         if (queue.length === 0 || inflight.size >= MAX_INFLIGHT || (checked && inflight.size > 0)) {
           await Promise.race(inflight)
           continue
         }
-        // Checked appends go alone; others go in groups of up to maxBatch.
+        // Transactions go alone; appends go in groups of up to maxBatch.
         const group = queue.splice(0, checked ? 1 : Math.min(this.maxBatch, firstChecked(queue)))
         this.queued -= group.length
         // Callers that already gave up are dropped here, before anything reaches the database.
@@ -189,10 +213,11 @@ export class AuditWriter {
         let head: Head
         if (predicted === undefined) {
           head = await lockHead(tx, tenantId)
-          const check = group[0].check
-          if (check !== undefined) {
-            const patch = await check(tx).catch((err: unknown) => { throw new Rejected('check failed', { cause: err }) })
-            if (patch !== undefined) group[0].entry = { ...group[0].entry, ...patch }
+          const work = group[0].work
+          if (work !== undefined) {
+            group[0].entries = await work(tx).catch((err: unknown) => { throw new Rejected('transaction refused', { cause: err }) })
+            // Nothing to append: whatever else the work changed commits on its own.
+            if (group[0].entries.length === 0) return
           }
           sealed = this.seal(group, head)
         } else {
@@ -244,18 +269,21 @@ export class AuditWriter {
   }
 
   private succeed (tenantId: string, group: Pending[], dispatch: number, sealed: SealedRecord[], fresh: boolean): void {
+    this.stats.groups++
+    let at = 0
+    for (const p of group) {
+      const own = sealed.slice(at, at += p.entries.length)
+      if (p.settled && own.length > 0) {
+        this.stats.lateCommits++
+        this.options.log?.warn({ tenantId, seq: own[0].seq }, 'record committed after its caller was answered 503')
+      }
+      this.settle(p, own)
+    }
     const last = sealed[sealed.length - 1]
+    if (last === undefined) return
     // A head read from the database is the one to build on, unless a later group was sent since.
     if (fresh && dispatch === this.lastDispatch.get(tenantId)) this.heads.set(tenantId, { seq: last.seq, hash: last.hash })
-    this.stats.groups++
     this.stats.records += sealed.length
-    group.forEach((p, i) => {
-      if (p.settled) {
-        this.stats.lateCommits++
-        this.options.log?.warn({ tenantId, seq: sealed[i].seq }, 'record committed after its caller was answered 503')
-      }
-      this.settle(p, sealed[i])
-    })
     this.options.onCommit?.(tenantId, { seq: sealed[0].seq - 1, hash: sealed[0].prevHash }, { seq: last.seq, hash: last.hash })
   }
 
@@ -285,16 +313,16 @@ export class AuditWriter {
 
   private seal (live: Pending[], head: Head): SealedRecord[] {
     let prev = head.hash
-    return live.map((p, i) => {
-      const r = sealRecord(p.entry, head.seq + i + 1, prev, this.key)
+    return live.flatMap((p) => p.entries).map((entry, i) => {
+      const r = sealRecord(entry, head.seq + i + 1, prev, this.key)
       prev = r.hash
       return r
     })
   }
 }
 
-/** How many appends lead the queue before the first checked one. */
+/** How many appends lead the queue before the first transaction. */
 function firstChecked (queue: Pending[]): number {
-  const i = queue.findIndex((p) => p.check !== undefined)
+  const i = queue.findIndex((p) => p.work !== undefined)
   return i === -1 ? queue.length : i
 }

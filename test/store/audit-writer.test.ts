@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { ChainVerifier, type AuditEntry } from '../../src/audit/chain.js'
-import { AuditWriter, type AppendCheck } from '../../src/store/audit-writer.js'
+import { AuditWriter, type LogWork } from '../../src/store/audit-writer.js'
 import { countRecords, readLog } from '../../src/store/audit-log.js'
 import type { Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
@@ -78,23 +78,43 @@ t.test('pipelined groups: one failing under another in flight leaves a whole cha
   t.equal(await verifyLog(db, 'acme'), 6)
 })
 
-t.test('checked appends commit alone, and only if the check passes under the lock', async (t) => {
+t.test('transactions commit alone, with their own changes, and only if their work passes under the lock', async (t) => {
   const { db } = await testDatabase(t)
   await migrate(db)
+  await db.exec('create table side (n int)')
   const writer = new AuditWriter(db, key)
-  let checks = 0
-  const once: AppendCheck = async (tx) => {
-    checks++
+  let runs = 0
+  const once: LogWork<number> = async (tx) => {
+    runs++
     const { rows } = await tx.query("select 1 from audit_log where job_id = 'final'")
+    await tx.query('insert into side values (1)')
     if (rows.length > 0) throw new Error('already final')
-    return undefined
+    return { entries: [{ ...entry('acme', 9), job_id: 'final' }, { ...entry('acme', 10), job_id: 'final' }], result: runs }
   }
-  const results = await Promise.allSettled(Array.from({ length: 5 }, async () =>
-    await writer.append({ ...entry('acme', 9), job_id: 'final' }, later(), once)))
-  t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one passes')
-  t.match(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.message), Array(4).fill('already final'))
-  t.equal(checks, 5)
-  t.equal(await verifyLog(db, 'acme'), 1)
+  const results = await Promise.allSettled([
+    ...Array.from({ length: 5 }, async () => await writer.transact('acme', later(), once)),
+    writer.append(entry('acme', 11), later())
+  ])
+  const done = results.slice(0, 5).filter((r) => r.status === 'fulfilled')
+  t.equal(done.length, 1, 'exactly one passes')
+  const { records, result } = (done[0] as PromiseFulfilledResult<{ records: Array<{ seq: number }>, result: number }>).value
+  t.equal(records.length, 2, 'both of its records')
+  t.equal(records[1].seq, records[0].seq + 1, 'one after the other')
+  t.ok(result >= 1, 'with its result')
+  t.match(results.slice(0, 5).filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.message), Array(4).fill('already final'))
+  t.equal(results[5].status, 'fulfilled', 'plain appends go on around them')
+  t.equal(runs, 5)
+  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from side')
+  t.equal(rows[0].n, 1, 'the refused transactions changed nothing')
+  t.equal(await verifyLog(db, 'acme'), 3)
+  const empty = await writer.transact('acme', later(), async (tx) => {
+    await tx.query('insert into side values (2)')
+    return { entries: [], result: 'nothing to log' }
+  })
+  t.same(empty, { records: [], result: 'nothing to log' })
+  t.equal((await db.query<{ n: number }>('select count(*)::int as n from side')).rows[0].n, 2, 'a transaction with no records still commits')
+  await t.rejects(writer.transact('acme', later(), async () => ({ entries: [entry('globex', 1)], result: 0 })), /another log/)
+  t.equal(await verifyLog(db, 'acme'), 3)
 })
 
 t.test('a full queue refuses at once instead of growing', async (t) => {
