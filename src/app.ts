@@ -8,6 +8,8 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { HmacSigningKey } from './audit/chain.js'
 import type { CheckpointKey } from './audit/checkpoint.js'
 import { publicKeyPem } from './audit/checkpoint-key.js'
+import { GrantService } from './approvals/grants.js'
+import { ApprovalService } from './approvals/service.js'
 import { FailureLimiter } from './auth/failure-limiter.js'
 import { KeyLookup } from './auth/key-lookup.js'
 import { registerAuth } from './auth/plugin.js'
@@ -16,8 +18,10 @@ import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js
 import type { Config } from './config.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC, type ErrorCode } from './errors.js'
 import { Metrics } from './metrics.js'
+import { approvalRoutes, approvalSchema } from './routes/approvals.js'
 import { auditRoutes, checkpointSchema } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
+import { grantRoutes, grantSchema } from './routes/grants.js'
 import { jobRoutes } from './routes/jobs.js'
 import { keyRoutes } from './routes/keys.js'
 import { metricsRoutes } from './routes/metrics.js'
@@ -28,6 +32,7 @@ import { SHARED_SCHEMAS } from './routes/schemas.js'
 import { Checkpointer } from './runtime/checkpointer.js'
 import { PolicyHolder } from './runtime/policy-holder.js'
 import type { Database } from './store/db.js'
+import { pendingStats } from './store/approvals.js'
 import { AuditWriter } from './store/audit-writer.js'
 import { registerKey } from './store/checkpoints.js'
 import { migrate } from './store/migrate.js'
@@ -42,6 +47,7 @@ declare module 'fastify' {
     auditWriter: AuditWriter
     checkpointer: Checkpointer
     metrics: Metrics
+    approvals: ApprovalService
   }
 }
 
@@ -69,7 +75,14 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const checkpointer = new Checkpointer(deps.db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
   await checkpointer.start()
   // Read at scrape time, when `writer` exists.
-  const metrics = new Metrics({ policyReloadFailures: () => policies.reloadFailures, pendingAppends: () => writer.pending })
+  const metrics = new Metrics({
+    policyReloadFailures: () => policies.reloadFailures,
+    pendingAppends: () => writer.pending,
+    approvalQueues: async () => {
+      const now = clock.now()
+      return (await pendingStats(deps.db, now)).map((q) => ({ tenant: q.tenant_id, pending: q.pending, oldestAgeSec: Math.max(0, (now.getTime() - new Date(q.oldest).getTime()) / 1000) }))
+    }
+  })
   const writer = new AuditWriter(deps.db, deps.key, {
     log,
     onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head),
@@ -78,7 +91,16 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       metrics.recordGroupSize.observe({ outcome }, records)
     }
   })
-  const service = new CheckService({ policy: () => policies.current, writer, clock, ids })
+  const approvals = new ApprovalService({ db: deps.db, writer, clock, maxPending: config.maxPendingApprovals })
+  const service = new CheckService({ policy: () => policies.current, writer, approvals, db: deps.db, clock, ids })
+  let sweeping = false
+  const sweeper = setInterval(() => {
+    if (sweeping) return
+    sweeping = true
+    approvals.sweep(config.checkBudgetMs)
+      .catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed'))
+      .finally(() => { sweeping = false })
+  }, config.approvalSweepIntervalSec * 1000).unref()
 
   const app = Fastify({
     loggerInstance: log,
@@ -101,6 +123,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.decorate('auditWriter', writer)
   app.decorate('checkpointer', checkpointer)
   app.decorate('metrics', metrics)
+  app.decorate('approvals', approvals)
   app.decorateRequest('receivedAt', 0)
   // preClose runs as close() begins, before the listener stops and in-flight requests drain;
   // onClose would run only after they had drained, too late to turn anything away.
@@ -117,12 +140,13 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     }
   })
   app.addHook('onClose', async () => {
+    clearInterval(sweeper)
     policies.close()
     metrics.close()
     await checkpointer.close()
   })
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...SHARED_SCHEMAS, checkpointSchema]) app.addSchema(schema)
+  for (const schema of [...SHARED_SCHEMAS, checkpointSchema, approvalSchema, grantSchema]) app.addSchema(schema)
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { code, message } = classify(err)
@@ -145,6 +169,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   checkRoutes(app, { service, budgetMs: config.checkBudgetMs, metrics })
   policyRoutes(app, { policies, db: deps.db })
   jobRoutes(app, { writer, clock, budgetMs: config.checkBudgetMs })
+  approvalRoutes(app, { approvals, db: deps.db, clock, budgetMs: config.checkBudgetMs })
+  grantRoutes(app, { grants: new GrantService({ db: deps.db, writer, clock }), clock, budgetMs: config.checkBudgetMs })
   readRoutes(app, { db: deps.db })
   auditRoutes(app, { db: deps.db })
   keyRoutes(app, { db: deps.db })

@@ -2,12 +2,16 @@
  * The /check pipeline: normalize → evaluate (pure) → sign → record → answer. A decision is
  * returned only once its record is committed; otherwise the caller gets a recorded-nothing DENY.
  */
+import type { ApprovalService } from './approvals/service.js'
+import type { AuditEntry, SealedRecord } from './audit/chain.js'
 import { actorOf, type Principal } from './auth/principal.js'
 import type { Clock, IdGenerator } from './clock.js'
 import { ArbiterError } from './errors.js'
 import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from './policy/index.js'
 import type { CompiledPolicy } from './policy/compile.js'
+import { hasLiveApproval } from './store/approvals.js'
 import type { AuditWriter } from './store/audit-writer.js'
+import type { Queryable } from './store/db.js'
 
 export interface DecisionResponse {
   decision: Evaluation['decision']
@@ -15,6 +19,11 @@ export interface DecisionResponse {
   rule_id: string | null
   matched_rules: string[]
   constraints?: Evaluation['constraints']
+  /** What the policy alone said, when an approval or grant made the answer differ from it. */
+  policy_decision?: 'REQUIRE_APPROVAL'
+  approval?: Record<string, unknown>
+  approval_ref?: string
+  grant_ref?: string
   policy_snapshot: string
   job_hash: string
   decision_id: string
@@ -41,6 +50,8 @@ export class CheckService {
     private readonly deps: {
       policy: () => CompiledPolicy
       writer: AuditWriter
+      approvals: ApprovalService
+      db: Queryable
       clock: Clock
       ids: IdGenerator
     }
@@ -65,8 +76,9 @@ export class CheckService {
     const prepared = this.prepare(request)
     const { job, policy } = prepared
     const ev = evaluate(policy, job)
-    const at = this.deps.clock.now().toISOString()
-    const fields = {
+    const now = this.deps.clock.now()
+    const at = now.toISOString()
+    const base = {
       decision_id: this.deps.ids.decisionId(),
       job,
       job_hash: prepared.jobHash,
@@ -77,21 +89,34 @@ export class CheckService {
       ...(ev.constraints === undefined ? {} : { constraints: ev.constraints }),
       policy_snapshot: policy.snapshotId
     }
-    let sealed
+    const decisionEntry = (body: Record<string, unknown>): AuditEntry => ({
+      type: 'decision', tenant_id: job.tenant_id, trace_id: prepared.traceId, job_id: job.job_id, at, actor: actorOf(requester), body
+    })
+    let body: Record<string, unknown> = base
+    let sealed: SealedRecord
     try {
-      sealed = await this.deps.writer.append({
-        type: 'decision',
-        tenant_id: job.tenant_id,
-        trace_id: prepared.traceId,
-        job_id: job.job_id,
-        at,
-        actor: actorOf(requester),
-        body: fields
-      }, deadline)
+      if (await this.involvesApproval(ev, job)) {
+        const decided = await this.deps.approvals.decide({
+          job, jobHash: prepared.jobHash, traceId: prepared.traceId, evaluation: ev, policySnapshot: policy.snapshotId, requester, now, base, decisionEntry
+        }, deadline)
+        body = decided.body
+        sealed = decided.decision
+      } else {
+        sealed = await this.deps.writer.append(decisionEntry(base), deadline)
+      }
     } catch (err) {
       throw new RecordFailure(prepared, err)
     }
-    const { job: _job, ...response } = fields
-    return { ...response, trace_id: prepared.traceId, checked_at: at, signature: `hmac-sha256:${sealed.keyId}:${sealed.mac}` }
+    const { job: _job, approval_state: _state, ...response } = body
+    return { ...response, trace_id: prepared.traceId, checked_at: at, signature: `hmac-sha256:${sealed.keyId}:${sealed.mac}` } as unknown as DecisionResponse
+  }
+
+  /**
+   * A job that needs approval goes through its approval; so does a denied job that has one (the
+   * denial invalidates it). Anything else is one record in a group commit: the hot path.
+   */
+  private async involvesApproval (ev: Evaluation, job: Job): Promise<boolean> {
+    if (ev.decision === 'REQUIRE_APPROVAL') return true
+    return ev.decision === 'DENY' && await hasLiveApproval(this.deps.db, job.tenant_id, job.job_id)
   }
 }

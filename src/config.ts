@@ -33,6 +33,10 @@ export interface Config {
   readonly metricsHost: string
   /** Proxies whose X-Forwarded-For names the client (addresses, CIDRs, or `loopback`); none by default. */
   readonly trustProxy: readonly string[]
+  /** Pending approvals a tenant may have at once; past it, a job that needs one is denied. */
+  readonly maxPendingApprovals: number
+  /** How often live approvals whose clock ran out are ended (checks and votes end them too). */
+  readonly approvalSweepIntervalSec: number
 }
 
 /** The variables Arbiter reads, their defaults and limits; README documents the same list. */
@@ -58,7 +62,9 @@ const ENV_SCHEMA = {
     AUTH_FAILURE_WINDOW_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
     METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
     METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
-    TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z:./]+(,[0-9A-Za-z:./]+)*$' }
+    TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z:./]+(,[0-9A-Za-z:./]+)*$' },
+    MAX_PENDING_APPROVALS: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
+    APPROVAL_SWEEP_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 30 }
   },
   additionalProperties: true
 } as const
@@ -118,7 +124,9 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     authFailureWindowSec: v.AUTH_FAILURE_WINDOW_SEC as number,
     metricsPort: v.METRICS_PORT as number | undefined,
     metricsHost: v.METRICS_HOST as string,
-    trustProxy: v.TRUST_PROXY === undefined ? [] : (v.TRUST_PROXY as string).split(',')
+    trustProxy: v.TRUST_PROXY === undefined ? [] : (v.TRUST_PROXY as string).split(','),
+    maxPendingApprovals: v.MAX_PENDING_APPROVALS as number,
+    approvalSweepIntervalSec: v.APPROVAL_SWEEP_INTERVAL_SEC as number
   })
 }
 

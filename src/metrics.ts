@@ -8,6 +8,12 @@ import type { AuthFailure } from './auth/plugin.js'
 
 /** From 0.5 ms (a decision that waits on nothing) to the 2 s scheduler deadline and past it. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5]
+export interface ApprovalQueue {
+  tenant: string
+  pending: number
+  oldestAgeSec: number
+}
+
 const GROUP_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
 export class Metrics {
@@ -19,7 +25,7 @@ export class Metrics {
   readonly authFailures: Counter<'reason'>
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 })
 
-  constructor (sources: { policyReloadFailures: () => number, pendingAppends: () => number }) {
+  constructor (sources: { policyReloadFailures: () => number, pendingAppends: () => number, approvalQueues: () => Promise<ApprovalQueue[]> }) {
     const registers = [this.registry]
     this.decisions = new Counter({
       name: 'arbiter_decisions_total',
@@ -70,7 +76,38 @@ export class Metrics {
       registers,
       collect () { this.set(sources.pendingAppends()) }
     })
+    this.approvalSeries(registers, sources.approvalQueues)
     this.processSeries(registers)
+  }
+
+  /** Each tenant's approval queue, read from the database at scrape time (every instance sees all of it). */
+  private approvalSeries (registers: Registry[], read: () => Promise<ApprovalQueue[]>): void {
+    let last: Promise<ApprovalQueue[]> | undefined
+    // Both gauges come from one query per scrape.
+    const queues = async (): Promise<ApprovalQueue[]> => {
+      last ??= read().finally(() => setImmediate(() => { last = undefined }))
+      return await last
+    }
+    new Gauge({ // eslint-disable-line no-new
+      name: 'arbiter_approvals_pending',
+      help: 'Approvals waiting for reviewers, by tenant.',
+      labelNames: ['tenant'],
+      registers,
+      async collect () {
+        this.reset()
+        for (const q of await queues()) this.set({ tenant: q.tenant }, q.pending)
+      }
+    })
+    new Gauge({ // eslint-disable-line no-new
+      name: 'arbiter_approvals_oldest_pending_age_seconds',
+      help: 'How long the oldest pending approval has waited, by tenant.',
+      labelNames: ['tenant'],
+      registers,
+      async collect () {
+        this.reset()
+        for (const q of await queues()) this.set({ tenant: q.tenant }, q.oldestAgeSec)
+      }
+    })
   }
 
   /**

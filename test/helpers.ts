@@ -12,6 +12,8 @@ import pino from 'pino'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { buildApp, type AppDeps } from '../src/app.js'
+import { ChainVerifier } from '../src/audit/chain.js'
+import { readLog } from '../src/store/audit-log.js'
 import { createKey, OPERATOR, type KeyRequest } from '../src/auth/keys.js'
 import { loadCheckpointKey } from '../src/audit/checkpoint-key.js'
 import { loadHmacKey } from '../src/audit/hmac-key.js'
@@ -177,4 +179,17 @@ function authorizeInjections (app: FastifyInstance, token: string): void {
     return await inject({ ...o, headers })
   }
   app.inject = authorized as typeof app.inject
+}
+
+/**
+ * Verifies a tenant's whole log (chain and signatures): the number of records, or the first
+ * problem found.
+ */
+export async function verifyLog (db: Database, tenant: string, hmacKeys: ReadonlyMap<string, Buffer>): Promise<{ seq: number, problem: string } | number> {
+  const v = new ChainVerifier(tenant, undefined, hmacKeys)
+  for (const r of await readLog(db, tenant, 1, Number.MAX_SAFE_INTEGER, 1_000_000)) {
+    const p = v.next(r)
+    if (p !== null) return p
+  }
+  return v.checked
 }

@@ -20,6 +20,9 @@ export const RECORD_TYPES = [
   'approval.invalidated',
   'approval.superseded',
   'approval.cancelled',
+  'approval.consumed',
+  'grant.created',
+  'grant.revoked',
   'grant.used',
   'output.verdict'
 ] as const

@@ -7,7 +7,7 @@ import { compileGlob, type Glob } from './glob.js'
 import { sha256Hex } from './hash.js'
 import { parsePolicyFile, type PolicyProblem } from './parse.js'
 import { TopicIndex } from './topic-index.js'
-import type { Constraints, Decision, PolicyFileSpec, PolicySource, RuleSpec } from './types.js'
+import type { ApprovalSpec, Constraints, Decision, PolicyFileSpec, PolicySource, RuleSpec } from './types.js'
 
 export interface CompiledRule {
   readonly index: number
@@ -16,6 +16,7 @@ export interface CompiledRule {
   readonly decision: Decision
   readonly reason: string
   readonly constraints?: Readonly<Constraints>
+  readonly approval?: Readonly<ApprovalSpec>
   readonly topics?: readonly Glob[]
   /** `null`: the rule asks for a job with no risk tags at all. */
   readonly riskTags?: ReadonlySet<string> | null
@@ -112,6 +113,7 @@ function compileRule (spec: RuleSpec, file: string, index: number): CompiledRule
     decision,
     reason: spec.reason ?? `matched rule ${spec.id}`,
     constraints: spec.constraints === undefined ? undefined : Object.freeze({ ...spec.constraints }),
+    approval: spec.approval === undefined ? undefined : Object.freeze({ ...spec.approval }),
     topics: m.topics?.map(compileGlob),
     riskTags: m.risk_tags === undefined ? undefined : m.risk_tags.length === 0 ? null : new Set(m.risk_tags),
     tenants: m.tenants?.map(compileGlob),

@@ -4,7 +4,7 @@
  */
 import type { CompiledPolicy, CompiledRule } from './compile.js'
 import { globMatches, type Glob } from './glob.js'
-import { RESTRICTIVENESS, type Constraints, type Evaluation, type Job, type RuleMatch } from './types.js'
+import { DEFAULT_APPROVAL, RESTRICTIVENESS, type ApprovalRequirement, type ApprovalSpec, type Constraints, type Evaluation, type Job, type RuleMatch } from './types.js'
 
 export interface EvaluateOptions {
   /** Say why each matching rule matched (for simulation; costs a little). */
@@ -20,19 +20,43 @@ export function evaluate (policy: CompiledPolicy, job: Job, options: EvaluateOpt
     const rule = policy.rules[i]
     const why = options.explain === true ? [] : undefined
     if (!ruleMatches(rule, job, why)) continue
-    matches.push({ rule_id: rule.id, decision: rule.decision, reason: rule.reason, constraints: rule.constraints, why })
+    matches.push({ rule_id: rule.id, decision: rule.decision, reason: rule.reason, constraints: rule.constraints, ...(rule.approval === undefined ? {} : { approval: rule.approval }), why })
     // Strictly greater: among equals the first in file order keeps rule_id and reason.
     if (winner === undefined || RESTRICTIVENESS[rule.decision] > RESTRICTIVENESS[winner.decision]) winner = rule
     if (rule.constraints !== undefined) constraints = mergeConstraints(constraints, rule.constraints)
   }
   const matchedRules = matches.map((m) => m.rule_id)
   if (winner === undefined) {
-    return { decision: policy.defaults.decision, reason: policy.defaults.reason, rule_id: null, matched_rules: matchedRules, matches }
+    const fallback: Evaluation = { decision: policy.defaults.decision, reason: policy.defaults.reason, rule_id: null, matched_rules: matchedRules, matches }
+    if (fallback.decision === 'REQUIRE_APPROVAL') fallback.approval = approvalRequirement([DEFAULT_APPROVAL])
+    return fallback
   }
   const carriesConstraints = winner.decision === 'ALLOW_WITH_CONSTRAINTS' || winner.decision === 'REQUIRE_APPROVAL'
   const evaluation: Evaluation = { decision: winner.decision, reason: winner.reason, rule_id: winner.id, matched_rules: matchedRules, matches }
   if (carriesConstraints && constraints !== undefined) evaluation.constraints = constraints
+  if (winner.decision === 'REQUIRE_APPROVAL') {
+    evaluation.approval = approvalRequirement(matches.filter((m) => m.decision === 'REQUIRE_APPROVAL').map((m) => m.approval ?? {}))
+  }
   return evaluation
+}
+
+/**
+ * The strictest of what every matching require_approval rule asks: the most approvers, the
+ * shortest clocks, and an approver must satisfy each rule's roles. Settings a rule leaves out
+ * are the defaults.
+ */
+export function approvalRequirement (specs: readonly ApprovalSpec[]): ApprovalRequirement {
+  const full = specs.map((s) => ({ ...DEFAULT_APPROVAL, ...s }))
+  const roleSets = new Map(full.map((s) => {
+    const roles = [...new Set(s.roles)].sort()
+    return [roles.join(','), roles] as const
+  }))
+  return {
+    approvers: Math.max(...full.map((s) => s.approvers)),
+    roles: [...roleSets.keys()].sort().map((k) => roleSets.get(k) as ApprovalRequirement['roles'][number]),
+    ttl_sec: Math.min(...full.map((s) => s.ttl_sec)),
+    dispatch_window_sec: Math.min(...full.map((s) => s.dispatch_window_sec))
+  }
 }
 
 function ruleMatches (rule: CompiledRule, job: Job, why: string[] | undefined): boolean {

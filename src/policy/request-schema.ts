@@ -4,6 +4,8 @@ const printable = '^[\\x21-\\x7e]+$'
 /** Tenant ids, risk tags and label names: one vocabulary wherever they are accepted. */
 export const NAME_PATTERN = '^[A-Za-z0-9_.:/@+-]+$'
 export const nameSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: NAME_PATTERN } as const
+/** A topic or principal glob, as a policy file writes one (policy.schema.json's `glob`). */
+export const globSchema = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_:*/@+-]+(\\.[A-Za-z0-9_:*/@+-]+)*$' } as const
 const name = nameSchema
 
 export const checkRequestSchema = {

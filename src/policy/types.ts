@@ -30,6 +30,34 @@ export interface RuleMatchSpec {
   labels?: Record<string, string | string[]>
 }
 
+export type ApproverRole = 'reviewer' | 'admin'
+
+export interface ApprovalSpec {
+  approvers?: number
+  roles?: ApproverRole[]
+  ttl_sec?: number
+  dispatch_window_sec?: number
+}
+
+/**
+ * What a REQUIRE_APPROVAL answer asks for: `approvers` distinct people, each holding a role from
+ * every set in `roles` (one set per matching rule), within `ttl_sec`; once approved, the job must
+ * be dispatched within `dispatch_window_sec`.
+ */
+export interface ApprovalRequirement {
+  approvers: number
+  roles: ApproverRole[][]
+  ttl_sec: number
+  dispatch_window_sec: number
+}
+
+export const DEFAULT_APPROVAL: Readonly<Required<ApprovalSpec>> = Object.freeze({
+  approvers: 1,
+  roles: ['reviewer' as const],
+  ttl_sec: 3600,
+  dispatch_window_sec: 900
+})
+
 export interface RuleSpec {
   id: string
   description?: string
@@ -37,6 +65,7 @@ export interface RuleSpec {
   decision: YamlDecision
   reason?: string
   constraints?: Constraints
+  approval?: ApprovalSpec
 }
 
 export interface PolicyFileSpec {
@@ -73,6 +102,7 @@ export interface RuleMatch {
   decision: Decision
   reason: string
   constraints?: Constraints
+  approval?: ApprovalSpec
   /** Why each match field held; filled only when evaluation is asked to explain. */
   why?: string[]
 }
@@ -83,5 +113,7 @@ export interface Evaluation {
   rule_id: string | null
   matched_rules: string[]
   constraints?: Constraints
+  /** Set when the decision is REQUIRE_APPROVAL. */
+  approval?: ApprovalRequirement
   matches: RuleMatch[]
 }

@@ -90,6 +90,7 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
       rule_id: ev.rule_id,
       matched_rules: ev.matched_rules,
       constraints: ev.constraints,
+      approval: ev.approval,
       policy_snapshot: prepared.policy.snapshotId,
       job_hash: prepared.jobHash,
       trace_id: prepared.traceId,

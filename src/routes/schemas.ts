@@ -4,6 +4,7 @@
  */
 import { checkRequestSchema } from '../policy/request-schema.js'
 import { DECISIONS } from '../policy/types.js'
+import { APPROVAL_STATUSES } from '../store/approvals.js'
 
 export const constraintsSchema = {
   $id: 'Constraints',
@@ -45,6 +46,25 @@ const decisionCore = {
   trace_id: { type: 'string' }
 } as const
 
+const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const
+
+/** An approval's state as a /check answer carries it. */
+export const approvalStateSchema = {
+  $id: 'ApprovalState',
+  type: 'object',
+  required: ['approval_id', 'status', 'expires_at', 'approvals_required', 'approvals_received', 'approved_at', 'dispatch_by'],
+  additionalProperties: false,
+  properties: {
+    approval_id: { type: 'string', format: 'uuid' },
+    status: { type: 'string', enum: APPROVAL_STATUSES },
+    expires_at: { type: 'string', format: 'date-time' },
+    approvals_required: { type: 'integer' },
+    approvals_received: { type: 'integer' },
+    approved_at: nullableTime,
+    dispatch_by: nullableTime
+  }
+} as const
+
 export const decisionSchema = {
   $id: 'Decision',
   type: 'object',
@@ -54,7 +74,38 @@ export const decisionSchema = {
     ...decisionCore,
     decision_id: { type: 'string', format: 'uuid' },
     checked_at: { type: 'string', format: 'date-time' },
-    signature: { type: 'string', pattern: '^hmac-sha256:[A-Za-z0-9_]+:[0-9a-f]{64}$' }
+    signature: { type: 'string', pattern: '^hmac-sha256:[A-Za-z0-9_]+:[0-9a-f]{64}$' },
+    policy_decision: { type: 'string', const: 'REQUIRE_APPROVAL' },
+    approval: { $ref: 'ApprovalState#' },
+    approval_ref: { type: 'string', format: 'uuid' },
+    grant_ref: { type: 'string', format: 'uuid' }
+  }
+} as const
+
+const approverRoles = { type: 'array', items: { type: 'string', enum: ['reviewer', 'admin'] } } as const
+
+/** A rule's `approval` settings as written. */
+const approvalSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    approvers: { type: 'integer' },
+    roles: approverRoles,
+    ttl_sec: { type: 'integer' },
+    dispatch_window_sec: { type: 'integer' }
+  }
+} as const
+
+/** What a REQUIRE_APPROVAL answer would ask of reviewers: the strictest of the matching rules. */
+const approvalRequirementSchema = {
+  type: 'object',
+  required: ['approvers', 'roles', 'ttl_sec', 'dispatch_window_sec'],
+  additionalProperties: false,
+  properties: {
+    approvers: { type: 'integer' },
+    roles: { type: 'array', items: approverRoles },
+    ttl_sec: { type: 'integer' },
+    dispatch_window_sec: { type: 'integer' }
   }
 } as const
 
@@ -65,6 +116,7 @@ export const simulationSchema = {
   additionalProperties: false,
   properties: {
     ...decisionCore,
+    approval: approvalRequirementSchema,
     recorded: { type: 'boolean', const: false },
     matches: {
       type: 'array',
@@ -77,6 +129,7 @@ export const simulationSchema = {
           decision: { type: 'string', enum: DECISIONS },
           reason: { type: 'string' },
           constraints: { $ref: 'Constraints#' },
+          approval: approvalSpecSchema,
           why: { type: 'array', items: { type: 'string' } }
         }
       }
@@ -100,4 +153,4 @@ export const unrecordedDenySchema = {
   }
 } as const
 
-export const SHARED_SCHEMAS = [constraintsSchema, errorSchema, checkRequestSchema, decisionSchema, simulationSchema, unrecordedDenySchema]
+export const SHARED_SCHEMAS = [constraintsSchema, approvalStateSchema, errorSchema, checkRequestSchema, decisionSchema, simulationSchema, unrecordedDenySchema]

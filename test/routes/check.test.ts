@@ -47,7 +47,8 @@ t.test('the example policy over HTTP: every 200 answer has a verifying record', 
   }
   const exec = await check(ctx, cases[4][0])
   t.same(exec.body.constraints, { max_runtime_sec: 45, max_retries: 1 })
-  t.equal(await countRecords(ctx.db), cases.length + 1, 'one record per answer')
+  t.equal(await countRecords(ctx.db, 'decision'), cases.length + 1, 'one decision record per answer')
+  t.equal(await countRecords(ctx.db, 'approval.requested'), 1, 'and the approval the production write asked for')
 })
 
 t.test('trace ids: kept when given, generated when absent', async (t) => {

@@ -1,0 +1,125 @@
+/**
+ * Approvals and grants over time. Every transition runs in a writer transaction of the tenant's
+ * log: the head lock serializes it with every other change to that tenant's approvals (on every
+ * instance), the approval's row lock guards it besides, and the records that tell of it commit
+ * with it or not at all. So each approval reaches exactly one end, and the log says which.
+ */
+import { performance } from 'node:perf_hooks'
+import type { AuditEntry, SealedRecord } from '../audit/chain.js'
+import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
+import type { Clock } from '../clock.js'
+import { ArbiterError } from '../errors.js'
+import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes, lockLatestApproval, type ApprovalChange, type ApprovalRow } from '../store/approvals.js'
+import type { AuditWriter } from '../store/audit-writer.js'
+import type { Database, Queryable } from '../store/db.js'
+import { hasRunOut, isLive, voteRefusal } from './lifecycle.js'
+import { decideWithApproval, type CheckContext } from './on-check.js'
+import { approvalEntry, CLOCK_ACTOR, expire } from './records.js'
+import { approvalSummary, approvalView } from './view.js'
+
+export interface VoteRequest {
+  vote: 'APPROVE' | 'DENY'
+  note?: string
+  job_hash?: string
+}
+
+export class ApprovalService {
+  constructor (private readonly deps: { db: Database, writer: AuditWriter, clock: Clock, maxPending: number }) {}
+
+  /** A check whose policy answer is REQUIRE_APPROVAL or DENY: see on-check.ts. Resolves with the decision body. */
+  async decide (c: Omit<CheckContext, 'maxPending'>, deadline: number): Promise<{ body: Record<string, unknown>, decision: SealedRecord }> {
+    const { records, result } = await this.deps.writer.transact(c.job.tenant_id, deadline, async (tx) => await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending }))
+    return { body: result, decision: records[records.length - 1] }
+  }
+
+  async get (tenantId: string, jobId: string): Promise<Record<string, unknown>> {
+    const a = await getLatestApproval(this.deps.db, tenantId, jobId)
+    if (a === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no approval for job ${jobId}`)
+    return approvalView(a, (await listVotes(this.deps.db, [a.approval_id])).get(a.approval_id) ?? [])
+  }
+
+  /** A reviewer's vote; one deny ends the approval, the last needed approve grants it. */
+  async vote (tenantId: string, jobId: string, voter: Principal, v: VoteRequest, deadline: number): Promise<Record<string, unknown>> {
+    const { result } = await this.deps.writer.transact(tenantId, deadline, async (tx) => {
+      const now = this.deps.clock.now()
+      const a = await this.latest(tx, tenantId, jobId)
+      if (v.job_hash !== undefined && v.job_hash !== a.job_hash) {
+        throw new ArbiterError('ARBITER_ERR_STALE_JOB_HASH', `the job changed since you saw it: its hash is now ${a.job_hash}`)
+      }
+      const refusal = voteRefusal(a, voter)
+      if (refusal !== null) throw new ArbiterError('ARBITER_ERR_FORBIDDEN', refusal)
+      if (a.status !== 'PENDING') throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', `the approval is ${a.status}; it takes no more votes`)
+      if (hasRunOut(a, now)) return await this.expireIn(tx, a, now, 'vote')
+      const actor = actorOf(voter)
+      if (!await insertVote(tx, a.approval_id, { principal_id: voter.principalId, key_id: voter.keyId, vote: v.vote, note: v.note ?? null, at: now })) {
+        throw new ArbiterError('ARBITER_ERR_ALREADY_VOTED', `${voter.principalId} already voted on this approval`)
+      }
+      const received = a.approvals_received + (v.vote === 'APPROVE' ? 1 : 0)
+      let change: ApprovalChange = { status: 'PENDING', approvals_received: received }
+      if (v.vote === 'DENY') {
+        change = { status: 'DENIED', resolved_at: now, resolution: { by: actor, note: v.note } }
+      } else if (received >= a.approvals_required) {
+        const votes = (await listVotes(tx, [a.approval_id])).get(a.approval_id) ?? []
+        const approvers = votes.filter((x) => x.vote === 'APPROVE').map((x) => x.principal_id)
+        change = { ...change, status: 'APPROVED', approved_at: now, dispatch_by: new Date(now.getTime() + a.dispatch_window_sec * 1000), resolved_at: now, resolution: { approvers } }
+      }
+      const after = await this.change(tx, a, change)
+      const entries = [approvalEntry('approval.vote', after, actor, now, { vote: v.vote, note: v.note ?? null, approvals_received: received })]
+      if (after.status !== 'PENDING') entries.push(approvalEntry('approval.resolved', after, actor, now, { resolution: after.resolution }))
+      return { entries, result: { approval: after, closed: undefined as string | undefined } }
+    })
+    if (result.closed !== undefined) throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', result.closed)
+    return approvalView(result.approval, (await listVotes(this.deps.db, [result.approval.approval_id])).get(result.approval.approval_id) ?? [])
+  }
+
+  /** The scheduler gives up on a job: its live approval ends CANCELLED. */
+  async cancel (tenantId: string, jobId: string, caller: Principal, reason: string | undefined, deadline: number): Promise<Record<string, unknown>> {
+    const { result } = await this.deps.writer.transact(tenantId, deadline, async (tx) => {
+      const now = this.deps.clock.now()
+      const a = await this.latest(tx, tenantId, jobId)
+      // An approval for an agent the key may not speak for looks like no approval at all.
+      if (!speaksForJob(caller, a.agent_principal)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no approval for job ${jobId}`)
+      if (!isLive(a.status)) throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', `the approval is ${a.status}; only a pending or approved one can be cancelled`)
+      if (hasRunOut(a, now)) return await this.expireIn(tx, a, now, 'cancel')
+      const actor = actorOf(caller)
+      const after = await this.change(tx, a, { status: 'CANCELLED', resolved_at: now, resolution: { by: actor, ...(reason === undefined ? {} : { reason }) } })
+      return { entries: [approvalEntry('approval.cancelled', after, actor, now, { reason: reason ?? null })], result: { approval: after, closed: undefined as string | undefined } }
+    })
+    if (result.closed !== undefined) throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', result.closed)
+    return approvalSummary(result.approval)
+  }
+
+  /**
+   * Ends every live approval whose clock ran out by now, each in its own transaction (checks
+   * and votes end them too, as they find them). Returns how many it ended.
+   */
+  async sweep (deadlineMs: number, batch = 100): Promise<number> {
+    const now = this.deps.clock.now()
+    let ended = 0
+    for (const due of await dueForExpiry(this.deps.db, now, batch)) {
+      const { result } = await this.deps.writer.transact(due.tenant_id, performance.now() + deadlineMs, async (tx) => {
+        const a = await lockLatestApproval(tx, due.tenant_id, due.job_id)
+        if (a?.approval_id !== due.approval_id || !isLive(a.status) || !hasRunOut(a, now)) return { entries: [], result: false }
+        const { entries } = await this.expireIn(tx, a, now, 'sweep')
+        return { entries, result: true }
+      })
+      if (result) ended++
+    }
+    return ended
+  }
+
+  private async latest (tx: Queryable, tenantId: string, jobId: string): Promise<ApprovalRow> {
+    const a = await lockLatestApproval(tx, tenantId, jobId)
+    if (a === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no approval for job ${jobId}`)
+    return a
+  }
+
+  private async change (tx: Queryable, a: ApprovalRow, c: ApprovalChange): Promise<ApprovalRow> {
+    return await changeApproval(tx, a.approval_id, a.status, c) as ApprovalRow
+  }
+
+  private async expireIn (tx: Queryable, a: ApprovalRow, now: Date, noticedBy: string): Promise<{ entries: AuditEntry[], result: { approval: ApprovalRow, closed: string } }> {
+    const after = await expire(tx, a, now)
+    return { entries: [approvalEntry('approval.expired', after, CLOCK_ACTOR, now, { noticed_by: noticedBy, was: a.status })], result: { approval: after, closed: 'approval expired' } }
+  }
+}

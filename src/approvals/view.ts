@@ -1,0 +1,64 @@
+/** How approvals and grants are shown: in /check answers, to reviewers, and in audit records. */
+import type { ApprovalRow, VoteRow } from '../store/approvals.js'
+import type { GrantRow } from '../store/grants.js'
+
+function iso (d: Date | string | null): string | null {
+  return d === null ? null : new Date(d).toISOString()
+}
+
+/** The state a /check answer carries. */
+export function approvalSummary (a: ApprovalRow): Record<string, unknown> {
+  return {
+    approval_id: a.approval_id,
+    status: a.status,
+    expires_at: iso(a.expires_at),
+    approvals_required: a.approvals_required,
+    approvals_received: a.approvals_received,
+    approved_at: iso(a.approved_at),
+    dispatch_by: iso(a.dispatch_by)
+  }
+}
+
+/** Everything a reviewer needs to decide: the job exactly as hashed, its evidence, the rule and the votes so far. */
+export function approvalView (a: ApprovalRow, votes: readonly VoteRow[]): Record<string, unknown> {
+  const job = JSON.parse(a.job) as Record<string, unknown>
+  return {
+    ...approvalSummary(a),
+    tenant_id: a.tenant_id,
+    job_id: a.job_id,
+    job_hash: a.job_hash,
+    job,
+    job_canonical: a.job,
+    evidence: job.evidence ?? null,
+    topic: a.topic,
+    trace_id: a.trace_id,
+    rule_id: a.rule_id,
+    reason: a.reason,
+    constraints: a.constraints ?? undefined,
+    policy_snapshot: a.policy_snapshot,
+    requested_by: a.requested_by,
+    approver_roles: a.approver_roles,
+    dispatch_window_sec: a.dispatch_window_sec,
+    created_at: iso(a.created_at),
+    resolved_at: iso(a.resolved_at),
+    resolution: a.resolution,
+    votes: votes.map((v) => ({ principal_id: v.principal_id, key_id: v.key_id, vote: v.vote, note: v.note, at: iso(v.at) }))
+  }
+}
+
+export function grantView (g: GrantRow): Record<string, unknown> {
+  return {
+    grant_id: g.grant_id,
+    tenant_id: g.tenant_id,
+    session_id: g.session_id,
+    match: g.match,
+    note: g.note,
+    created_by: g.created_by,
+    created_at: iso(g.created_at),
+    expires_at: iso(g.expires_at),
+    max_uses: g.max_uses,
+    uses: g.uses,
+    revoked_at: iso(g.revoked_at),
+    revoked_by: g.revoked_by
+  }
+}

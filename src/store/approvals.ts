@@ -1,0 +1,190 @@
+/**
+ * Queries on approvals and their votes. Every change runs inside a writer transaction of the
+ * tenant's log (see approvals/service.ts), so it commits with the records that tell of it.
+ */
+import type { Actor } from '../audit/chain.js'
+import type { Constraints } from '../policy/types.js'
+import type { Queryable } from './db.js'
+
+export const APPROVAL_STATUSES = ['PENDING', 'APPROVED', 'DENIED', 'EXPIRED', 'CANCELLED', 'INVALIDATED', 'SUPERSEDED', 'CONSUMED'] as const
+export type ApprovalStatus = typeof APPROVAL_STATUSES[number]
+
+export interface ApprovalRow {
+  approval_id: string
+  ordinal: number
+  tenant_id: string
+  job_id: string
+  job_hash: string
+  /** The canonical JSON of the job as hashed. */
+  job: string
+  topic: string
+  trace_id: string
+  status: ApprovalStatus
+  rule_id: string | null
+  reason: string
+  constraints: Constraints | null
+  policy_snapshot: string
+  requested_by: Actor
+  requester_principal: string
+  agent_principal: string | null
+  approvals_required: number
+  approvals_received: number
+  approver_roles: string[][]
+  dispatch_window_sec: number
+  requested_decision_id: string
+  created_at: Date
+  expires_at: Date
+  approved_at: Date | null
+  dispatch_by: Date | null
+  resolved_at: Date | null
+  resolution: Record<string, unknown> | null
+}
+
+export type NewApproval = Omit<ApprovalRow, 'ordinal' | 'approvals_received' | 'approved_at' | 'dispatch_by' | 'resolved_at' | 'resolution' | 'status'>
+
+export interface VoteRow {
+  principal_id: string
+  key_id: string | null
+  vote: 'APPROVE' | 'DENY'
+  note: string | null
+  at: Date
+}
+
+const COLUMNS = `approval_id, ordinal::int as ordinal, tenant_id, job_id, job_hash, job, topic, trace_id, status, rule_id, reason,
+  constraints, policy_snapshot, requested_by, requester_principal, agent_principal, approvals_required, approvals_received,
+  approver_roles, dispatch_window_sec, requested_decision_id, created_at, expires_at, approved_at, dispatch_by, resolved_at, resolution`
+
+/** The latest approval of a job, row-locked for the caller's transaction. */
+export async function lockLatestApproval (q: Queryable, tenantId: string, jobId: string): Promise<ApprovalRow | undefined> {
+  const { rows } = await q.query<ApprovalRow>(
+    `select ${COLUMNS} from approvals where tenant_id = $1 and job_id = $2 order by ordinal desc limit 1 for update`,
+    [tenantId, jobId]
+  )
+  return rows[0]
+}
+
+export async function getLatestApproval (q: Queryable, tenantId: string, jobId: string): Promise<ApprovalRow | undefined> {
+  const { rows } = await q.query<ApprovalRow>(`select ${COLUMNS} from approvals where tenant_id = $1 and job_id = $2 order by ordinal desc limit 1`, [tenantId, jobId])
+  return rows[0]
+}
+
+/** Whether the job has a pending or approved approval (read outside any lock). */
+export async function hasLiveApproval (q: Queryable, tenantId: string, jobId: string): Promise<boolean> {
+  const { rows } = await q.query(
+    "select 1 from approvals where tenant_id = $1 and job_id = $2 and status in ('PENDING', 'APPROVED')",
+    [tenantId, jobId],
+    'arbiter_has_live_approval'
+  )
+  return rows.length > 0
+}
+
+export async function insertApproval (q: Queryable, a: NewApproval): Promise<ApprovalRow> {
+  const { rows } = await q.query<ApprovalRow>(
+    `insert into approvals (approval_id, tenant_id, job_id, job_hash, job, topic, trace_id, status, rule_id, reason, constraints,
+       policy_snapshot, requested_by, requester_principal, agent_principal, approvals_required, approver_roles, dispatch_window_sec,
+       requested_decision_id, created_at, expires_at)
+     values ($1, $2, $3, $4, $5, $6, $7, 'PENDING', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+     returning ${COLUMNS}`,
+    [a.approval_id, a.tenant_id, a.job_id, a.job_hash, a.job, a.topic, a.trace_id, a.rule_id, a.reason,
+      a.constraints === null ? null : JSON.stringify(a.constraints), a.policy_snapshot, JSON.stringify(a.requested_by),
+      a.requester_principal, a.agent_principal, a.approvals_required, JSON.stringify(a.approver_roles), a.dispatch_window_sec,
+      a.requested_decision_id, a.created_at, a.expires_at]
+  )
+  return rows[0]
+}
+
+export interface ApprovalChange {
+  status: ApprovalStatus
+  approvals_received?: number
+  approved_at?: Date
+  dispatch_by?: Date
+  resolved_at?: Date
+  resolution?: Record<string, unknown>
+}
+
+/** Moves an approval on from `from`; returns the row as it now is, or undefined if it was not in `from`. */
+export async function changeApproval (q: Queryable, approvalId: string, from: ApprovalStatus, c: ApprovalChange): Promise<ApprovalRow | undefined> {
+  const { rows } = await q.query<ApprovalRow>(
+    `update approvals set status = $3, approvals_received = coalesce($4, approvals_received), approved_at = coalesce($5, approved_at),
+       dispatch_by = coalesce($6, dispatch_by), resolved_at = coalesce($7, resolved_at), resolution = coalesce($8::jsonb, resolution)
+     where approval_id = $1 and status = $2
+     returning ${COLUMNS}`,
+    [approvalId, from, c.status, c.approvals_received ?? null, c.approved_at ?? null, c.dispatch_by ?? null, c.resolved_at ?? null,
+      c.resolution === undefined ? null : JSON.stringify(c.resolution)]
+  )
+  return rows[0]
+}
+
+/** Pending approvals of a tenant that have not run out, the ones its queue bound counts. */
+export async function countPending (q: Queryable, tenantId: string, now: Date): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    "select count(*)::int as n from approvals where tenant_id = $1 and status = 'PENDING' and expires_at > $2",
+    [tenantId, now]
+  )
+  return rows[0].n
+}
+
+/** Records a vote; false if this person already voted on the approval. */
+export async function insertVote (q: Queryable, approvalId: string, v: VoteRow): Promise<boolean> {
+  const { rows } = await q.query(
+    `insert into approval_votes (approval_id, principal_id, key_id, vote, note, at) values ($1, $2, $3, $4, $5, $6)
+     on conflict (approval_id, principal_id) do nothing returning 1`,
+    [approvalId, v.principal_id, v.key_id, v.vote, v.note, v.at]
+  )
+  return rows.length === 1
+}
+
+export async function listVotes (q: Queryable, approvalIds: readonly string[]): Promise<Map<string, VoteRow[]>> {
+  const { rows } = await q.query<VoteRow & { approval_id: string }>(
+    'select approval_id, principal_id, key_id, vote, note, at from approval_votes where approval_id = any($1) order by at, principal_id',
+    [approvalIds]
+  )
+  const out = new Map<string, VoteRow[]>()
+  for (const { approval_id: id, ...vote } of rows) out.set(id, [...(out.get(id) ?? []), vote])
+  return out
+}
+
+export interface ApprovalFilter {
+  tenants?: readonly string[]
+  tenantId?: string
+  statuses?: readonly ApprovalStatus[]
+  topic?: string
+  /** Leave out pending approvals that ran out by `now` but were not swept yet. */
+  hideLapsedAt?: Date
+  afterOrdinal?: number
+}
+
+/** Approvals by filter, oldest first. */
+export async function listApprovals (q: Queryable, f: ApprovalFilter, limit: number): Promise<ApprovalRow[]> {
+  const { rows } = await q.query<ApprovalRow>(
+    `select ${COLUMNS} from approvals
+     where ($1::text[] is null or tenant_id = any($1)) and ($2::text is null or tenant_id = $2)
+       and ($3::text[] is null or status = any($3)) and ($4::text is null or topic = $4)
+       and ($5::bigint is null or ordinal > $5)
+       and ($6::timestamptz is null or status <> 'PENDING' or expires_at > $6)
+     order by ordinal limit $7`,
+    [f.tenants ?? null, f.tenantId ?? null, f.statuses ?? null, f.topic ?? null, f.afterOrdinal ?? null, f.hideLapsedAt ?? null, limit]
+  )
+  return rows
+}
+
+/** Live approvals whose clock ran out by `now`: pending past their TTL, approved past their dispatch window. */
+export async function dueForExpiry (q: Queryable, now: Date, limit: number): Promise<Array<{ tenant_id: string, job_id: string, approval_id: string }>> {
+  const { rows } = await q.query<{ tenant_id: string, job_id: string, approval_id: string }>(
+    `select tenant_id, job_id, approval_id from approvals
+     where (status = 'PENDING' and expires_at <= $1) or (status = 'APPROVED' and dispatch_by <= $1)
+     order by ordinal limit $2`,
+    [now, limit]
+  )
+  return rows
+}
+
+/** Per tenant: how many approvals wait, and when the oldest of them was requested. */
+export async function pendingStats (q: Queryable, now: Date): Promise<Array<{ tenant_id: string, pending: number, oldest: Date }>> {
+  const { rows } = await q.query<{ tenant_id: string, pending: number, oldest: Date }>(
+    `select tenant_id, count(*)::int as pending, min(created_at) as oldest from approvals
+     where status = 'PENDING' and expires_at > $1 group by tenant_id order by tenant_id`,
+    [now]
+  )
+  return rows
+}
