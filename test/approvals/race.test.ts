@@ -1,0 +1,66 @@
+import t from 'tap'
+import { countRecords } from '../../src/store/audit-log.js'
+import { approvalApp, deploy, prodWrite, START } from './fixture.js'
+
+t.test('50 concurrent approve/deny calls on one approval, over two instances on one database: one resolution', async (t) => {
+  const clockAt = { ms: START }
+  const one = await approvalApp(t, { clockAt })
+  const two = await approvalApp(t, { clockAt, testDb: one.testDb, deps: { key: one.deps.key } })
+  const reviewers = await Promise.all(Array.from({ length: 50 }, async (_, i) => await one.token({ principal_id: `r${i}`, roles: ['reviewer'], tenants: ['*'] })))
+  const asked = await one.check(deploy('race-1'))
+  t.equal(asked.approval.approvals_required, 2)
+
+  const answers = await Promise.all(reviewers.map(async (token, i) => {
+    const app = i % 2 === 0 ? one : two
+    return i % 3 === 0
+      ? await app.vote('race-1', 'deny', token, { note: `no from r${i}` })
+      : await app.vote('race-1', 'approve', token, { job_hash: asked.job_hash })
+  }))
+  const accepted = answers.filter((a) => a.statusCode === 200)
+  const refused = answers.filter((a) => a.statusCode !== 200)
+  t.ok(refused.every((a) => a.statusCode === 409 && a.json().code === 'ARBITER_ERR_APPROVAL_CLOSED'), 'every other vote found it closed')
+
+  const final = (await one.call('GET', '/approvals/race-1', one.tokens.alice)).json()
+  t.ok(['APPROVED', 'DENIED'].includes(final.status), `resolved ${String(final.status)}`)
+  t.equal(final.votes.length, accepted.length, 'every accepted vote is counted, and only those')
+  const approves = final.votes.filter((v: { vote: string }) => v.vote === 'APPROVE').length
+  const denies = final.votes.length - approves
+  if (final.status === 'APPROVED') t.same([approves, denies], [2, 0], 'approved by exactly two')
+  else t.same([denies, final.votes[final.votes.length - 1].vote], [1, 'DENY'], 'ended by exactly one deny')
+  t.equal(await countRecords(one.db, 'approval.resolved'), 1, 'one resolution in the log')
+  t.equal(await countRecords(one.db, 'approval.vote'), accepted.length)
+  t.equal(await one.verify(), 2 + accepted.length + 1, 'and the chain verifies')
+})
+
+t.test('the same new job checked concurrently on two instances gets one approval', async (t) => {
+  const clockAt = { ms: START }
+  const one = await approvalApp(t, { clockAt })
+  const two = await approvalApp(t, { clockAt, testDb: one.testDb, deps: { key: one.deps.key } })
+  const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => await (i % 2 === 0 ? one : two).check(prodWrite('same'))))
+  t.equal(new Set(answers.map((a) => a.approval.approval_id)).size, 1)
+  t.equal(await countRecords(one.db, 'approval.requested'), 1)
+  t.equal(await one.verify(), 21)
+})
+
+t.test('votes, checks, a cancel and the sweeper racing the expiry: it ends once', async (t) => {
+  const clockAt = { ms: START }
+  const one = await approvalApp(t, { clockAt })
+  const two = await approvalApp(t, { clockAt, testDb: one.testDb, deps: { key: one.deps.key } })
+  await one.check(prodWrite('late'))
+  one.clock.advance(3600)
+  const calls = await Promise.all([
+    one.vote('late', 'approve', one.tokens.alice),
+    two.vote('late', 'approve', two.tokens.bob),
+    one.check(prodWrite('late')),
+    two.check(prodWrite('late')),
+    one.call('POST', '/approvals/late/cancel', one.tokens.scheduler, {}),
+    two.app.approvals.sweep(1000),
+    one.vote('late', 'deny', one.tokens.carol, { note: 'too late' })
+  ])
+  const [v1, v2, c1, c2, cancel, , v3] = calls
+  for (const v of [v1, v2, v3, cancel]) t.equal((v as { statusCode: number }).statusCode, 409)
+  for (const c of [c1, c2]) t.match(c, { decision: 'DENY', reason: 'approval expired' })
+  t.equal(await countRecords(one.db, 'approval.expired'), 1, 'exactly one expiry')
+  t.equal(await countRecords(one.db, 'approval.vote'), 0)
+  t.equal(typeof await one.verify(), 'number')
+})
