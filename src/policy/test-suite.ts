@@ -1,6 +1,6 @@
 /**
- * Policy test suites (`*.test.yaml`): cases of request → expected decision, rule id and
- * constraints, run against a compiled policy. Pure: the CLI reads the files.
+ * Policy test suites (`*.test.yaml`): cases of request → expected decision, rule id,
+ * constraints and approval requirement, run against a compiled policy. Pure: the CLI reads the files.
  */
 import { Ajv } from 'ajv'
 import yaml from 'js-yaml'
@@ -8,12 +8,12 @@ import type { CompiledPolicy } from './compile.js'
 import { evaluate } from './evaluate.js'
 import { normalizeJob, type CheckRequest } from './job.js'
 import { checkRequestSchema } from './request-schema.js'
-import { DECISIONS, type Constraints, type Decision } from './types.js'
+import { DECISIONS, type ApprovalRequirement, type Constraints, type Decision } from './types.js'
 
 export interface TestCase {
   name: string
   request: CheckRequest
-  expect: { decision: Decision, rule_id?: string | null, constraints?: Constraints | null, matched_rules?: string[] }
+  expect: { decision: Decision, rule_id?: string | null, constraints?: Constraints | null, matched_rules?: string[], approval?: Partial<ApprovalRequirement> }
 }
 
 export interface CaseResult {
@@ -47,7 +47,17 @@ const suiteSchema = {
               decision: { enum: DECISIONS },
               rule_id: { type: ['string', 'null'] },
               constraints: { type: ['object', 'null'] },
-              matched_rules: { type: 'array', items: { type: 'string' } }
+              matched_rules: { type: 'array', items: { type: 'string' } },
+              approval: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  approvers: { type: 'integer' },
+                  roles: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
+                  ttl_sec: { type: 'integer' },
+                  dispatch_window_sec: { type: 'integer' }
+                }
+              }
             }
           }
         }
@@ -79,6 +89,8 @@ export function runSuite (policy: CompiledPolicy, file: string, cases: readonly 
     if (c.expect.rule_id !== undefined) differ('rule_id', c.expect.rule_id, ev.rule_id)
     if (c.expect.matched_rules !== undefined) differ('matched_rules', c.expect.matched_rules, ev.matched_rules)
     if (c.expect.constraints !== undefined) differ('constraints', sortKeys(c.expect.constraints), sortKeys(ev.constraints ?? null))
+    // Only the settings a case names are compared: a case about approvers need not restate the clocks.
+    for (const [k, want] of Object.entries(c.expect.approval ?? {})) differ(`approval.${k}`, want, ev.approval?.[k as keyof ApprovalRequirement])
     return { file, name: c.name, failures }
   })
 }

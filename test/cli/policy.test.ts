@@ -13,7 +13,7 @@ function capture (): Output & { lines: string[], errors: string[] } {
 t.test('lint: 0 for a good policy, 1 with every problem as file:line', async (t) => {
   const ok = capture()
   t.equal(await lintCommand(EXAMPLE_POLICY_DIR, ok), 0)
-  t.match(ok.lines, [/^ok: 4 rule\(s\) in 1 file\(s\), snapshot sha256:/])
+  t.match(ok.lines, [/^ok: 5 rule\(s\) in 1 file\(s\), snapshot sha256:/])
 
   const dir = policyDir(t, {
     'a.yaml': EXAMPLE_POLICY,
@@ -48,6 +48,9 @@ t.test('test: a wrong expectation fails and says what differed', async (t) => {
   - name: wrong constraints
     request: { job_id: a, topic: job.agent.exec.x, risk_tags: [medium] }
     expect: { decision: ALLOW_WITH_CONSTRAINTS, constraints: { max_runtime_sec: 45 } }
+  - name: wrong approvers
+    request: { job_id: a, topic: job.mcp-bridge.write.x, risk_tags: [prod] }
+    expect: { decision: REQUIRE_APPROVAL, approval: { approvers: 2, ttl_sec: 3600 } }
 `
   })
   const io = capture()
@@ -55,7 +58,8 @@ t.test('test: a wrong expectation fails and says what differed', async (t) => {
   t.match(io.lines.join('\n'), /ok {3}p\.test\.yaml: right/)
   t.match(io.lines.join('\n'), /FAIL p\.test\.yaml: wrong decision\n {7}decision: expected "ALLOW", got "DENY"\n {7}rule_id: expected "allow-low-risk-read", got null/)
   t.match(io.lines.join('\n'), /FAIL p\.test\.yaml: wrong constraints\n {7}constraints: expected \{"max_runtime_sec":45\}, got \{"max_retries":1,"max_runtime_sec":45\}/)
-  t.equal(io.lines.at(-1), 'policy cases: 1 passed, 2 failed')
+  t.match(io.lines.join('\n'), /FAIL p\.test\.yaml: wrong approvers\n {7}approval\.approvers: expected 2, got 1\n/)
+  t.equal(io.lines.at(-1), 'policy cases: 1 passed, 3 failed')
 })
 
 t.test('test: malformed suites, missing suites and broken policies fail', async (t) => {
