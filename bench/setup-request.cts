@@ -5,13 +5,20 @@
 import { randomBytes } from 'node:crypto'
 import type { Request } from 'autocannon'
 
-/** Jobs that, under policies/base.yaml, allow, constrain and require approval. */
+/** Jobs that, under policies/base.yaml, are allowed and constrained. */
 const JOBS = [
   { topic: 'job.mcp-bridge.read.ticket', risk_tags: [], command: 'get_ticket', args: { ticket_id: 'T-1042' } },
   { topic: 'job.mcp-bridge.read.ticket', risk_tags: [], command: 'list_comments', args: { ticket_id: 'T-1042', limit: 50 } },
-  { topic: 'job.mcp-bridge.write.ticket', risk_tags: ['prod'], command: 'close_ticket', args: { ticket_id: 'T-1042', resolution: 'fixed' } },
   { topic: 'job.agent.exec.shell', risk_tags: ['medium'], command: 'df -h /srv', args: { cwd: '/srv' } }
 ]
+
+/**
+ * One job in APPROVAL_EVERY needs approval. Each such check opens a pending approval (a human's
+ * work item) in its own transaction, so a mix where a quarter of the jobs did, as this bench once
+ * had, measured a flood no reviewer could face rather than an agent fleet (docs/performance.md).
+ */
+const APPROVAL_EVERY = 100
+const NEEDS_APPROVAL = { topic: 'job.mcp-bridge.write.ticket', risk_tags: ['prod'], command: 'close_ticket', args: { ticket_id: 'T-1042', resolution: 'fixed' } }
 
 // Each worker (and each run) loads this afresh: the prefix keeps job ids distinct across them.
 const prefix = randomBytes(3).toString('hex')
@@ -21,7 +28,7 @@ function setupRequest (request: Request): Request {
   const n = seq++
   const body = JSON.stringify({
     job_id: `bench-${prefix}-${n}`,
-    ...JOBS[n % JOBS.length],
+    ...(n % APPROVAL_EVERY === APPROVAL_EVERY - 1 ? NEEDS_APPROVAL : JOBS[n % JOBS.length]),
     tenant_id: 'acme',
     principal_id: 'agent:triage-bot',
     session_id: `sess-${prefix}-${Math.floor(n / 100)}`,

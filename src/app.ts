@@ -80,7 +80,12 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     pendingAppends: () => writer.pending,
     approvalQueues: async () => {
       const now = clock.now()
-      return (await pendingStats(deps.db, now)).map((q) => ({ tenant: q.tenant_id, pending: q.pending, oldestAgeSec: Math.max(0, (now.getTime() - new Date(q.oldest).getTime()) / 1000) }))
+      // A scrape while the database is away still answers, without these two series.
+      const queues = await pendingStats(deps.db, now).catch((err: unknown) => {
+        log.warn({ err }, 'approval queue metrics unavailable')
+        return []
+      })
+      return queues.map((q) => ({ tenant: q.tenant_id, pending: q.pending, oldestAgeSec: Math.max(0, (now.getTime() - new Date(q.oldest).getTime()) / 1000) }))
     }
   })
   const writer = new AuditWriter(deps.db, deps.key, {

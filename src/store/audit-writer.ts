@@ -4,9 +4,10 @@
  * the log's head-row lock, so sequence numbers are gapless, the chain never forks (across
  * instances too), durability costs one commit per group, and tenants do not wait for each other.
  *
- * A transaction (`transact`) commits alone: its work runs under the head lock, may change other
- * tables in the same transaction, and returns the records to append with those changes, so a
- * state change and the records that tell of it commit together or not at all.
+ * A transaction (`transact`) leads a group of its own: its work runs under the head lock (in a
+ * savepoint), may change other tables, and returns the records to append; they commit with the
+ * group's other records, so a state change and the records that tell of it commit together or
+ * not at all. A work that throws is refused alone; the rest of its group goes on.
  *
  * Every append settles by its deadline. Callers whose deadline passed before their group's
  * insert are left out; a group is rolled back if any caller was answered during its insert;
@@ -44,6 +45,8 @@ interface Pending {
   entries: AuditEntry[]
   deadline: number
   work?: (tx: Queryable) => Promise<AuditEntry[]>
+  /** Set when the work threw: the caller is answered with it and nothing of it commits. */
+  refusal?: Error
   settled: boolean
   timer: NodeJS.Timeout
   resolve: (r: SealedRecord[]) => void
@@ -63,8 +66,6 @@ export interface WriterStats {
   /** Appends sent again because their group rolled back after another caller in it was answered. */
   requeued: number
 }
-
-class Rejected extends Error {}
 
 interface Head {
   seq: number
@@ -163,22 +164,24 @@ export class AuditWriter {
     await Promise.resolve()
     try {
       while (queue.length > 0 || inflight.size > 0) {
-        const checked = queue.length > 0 && queue[0].work !== undefined
-        // Wait while the pipeline is full, or empty it first for a transaction, which must see
-        // every earlier record committed.
-        if (queue.length === 0 || inflight.size >= MAX_INFLIGHT || (checked && inflight.size > 0)) {
+        if (queue.length === 0 || inflight.size >= MAX_INFLIGHT) {
           await Promise.race(inflight)
           continue
         }
-        // Transactions go alone; appends go in groups of up to maxBatch.
-        const group = queue.splice(0, checked ? 1 : Math.min(this.maxBatch, firstChecked(queue)))
+        // Up to maxBatch appends, led by at most one transaction: a second one's work could not
+        // see the first one's records, which are inserted only as the group ends.
+        const group = queue.splice(0, Math.min(this.maxBatch, nextTransaction(queue)))
         this.queued -= group.length
         // Callers that already gave up are dropped here, before anything reaches the database.
         const live = group.filter((p) => !p.settled)
         if (live.length === 0) continue
         const dispatch = ++this.dispatched
         this.lastDispatch.set(tenantId, dispatch)
-        const predicted = checked ? undefined : this.predict(tenantId, live)
+        // A transaction reads under the head lock, so its group is sealed on the head it finds
+        // there; later groups cannot be sealed ahead of it, not knowing what it will append.
+        const transaction = live[0].work !== undefined
+        if (transaction) this.heads.delete(tenantId)
+        const predicted = transaction ? undefined : this.predict(tenantId, live)
         const job: Promise<void> = this.commit(tenantId, live, dispatch, predicted).finally(() => inflight.delete(job))
         inflight.add(job)
       }
@@ -213,13 +216,10 @@ export class AuditWriter {
         let head: Head
         if (predicted === undefined) {
           head = await lockHead(tx, tenantId)
-          const work = group[0].work
-          if (work !== undefined) {
-            group[0].entries = await work(tx).catch((err: unknown) => { throw new Rejected('transaction refused', { cause: err }) })
-            // Nothing to append: whatever else the work changed commits on its own.
-            if (group[0].entries.length === 0) return
-          }
+          if (group[0].work !== undefined) await this.runWork(tx, group[0])
           sealed = this.seal(group, head)
+          // Nothing to append: whatever a work changed commits on its own.
+          if (sealed.length === 0) return
         } else {
           head = predicted.from
           sealed = predicted.records
@@ -233,7 +233,7 @@ export class AuditWriter {
           if (xid === undefined) throw new Error(`log ${tenantId} moved under its head lock`)
         }
         // A caller answered while the insert ran must not find its record committed.
-        if (group.some((p) => p.settled)) throw new Error('a caller in the group was answered before it could commit')
+        if (group.some((p) => p.settled && p.refusal === undefined)) throw new Error('a caller in the group was answered before it could commit')
       }, { timeoutMs: Math.min(...group.map((p) => p.deadline)) - performance.now() })
     } catch (err) {
       if (err instanceof CommitOutcomeUnknown && await this.landed(tenantId, sealed, xid)) {
@@ -245,14 +245,11 @@ export class AuditWriter {
       // Whatever was predicted from this group is wrong now; later groups re-read the head.
       this.heads.delete(tenantId)
       report('failed')
-      if (err instanceof Rejected) {
-        this.settle(group[0], err.cause as Error)
-        return
-      }
       // Callers answered 503 while the group was under way (their deadline passed) roll it back;
       // the others still have time and go again. The group is smaller each time, so this ends.
       const live = group.filter((p) => !p.settled)
-      if (live.length > 0 && live.length < group.length) {
+      const answered = group.some((p) => p.settled && p.refusal === undefined)
+      if (live.length > 0 && answered) {
         this.stats.requeued += live.length
         this.queued += live.length
         this.queues.get(tenantId)?.unshift(...live)
@@ -311,6 +308,22 @@ export class AuditWriter {
     return false
   }
 
+  /** Runs a transaction's work in a savepoint: if it throws, it alone is undone and refused. */
+  private async runWork (tx: Queryable, p: Pending): Promise<void> {
+    await tx.query('savepoint arbiter_work')
+    try {
+      p.entries = await (p.work as NonNullable<Pending['work']>)(tx)
+      p.refusal = undefined
+    } catch (err) {
+      await tx.query('rollback to savepoint arbiter_work')
+      p.entries = []
+      p.refusal = err instanceof Error ? err : new Error(String(err))
+      this.settle(p, p.refusal)
+      return
+    }
+    await tx.query('release savepoint arbiter_work')
+  }
+
   private seal (live: Pending[], head: Head): SealedRecord[] {
     let prev = head.hash
     return live.flatMap((p) => p.entries).map((entry, i) => {
@@ -321,8 +334,8 @@ export class AuditWriter {
   }
 }
 
-/** How many appends lead the queue before the first transaction. */
-function firstChecked (queue: Pending[]): number {
-  const i = queue.findIndex((p) => p.work !== undefined)
+/** The index of the first transaction in the queue after its head. */
+function nextTransaction (queue: Pending[]): number {
+  const i = queue.findIndex((p, at) => at > 0 && p.work !== undefined)
   return i === -1 ? queue.length : i
 }

@@ -15,8 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { checkCheckpoint } from '../../src/audit/checkpoint.js'
 import { PACKAGE_ROOT } from '../../src/paths.js'
+import { approvalRoutes, approvalSchema } from '../../src/routes/approvals.js'
 import { auditRoutes, checkpointSchema } from '../../src/routes/audit.js'
 import { checkRoutes } from '../../src/routes/check.js'
+import { grantRoutes, grantSchema } from '../../src/routes/grants.js'
 import { healthRoutes } from '../../src/routes/health.js'
 import { jobRoutes } from '../../src/routes/jobs.js'
 import { keyRoutes } from '../../src/routes/keys.js'
@@ -56,7 +58,7 @@ const METRICS_TYPE = 'text/plain'
 const AUTH_STATUSES = ['401', '403', '429']
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
 /** The schemas buildApp registers by `$id`, which the routes reference as `Name#`. */
-const REGISTERED_SCHEMAS = [...SHARED_SCHEMAS, checkpointSchema]
+const REGISTERED_SCHEMAS = [...SHARED_SCHEMAS, checkpointSchema, approvalSchema, grantSchema]
 const SHARED = new Set<string>(REGISTERED_SCHEMAS.map((s) => s.$id))
 
 // ajv-formats is not a dependency: the two formats the spec uses are checked here instead, and
@@ -153,6 +155,8 @@ function declaredRoutes (): RouteOptions[] {
   checkRoutes(probe, { service: unused, budgetMs: 1 })
   policyRoutes(probe, { policies: unused, db: unused })
   jobRoutes(probe, { writer: unused, clock: unused, budgetMs: 1 })
+  approvalRoutes(probe, { approvals: unused, db: unused, clock: unused, budgetMs: 1 })
+  grantRoutes(probe, { grants: unused, clock: unused, budgetMs: 1 })
   readRoutes(probe, { db: unused })
   auditRoutes(probe, { db: unused })
   keyRoutes(probe, { db: unused })

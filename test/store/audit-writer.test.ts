@@ -117,6 +117,38 @@ t.test('transactions commit alone, with their own changes, and only if their wor
   t.equal(await verifyLog(db, 'acme'), 3)
 })
 
+t.test('a transaction leads a group: refused, it alone is undone; committed, its records come first', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  await db.exec('create table side (n int)')
+  const writer = new AuditWriter(db, key)
+  // Made in one tick: they join one group, the transaction first.
+  const [refused, a, b] = await Promise.allSettled([
+    writer.transact('acme', later(), async (tx) => {
+      await tx.query('insert into side values (1)')
+      throw new Error('refused')
+    }),
+    writer.append(entry('acme', 1), later()),
+    writer.append(entry('acme', 2), later())
+  ])
+  t.match(refused, { status: 'rejected', reason: { message: 'refused' } })
+  t.same([a.status, b.status], ['fulfilled', 'fulfilled'], 'the appends in its group commit')
+  t.equal(writer.stats.groups, 1)
+  t.equal((await db.query<{ n: number }>('select count(*)::int as n from side')).rows[0].n, 0, 'the refused work changed nothing')
+
+  const [done, c] = await Promise.all([
+    writer.transact('acme', later(), async (tx) => {
+      await tx.query('insert into side values (2)')
+      return { entries: [entry('acme', 3)], result: 'ok' }
+    }),
+    writer.append(entry('acme', 4), later()),
+    writer.transact('acme', later(), async () => ({ entries: [entry('acme', 5)], result: 'second' }))
+  ])
+  t.same([done.records[0].seq, c.seq], [3, 4], 'the transaction\'s record, then the appends')
+  t.equal(writer.stats.groups, 3, 'a second transaction starts a group of its own')
+  t.equal(await verifyLog(db, 'acme'), 5)
+})
+
 t.test('a full queue refuses at once instead of growing', async (t) => {
   const { db } = await testDatabase(t)
   await migrate(db)
