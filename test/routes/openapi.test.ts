@@ -56,6 +56,8 @@ const JSON_TYPE = 'application/json'
 const METRICS_TYPE = 'text/plain'
 /** What the authentication hook answers on every route that is not public, whatever the route declares. */
 const AUTH_STATUSES = ['401', '403', '429']
+/** A grant id no grant has, to fill `{grant_id}` in. */
+const NO_GRANT = '00000000-0000-4000-8000-000000000000'
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
 /** The schemas buildApp registers by `$id`, which the routes reference as `Name#`. */
 const REGISTERED_SCHEMAS = [...SHARED_SCHEMAS, checkpointSchema, approvalSchema, grantSchema]
@@ -494,10 +496,10 @@ t.test('the job, trace and decision routes answer as the spec says', async (t) =
   // Job events: recorded (201), and every refusal in its documented shape.
   const dispatched = await event('job/1', { tenant_id: 'acme', status: 'DISPATCHED' })
   t.equal(dispatched.statusCode, 201)
-  t.match(assertDocumented(t, dispatched, 'POST', eventsPath), { job_id: 'job/1', tenant_id: 'acme', trace_id: 'trace-jobs', status: 'DISPATCHED', seq: 3 })
+  t.match(assertDocumented(t, dispatched, 'POST', eventsPath), { job_id: 'job/1', tenant_id: 'acme', trace_id: 'trace-jobs', status: 'DISPATCHED', seq: 4 })
   const succeeded = await event('job/1', { tenant_id: 'acme', status: 'SUCCEEDED', detail: 'exit 0' })
   t.equal(succeeded.statusCode, 201)
-  t.match(assertDocumented(t, succeeded, 'POST', eventsPath), { status: 'SUCCEEDED', seq: 4 })
+  t.match(assertDocumented(t, succeeded, 'POST', eventsPath), { status: 'SUCCEEDED', seq: 5 })
   const refused: Array<[string, string, Record<string, unknown> | string, number, string]> = [
     ['a status after the terminal one', 'job/1', { tenant_id: 'acme', status: 'RUNNING' }, 409, 'ARBITER_ERR_JOB_FINAL'],
     ['a second terminal status', 'job/1', { tenant_id: 'acme', status: 'FAILED' }, 409, 'ARBITER_ERR_JOB_FINAL'],
@@ -520,16 +522,17 @@ t.test('the job, trace and decision routes answer as the spec says', async (t) =
   t.equal(text.statusCode, 415)
   t.equal(assertDocumented(t, text, 'POST', eventsPath).code, 'ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE')
 
-  // The trace: both decisions and the job's events, oldest first.
+  // The trace: both decisions, the approval the second one asked for, and the job's events, oldest first.
   const tracePath = '/traces/{trace_id}'
   const trace = await inject({ url: '/traces/trace-jobs' })
   t.equal(trace.statusCode, 200)
   const entries = assertDocumented(t, trace, 'GET', tracePath).entries as Array<Record<string, unknown>>
-  t.same(entries.map((e) => [e.seq, e.type, e.job_id, e.decision, e.status, e.job_status]), [
-    [1, 'decision', 'job/1', 'ALLOW', null, 'SUCCEEDED'],
-    [2, 'decision', 'job-2', 'REQUIRE_APPROVAL', null, null],
-    [3, 'job.event', 'job/1', 'ALLOW', 'DISPATCHED', 'SUCCEEDED'],
-    [4, 'job.event', 'job/1', 'ALLOW', 'SUCCEEDED', 'SUCCEEDED']
+  t.same(entries.map((e) => [e.seq, e.type, e.job_id, e.decision, e.status, e.approval_state, e.job_status]), [
+    [1, 'decision', 'job/1', 'ALLOW', null, null, 'SUCCEEDED'],
+    [2, 'approval.requested', 'job-2', null, null, 'PENDING', null],
+    [3, 'decision', 'job-2', 'REQUIRE_APPROVAL', null, 'PENDING', null],
+    [4, 'job.event', 'job/1', 'ALLOW', 'DISPATCHED', null, 'SUCCEEDED'],
+    [5, 'job.event', 'job/1', 'ALLOW', 'SUCCEEDED', null, 'SUCCEEDED']
   ], 'each entry as documented')
   t.equal(assertDocumented(t, await inject({ url: '/traces/nothing-here' }), 'GET', tracePath).code, 'ARBITER_ERR_NOT_FOUND')
   for (const id of ['a%2Fb', 'a%20b']) {
@@ -601,6 +604,142 @@ t.test('the documented checkpoints verify with the documented key', async (t) =>
   const page = operation('GET', '/audit/checkpoints')?.responses['200']?.content?.[JSON_TYPE]?.example as { checkpoints: Array<Parameters<typeof checkCheckpoint>[0]> }
   t.ok(page.checkpoints.length > 0, 'the example has checkpoints')
   for (const c of page.checkpoints) t.equal(checkCheckpoint(c, publicKeys), null, `example checkpoint ${c.seq} verifies`)
+})
+
+t.test('the approval and grant routes answer as the spec says', async (t) => {
+  let now = Date.UTC(2026, 10, 25, 12)
+  const ctx = await testApp(t, { deps: { clock: { now: () => new Date(now) } } })
+  const inject = ctx.app.inject.bind(ctx.app)
+  const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+  const scheduler = await ctx.token({ principal_id: 'sched-1', roles: ['scheduler'] })
+  const alice = await ctx.token({ principal_id: 'alice', roles: ['reviewer'] })
+  const bob = await ctx.token({ principal_id: 'bob', roles: ['reviewer'] })
+  const auditor = await ctx.token({ principal_id: 'audit-1', roles: ['auditor'] })
+  const requester = await ctx.token({ principal_id: 'sched-1', roles: ['reviewer'] })
+  const agent = await ctx.token({ principal_id: 'agent:bot', roles: ['reviewer'] })
+  const aliceAcme = await ctx.token({ principal_id: 'alice', roles: ['reviewer'], tenants: ['acme'] })
+
+  type Body = Record<string, unknown>
+  const write = (jobId: string, extra: Body = {}): Body =>
+    ({ job_id: jobId, topic: 'job.mcp-bridge.write.ticket', tenant_id: 'acme', principal_id: 'agent:bot', risk_tags: ['prod'], ...extra })
+  const check = async (payload: Body): Promise<Body> => {
+    const res = await inject({ method: 'POST', url: '/check', payload, headers: bearer(scheduler) })
+    t.equal(res.statusCode, 200, `check ${String(payload.job_id)}: 200`)
+    return assertDocumented(t, res, 'POST', '/check')
+  }
+  /** POSTs to /approvals/{job_id}/<action> and asserts the answer is documented, with `status` and `code` when given. */
+  const act = async (jobId: string, action: string, token: string, payload: Body, status: number, code?: string): Promise<Body> => {
+    const res = await inject({ method: 'POST', url: `/approvals/${jobId}/${action}`, payload, headers: bearer(token) })
+    t.equal(res.statusCode, status, `${action} ${jobId}: ${status}`)
+    const body = assertDocumented(t, res, 'POST', `/approvals/{job_id}/${action}`)
+    if (code !== undefined) t.equal(body.code, code, `${action} ${jobId}: ${code}`)
+    return body
+  }
+  const get = async (url: string, template: string, token: string, status = 200, code?: string): Promise<Body> => {
+    const res = await inject({ url, headers: bearer(token) })
+    t.equal(res.statusCode, status, `GET ${url}: ${status}`)
+    const body = assertDocumented(t, res, 'GET', template)
+    if (code !== undefined) t.equal(body.code, code, `GET ${url}: ${code}`)
+    return body
+  }
+
+  // REQUIRE_APPROVAL with the approval's state; the same job again answers the same approval.
+  const first = await check(write('a1'))
+  t.match(first, { decision: 'REQUIRE_APPROVAL', policy_decision: 'REQUIRE_APPROVAL', approval: { status: 'PENDING', approvals_required: 1, approvals_received: 0 } })
+  const approvalId = (first.approval as Body).approval_id
+  t.equal(((await check(write('a1'))).approval as Body).approval_id, approvalId, 'a re-check answers the same pending approval')
+
+  // The queue and one approval, for reviewers and auditors.
+  const queue = await get('/approvals?tenant_id=acme&limit=1', '/approvals', alice)
+  t.same((queue.approvals as Body[]).map((a) => a.job_id), ['a1'])
+  t.equal(queue.next_cursor, null)
+  t.match(await get('/approvals/a1?tenant_id=acme', '/approvals/{job_id}', auditor), { approval_id: approvalId, job_hash: first.job_hash, status: 'PENDING', votes: [] })
+  await get('/approvals/a1', '/approvals/{job_id}', alice, 404, 'ARBITER_ERR_NOT_FOUND')
+  await get('/approvals/a1?tenant_id=globex', '/approvals/{job_id}', aliceAcme, 404, 'ARBITER_ERR_NOT_FOUND')
+  for (const bad of ['status=MAYBE', 'include_resolved=yes', 'cursor=0', 'limit=201', 'colour=red']) {
+    await get(`/approvals?${bad}`, '/approvals', alice, 400, 'ARBITER_ERR_VALIDATION')
+  }
+
+  // Votes that are refused, then one that approves; the next check is an ALLOW on the approval.
+  const vote = { tenant_id: 'acme', job_hash: first.job_hash, note: 'checked the ticket' }
+  await act('a1', 'approve', alice, { ...vote, job_hash: `sha256:${'0'.repeat(64)}` }, 409, 'ARBITER_ERR_STALE_JOB_HASH')
+  await act('a1', 'approve', requester, vote, 403, 'ARBITER_ERR_FORBIDDEN')
+  await act('a1', 'approve', agent, vote, 403, 'ARBITER_ERR_FORBIDDEN')
+  await act('a1', 'approve', auditor, vote, 403, 'ARBITER_ERR_FORBIDDEN')
+  await act('a1', 'deny', alice, { tenant_id: 'acme' }, 400, 'ARBITER_ERR_VALIDATION')
+  await act('a1', 'approve', alice, { ...vote, approved: true }, 400, 'ARBITER_ERR_VALIDATION')
+  await act('nothing', 'approve', alice, vote, 404, 'ARBITER_ERR_NOT_FOUND')
+  t.match(await act('a1', 'approve', alice, vote, 200), { status: 'APPROVED', approvals_received: 1, votes: [{ principal_id: 'alice', vote: 'APPROVE' }] })
+  await act('a1', 'approve', bob, vote, 409, 'ARBITER_ERR_APPROVAL_CLOSED')
+  t.match(await check(write('a1')), { decision: 'ALLOW', policy_decision: 'REQUIRE_APPROVAL', approval_ref: approvalId, approval: { status: 'CONSUMED' } })
+
+  // Two approvers: a second vote by the same person is refused; one deny ends it, and the job is denied with the note.
+  const deploy = { job_id: 'd1', topic: 'job.ci.deploy.api', tenant_id: 'acme', principal_id: 'agent:bot', risk_tags: ['prod'] }
+  t.match(await check(deploy), { decision: 'REQUIRE_APPROVAL', approval: { approvals_required: 2 } })
+  t.match(await act('d1', 'approve', alice, { tenant_id: 'acme' }, 200), { status: 'PENDING', approvals_received: 1 })
+  await act('d1', 'approve', alice, { tenant_id: 'acme' }, 409, 'ARBITER_ERR_ALREADY_VOTED')
+  t.match(await act('d1', 'deny', bob, { tenant_id: 'acme', note: 'not during the freeze' }, 200), { status: 'DENIED' })
+  t.match(await check(deploy), { decision: 'DENY', reason: 'approval denied: not during the freeze', approval: { status: 'DENIED' } })
+  await check(write('r1'))
+  t.match(await act('r1', 'reject', alice, { tenant_id: 'acme', note: 'wrong ticket' }, 200), { status: 'DENIED' })
+
+  // The scheduler's cancel answers the approval's state; a closed approval cannot be cancelled.
+  await check(write('c1'))
+  t.match(await act('c1', 'cancel', scheduler, { tenant_id: 'acme', reason: 'not needed' }, 200), { status: 'CANCELLED' })
+  await act('c1', 'cancel', scheduler, { tenant_id: 'acme' }, 409, 'ARBITER_ERR_APPROVAL_CLOSED')
+  await act('nothing', 'cancel', scheduler, { tenant_id: 'acme' }, 404, 'ARBITER_ERR_NOT_FOUND')
+  await act('c1', 'cancel', scheduler, { tenant_id: 'acme', note: 'x' }, 400, 'ARBITER_ERR_VALIDATION')
+  t.match(await check(write('c1')), { decision: 'DENY', reason: 'approval cancelled: not needed' })
+
+  // A vote after the TTL is refused and the expiry recorded; the job is then denied "approval expired".
+  await check(write('e1'))
+  now += 3600 * 1000
+  t.match(await act('e1', 'approve', alice, { tenant_id: 'acme' }, 409, 'ARBITER_ERR_APPROVAL_CLOSED'), { message: 'approval expired' })
+  t.match(await check(write('e1')), { decision: 'DENY', reason: 'approval expired', approval: { status: 'EXPIRED' } })
+  t.same((await get('/approvals?tenant_id=acme', '/approvals', alice)).approvals, [], 'nothing waits for votes any more')
+  const every = await get('/approvals?tenant_id=acme&include_resolved=true&limit=2', '/approvals', auditor)
+  t.type(every.next_cursor, 'string', 'every approval, a page at a time')
+  await get(`/approvals?tenant_id=acme&include_resolved=true&cursor=${String(every.next_cursor)}`, '/approvals', auditor)
+
+  // Grants: made, used by a check in their session, listed, revoked.
+  const grant = { tenant_id: 'acme', session_id: 's-1', match: { topics: ['job.mcp-bridge.write.*'], risk_tags: ['prod'] }, ttl_sec: 600, max_uses: 5, note: 'migration' }
+  const grantAnswer = async (payload: Body, token: string, status: number, code?: string): Promise<Body> => {
+    const res = await inject({ method: 'POST', url: '/grants', payload, headers: bearer(token) })
+    t.equal(res.statusCode, status, `POST /grants: ${status}`)
+    const body = assertDocumented(t, res, 'POST', '/grants')
+    if (code !== undefined) t.equal(body.code, code)
+    return body
+  }
+  const made = await grantAnswer(grant, alice, 201)
+  t.match(made, { tenant_id: 'acme', session_id: 's-1', uses: 0, max_uses: 5, revoked_at: null, created_by: { principal_id: 'alice' } })
+  now += 1000 // listed by created_at: the second grant is the younger
+  await grantAnswer({ ...grant, session_id: 's-2' }, bob, 201)
+  await grantAnswer({ ...grant, ttl_sec: 0 }, alice, 400, 'ARBITER_ERR_VALIDATION')
+  await grantAnswer({ ...grant, tenant_id: 'globex' }, aliceAcme, 404, 'ARBITER_ERR_NOT_FOUND')
+  await grantAnswer(grant, auditor, 403, 'ARBITER_ERR_FORBIDDEN')
+  t.match(await check(write('g1', { session_id: 's-1' })), { decision: 'ALLOW', policy_decision: 'REQUIRE_APPROVAL', grant_ref: made.grant_id })
+
+  const page = await get('/grants?tenant_id=acme&limit=1', '/grants', auditor)
+  t.match(page.grants, [{ grant_id: made.grant_id, uses: 1 }])
+  t.type(page.next_cursor, 'string', 'a next_cursor')
+  t.equal((await get(`/grants?tenant_id=acme&limit=1&cursor=${String(page.next_cursor)}`, '/grants', auditor)).next_cursor, null)
+  for (const bad of ['cursor=bm9wZQ', 'cursor=!!', 'limit=0', 'include_inactive=yes', 'colour=red']) {
+    await get(`/grants?${bad}`, '/grants', alice, 400, 'ARBITER_ERR_VALIDATION')
+  }
+  const revoke = async (id: string, status: number, code?: string): Promise<Body> => {
+    const res = await inject({ method: 'DELETE', url: `/grants/${id}`, headers: bearer(bob) })
+    t.equal(res.statusCode, status, `DELETE /grants/${id}: ${status}`)
+    const body = assertDocumented(t, res, 'DELETE', '/grants/{grant_id}')
+    if (code !== undefined) t.equal(body.code, code)
+    return body
+  }
+  const revoked = await revoke(String(made.grant_id), 200)
+  t.match(revoked, { grant_id: made.grant_id, revoked_at: String, revoked_by: { principal_id: 'bob' } })
+  t.same(await revoke(String(made.grant_id), 200), revoked, 'revoking a revoked grant answers it as it is')
+  await revoke(NO_GRANT, 404, 'ARBITER_ERR_NOT_FOUND')
+  await revoke('nope', 400, 'ARBITER_ERR_VALIDATION')
+  t.same((await get('/grants?tenant_id=acme&session_id=s-1', '/grants', alice)).grants, [], 'a revoked grant is not listed as live')
+  t.match(await check(write('g2', { session_id: 's-1' })), { decision: 'REQUIRE_APPROVAL' }, 'nor used')
 })
 
 t.test('a failed reload is reported in the documented shape', async (t) => {
@@ -790,7 +929,20 @@ t.test('the answers of a failing database match the spec', async (t) => {
   const event = await ctx.app.inject({ method: 'POST', url: '/jobs/r1/events', payload: { status: 'RUNNING' } })
   t.equal(event.statusCode, 503)
   t.equal(assertDocumented(t, event, 'POST', '/jobs/{job_id}/events').code, 'ARBITER_ERR_RECORD_UNAVAILABLE')
-  for (const [url, template] of [['/traces/trace-503', '/traces/{trace_id}'], ['/decisions', '/decisions'], ['/audit/keys', '/audit/keys'], ['/audit/checkpoints', '/audit/checkpoints']]) {
+  // A vote, a cancel, a grant or a revocation whose record cannot be committed changes nothing: 503, retry.
+  for (const [method, url, template, payload] of [
+    ['POST', '/approvals/r1/approve', '/approvals/{job_id}/approve', {}],
+    ['POST', '/approvals/r1/deny', '/approvals/{job_id}/deny', { note: 'no' }],
+    ['POST', '/approvals/r1/cancel', '/approvals/{job_id}/cancel', {}],
+    ['POST', '/grants', '/grants', { session_id: 's', match: { topics: ['job.*'] }, ttl_sec: 60, max_uses: 1, note: 'n' }],
+    ['DELETE', `/grants/${NO_GRANT}`, '/grants/{grant_id}', undefined]
+  ] as const) {
+    const res = await ctx.app.inject({ method, url, payload })
+    t.equal(res.statusCode, 503, `${method} ${url}: 503`)
+    t.equal(assertDocumented(t, res, method, template).code, 'ARBITER_ERR_RECORD_UNAVAILABLE')
+    t.equal(res.headers['retry-after'], '1')
+  }
+  for (const [url, template] of [['/traces/trace-503', '/traces/{trace_id}'], ['/decisions', '/decisions'], ['/audit/keys', '/audit/keys'], ['/audit/checkpoints', '/audit/checkpoints'], ['/approvals', '/approvals'], ['/approvals/r1', '/approvals/{job_id}'], ['/grants', '/grants']]) {
     const res = await ctx.app.inject({ url })
     t.equal(res.statusCode, 500, `${url}: 500`)
     t.equal(assertDocumented(t, res, 'GET', template).code, 'ARBITER_ERR_INTERNAL')
@@ -799,7 +951,7 @@ t.test('the answers of a failing database match the spec', async (t) => {
   // With the key store failing too, nothing is served to anyone: 503 on every route that needs a token.
   breakIt(true)
   for (const { method, template } of specOperations()) {
-    const url = template.replace('{snapshot_id}', snapshotId).replace('{job_id}', 'r1').replace('{trace_id}', 'trace-503').replace('{key_id}', `key_${'0'.repeat(16)}`)
+    const url = template.replace('{snapshot_id}', snapshotId).replace('{job_id}', 'r1').replace('{trace_id}', 'trace-503').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT)
     const res = await ctx.app.inject({ method: method as 'GET', url, ...(method === 'POST' ? { payload: {} } : {}) })
     if (operation(method, template)?.security?.length === 0) continue
     t.equal(res.statusCode, 503, `${method} ${template}: 503 while keys cannot be checked`)
@@ -833,7 +985,7 @@ t.test('a request that reaches a draining server gets the documented 503, on eve
   const auth = `Authorization: Bearer ${ctx.adminToken}\r\n`
   const post = (url: string): string => `POST ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`
   const operations = specOperations().map(({ method, template }) => {
-    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace').replace('{key_id}', `key_${'0'.repeat(16)}`)
+    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT)
     t.notMatch(url, /[{}]/, `${method} ${template}: every path parameter is filled in`)
     return { method, template, late: method === 'POST' ? post(url) + payload : `${method} ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}\r\n` }
   })
