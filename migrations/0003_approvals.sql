@@ -1,6 +1,6 @@
 -- Human approvals and session grants. These tables hold state, not evidence: every change to
 -- them commits in the same transaction as the signed audit records that tell of it, under the
--- tenant log's head lock, so the log is the history and these rows are its latest page.
+-- tenant log's transaction lock, so the log is the history and these rows are its latest page.
 
 -- Record types for what approvals and grants add to the log.
 alter table audit_log drop constraint audit_log_record_type_check;

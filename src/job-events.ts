@@ -1,6 +1,6 @@
 /**
  * Job progress reported by the scheduler, recorded in the job's tenant log under the job's
- * trace. The check runs under the log's head lock, so two racing terminal reports cannot both
+ * trace. The check runs under the log's transaction lock, so two racing terminal reports cannot both
  * be recorded.
  */
 import type { AuditEntry, SealedRecord } from './audit/chain.js'

@@ -1,8 +1,9 @@
 /**
  * Approvals and grants over time. Every transition runs in a writer transaction of the tenant's
- * log: the head lock serializes it with every other change to that tenant's approvals (on every
- * instance), the approval's row lock guards it besides, and the records that tell of it commit
- * with it or not at all. So each approval reaches exactly one end, and the log says which.
+ * log: the log's transaction lock serializes it with every other change to that tenant's
+ * approvals (on every instance), the approval's row lock guards it besides, and the records that
+ * tell of it commit with it or not at all. So each approval reaches exactly one end, and the log
+ * says which.
  */
 import { performance } from 'node:perf_hooks'
 import type { AuditEntry, SealedRecord } from '../audit/chain.js'
@@ -28,7 +29,7 @@ export class ApprovalService {
 
   /** A check whose policy answer is REQUIRE_APPROVAL or DENY: see on-check.ts. Resolves with the decision body. */
   async decide (c: Omit<CheckContext, 'maxPending'>, deadline: number): Promise<{ body: Record<string, unknown>, decision: SealedRecord }> {
-    const { records, result } = await this.deps.writer.transact(c.job.tenant_id, deadline, async (tx) => await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending }))
+    const { records, result } = await this.deps.writer.transact(c.job.tenant_id, deadline, async (tx) => await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending }), { refuses: false })
     return { body: result, decision: records[records.length - 1] }
   }
 

@@ -16,6 +16,14 @@ export async function lockHead (q: Queryable, tenantId: string): Promise<{ seq: 
   return { seq: Number(rows[0].seq), hash: rows[0].hash }
 }
 
+/**
+ * Takes the lock that serializes a log's transactions (approval transitions, job events) until
+ * this transaction ends. Not the head row: appends need that only to move the head, at the end.
+ */
+export async function lockTransactions (q: Queryable, tenantId: string): Promise<void> {
+  await q.query("select pg_advisory_xact_lock(hashtext('arbiter.log.' || current_schema() || '.' || $1))", [tenantId], 'arbiter_lock_transactions')
+}
+
 const COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['tenant_id', 'text'], ['seq', 'bigint'], ['record_type', 'text'], ['at', 'timestamptz'], ['trace_id', 'text'],
   ['job_id', 'text'], ['decision_id', 'uuid'], ['topic', 'text'], ['decision', 'text'], ['rule_id', 'text'],

@@ -4,10 +4,16 @@
  * the log's head-row lock, so sequence numbers are gapless, the chain never forks (across
  * instances too), durability costs one commit per group, and tenants do not wait for each other.
  *
- * A transaction (`transact`) leads a group of its own: its work runs under the head lock (in a
- * savepoint), may change other tables, and returns the records to append; they commit with the
- * group's other records, so a state change and the records that tell of it commit together or
- * not at all. A work that throws is refused alone; the rest of its group goes on.
+ * Groups are sealed ahead: each onto the head the group sealed before it will leave, so several
+ * are under way at once; the append moves the head only from where the group was sealed, so a
+ * wrong guess (another instance appended, an earlier group failed) is sealed again under the
+ * lock, never forked.
+ *
+ * A transaction (`transact`) leads a group of its own: its work runs under the log's
+ * transaction lock (one at a time, on every instance; appends go on around it) and in a
+ * savepoint; it may change other tables and returns the records to append, which commit with
+ * the group's other records, so a state change and the records that tell of it commit together
+ * or not at all. A work that throws is refused alone; the rest of its group goes on.
  *
  * Every append settles by its deadline. Callers whose deadline passed before their group's
  * insert are left out; a group is rolled back if any caller was answered during its insert;
@@ -18,13 +24,13 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
 import { ArbiterError } from '../errors.js'
-import { appendRecords, lockHead, transactionStatus } from './audit-log.js'
+import { appendRecords, getHead, lockHead, lockTransactions, transactionStatus } from './audit-log.js'
 import { CommitOutcomeUnknown, type Database, type Queryable } from './db.js'
 
 /**
- * Runs inside a transaction of one log, after its head lock: throwing rolls everything back and
- * rejects the call; the entries it returns (of that log) are appended and commit with whatever
- * else it changed.
+ * Runs inside a transaction of one log, under its transaction lock: throwing undoes what it did
+ * and rejects the call; the entries it returns (of that log) are appended and commit with
+ * whatever else it changed.
  */
 export type LogWork<R> = (tx: Queryable) => Promise<{ entries: AuditEntry[], result: R }>
 
@@ -45,6 +51,8 @@ interface Pending {
   entries: AuditEntry[]
   deadline: number
   work?: (tx: Queryable) => Promise<AuditEntry[]>
+  /** Whether a throwing work is refused alone (in a savepoint) or fails its group. */
+  kind?: 'refusable' | 'total'
   /** Set when the work threw: the caller is answered with it and nothing of it commits. */
   refusal?: Error
   settled: boolean
@@ -65,6 +73,12 @@ export interface WriterStats {
   recoveredCommits: number
   /** Appends sent again because their group rolled back after another caller in it was answered. */
   requeued: number
+  /** Groups sealed again under the head lock because the head they were sealed on moved. */
+  resealed: number
+  /** Appends that found the head behind the one they were sealed on and waited for it. */
+  waitedBehind: number
+  /** Transactions whose work refused (threw): undone alone, the rest of their group went on. */
+  refused: number
 }
 
 interface Head {
@@ -78,16 +92,17 @@ interface Head {
  */
 const MAX_INFLIGHT = 4
 
+/** How often a group sealed ahead waits (1 ms each) for the group before it to reach the server. */
+const BEHIND_RETRIES = 50
+
 export class AuditWriter {
   private readonly queues = new Map<string, Pending[]>()
-  /** Each log's head as the last group this writer sent will leave it. */
+  /** Each log's head as the group this writer sealed last will leave it. */
   private readonly heads = new Map<string, Head>()
-  private dispatched = 0
-  private readonly lastDispatch = new Map<string, number>()
   private queued = 0
   private readonly maxBatch: number
   private readonly maxQueue: number
-  readonly stats: WriterStats = { groups: 0, records: 0, failedGroups: 0, expired: 0, lateCommits: 0, inDoubt: 0, recoveredCommits: 0, requeued: 0 }
+  readonly stats: WriterStats = { groups: 0, records: 0, failedGroups: 0, expired: 0, lateCommits: 0, inDoubt: 0, recoveredCommits: 0, requeued: 0, resealed: 0, waitedBehind: 0, refused: 0 }
 
   constructor (private readonly db: Database, private readonly key: HmacSigningKey, private readonly options: WriterOptions = {}) {
     this.maxBatch = options.maxBatch ?? 256
@@ -106,13 +121,15 @@ export class AuditWriter {
   }
 
   /**
-   * Runs `work` in a transaction of `tenantId`'s log under its head lock, alone, after every
-   * earlier append of that log has committed; appends the entries it returns and commits.
-   * Resolves with the sealed records and the work's result; rejects with the work's error.
+   * Runs `work` in a transaction of `tenantId`'s log under its head lock, leading a group; the
+   * entries it returns are appended first and commit with the group. Resolves with the sealed
+   * records and the work's result; rejects with the work's error. A work that refuses (throws)
+   * is undone alone in a savepoint; one that never refuses (`refuses: false`) saves the
+   * savepoint's two round trips, and any error of it fails its whole group.
    */
-  async transact<R> (tenantId: string, deadline: number, work: LogWork<R>): Promise<{ records: SealedRecord[], result: R }> {
+  async transact<R> (tenantId: string, deadline: number, work: LogWork<R>, options: { refuses?: boolean } = {}): Promise<{ records: SealedRecord[], result: R }> {
     let result: R | undefined
-    const records = await this.enqueue(tenantId, [], deadline, async (tx) => {
+    const records = await this.enqueue(tenantId, [], deadline, options.refuses === false ? 'total' : 'refusable', async (tx) => {
       const out = await work(tx)
       if (out.entries.some((e) => e.tenant_id !== tenantId)) throw new Error(`a transaction of log ${tenantId} returned another log's entry`)
       result = out.result
@@ -121,7 +138,7 @@ export class AuditWriter {
     return { records, result: result as R }
   }
 
-  private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, work?: Pending['work']): Promise<SealedRecord[]> {
+  private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, kind?: Pending['kind'], work?: Pending['work']): Promise<SealedRecord[]> {
     if (this.queued >= this.maxQueue) {
       throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the record queue is full')
     }
@@ -129,6 +146,7 @@ export class AuditWriter {
       const p: Pending = {
         entries,
         deadline,
+        kind,
         work,
         settled: false,
         resolve,
@@ -159,14 +177,22 @@ export class AuditWriter {
 
   private async drain (tenantId: string): Promise<void> {
     const queue = this.queues.get(tenantId) as Pending[]
-    const inflight = new Set<Promise<void>>()
+    const lane = new Lane()
     // Let appends made in the same tick join the first group.
     await Promise.resolve()
     try {
-      while (queue.length > 0 || inflight.size > 0) {
-        if (queue.length === 0 || inflight.size >= MAX_INFLIGHT) {
-          await Promise.race(inflight)
+      while (queue.length > 0 || lane.inflight.size > 0) {
+        // One transaction under way at a time: a second would only hold a connection while it
+        // waited in the database for the first's lock.
+        if (queue.length === 0 || lane.inflight.size >= MAX_INFLIGHT || lane.held || (queue[0].work !== undefined && lane.transacting)) {
+          await lane.change()
           continue
+        }
+        if (lane.resync) {
+          // A group was sealed again: those sealed after it are on a wrong head. Once none is
+          // under way, the next group finds the true head under the lock.
+          this.heads.delete(tenantId)
+          lane.resync = false
         }
         // Up to maxBatch appends, led by at most one transaction: a second one's work could not
         // see the first one's records, which are inserted only as the group ends.
@@ -175,59 +201,85 @@ export class AuditWriter {
         // Callers that already gave up are dropped here, before anything reaches the database.
         const live = group.filter((p) => !p.settled)
         if (live.length === 0) continue
-        const dispatch = ++this.dispatched
-        this.lastDispatch.set(tenantId, dispatch)
-        // A transaction reads under the head lock, so its group is sealed on the head it finds
-        // there; later groups cannot be sealed ahead of it, not knowing what it will append.
-        const transaction = live[0].work !== undefined
-        if (transaction) this.heads.delete(tenantId)
-        const predicted = transaction ? undefined : this.predict(tenantId, live)
-        const job: Promise<void> = this.commit(tenantId, live, dispatch, predicted).finally(() => inflight.delete(job))
-        inflight.add(job)
+        // A transaction is sealed once its work is done (see commit); other groups at once.
+        const predicted = live[0].work === undefined ? this.predict(tenantId, live) : undefined
+        // A group that must find the head under the lock holds the others back until it has
+        // sealed: they are then sealed ahead on it instead of each queueing for the lock.
+        const blind = live[0].work === undefined && predicted === undefined
+        if (blind) lane.hold()
+        lane.run(this.commit(tenantId, live, predicted, lane, blind), live[0].work !== undefined)
       }
     } finally {
       this.queues.delete(tenantId)
-      this.lastDispatch.delete(tenantId)
     }
   }
 
   /**
-   * Seals a group onto the head the previous group will leave, so a second group can be on its
-   * way while the first commits. If that head turns out wrong (the previous group failed, or
-   * another instance appended), the guarded append refuses and the group is sealed again.
+   * Seals a group onto the head the most recently sealed group will leave, so it can be on its
+   * way while that one commits. If that head turns out wrong (that group failed, or another
+   * instance appended), the guarded append refuses and the group is sealed again.
    */
   private predict (tenantId: string, live: Pending[]): { from: Head, records: SealedRecord[] } | undefined {
     const from = this.heads.get(tenantId)
     if (from === undefined) return undefined
-    const records = this.seal(live, from)
-    const last = records[records.length - 1]
-    this.heads.set(tenantId, { seq: last.seq, hash: last.hash })
-    return { from, records }
+    return { from, records: this.sealOn(tenantId, live, from) }
   }
 
-  private async commit (tenantId: string, group: Pending[], dispatch: number, predicted?: { from: Head, records: SealedRecord[] }): Promise<void> {
+  /** Seals `group` onto `from` and makes its end the head later groups are sealed on. */
+  private sealOn (tenantId: string, group: Pending[], from: Head): SealedRecord[] {
+    const records = this.seal(group, from)
+    const last = records[records.length - 1] ?? from
+    this.heads.set(tenantId, { seq: last.seq, hash: last.hash })
+    return records
+  }
+
+  private async commit (tenantId: string, group: Pending[], predicted: { from: Head, records: SealedRecord[] } | undefined, lane: Lane, blind: boolean): Promise<void> {
+    // A blind group holds the others back until it has sealed (or ended).
+    let holding = blind
+    const release = (): void => {
+      if (!holding) return
+      holding = false
+      lane.release()
+    }
+    try {
+      await this.commitGroup(tenantId, group, predicted, lane, release)
+    } finally {
+      release()
+    }
+  }
+
+  private async commitGroup (tenantId: string, group: Pending[], predicted: { from: Head, records: SealedRecord[] } | undefined, lane: Lane, release: () => void): Promise<void> {
     let sealed: SealedRecord[] = []
     let xid: string | undefined
-    let fresh = predicted === undefined
     const started = performance.now()
     const report = (outcome: 'committed' | 'failed'): void => this.options.onGroup?.(outcome, group.length, performance.now() - started)
     try {
       await this.db.transaction(async (tx) => {
-        let head: Head
-        if (predicted === undefined) {
-          head = await lockHead(tx, tenantId)
-          if (group[0].work !== undefined) await this.runWork(tx, group[0])
-          sealed = this.seal(group, head)
+        let from: Head
+        if (predicted !== undefined) {
+          from = predicted.from
+          sealed = predicted.records
+        } else {
+          let ahead: Head | undefined
+          if (group[0].work !== undefined) {
+            // Transactions of a log run one at a time (on every instance), each seeing what the
+            // ones before it committed, while the log's appends go on around them; its records
+            // are then sealed ahead like any group's.
+            await lockTransactions(tx, tenantId)
+            await this.runWork(tx, group[0])
+            ahead = this.heads.get(tenantId)
+          }
+          from = ahead ?? await lockHead(tx, tenantId)
+          sealed = this.sealOn(tenantId, group, from)
+          release()
           // Nothing to append: whatever a work changed commits on its own.
           if (sealed.length === 0) return
-        } else {
-          head = predicted.from
-          sealed = predicted.records
         }
-        xid = await appendRecords(tx, tenantId, head, sealed)
+        xid = await this.appendAhead(tx, tenantId, from, sealed)
         if (xid === undefined) {
-          fresh = true
-          head = await lockHead(tx, tenantId)
+          this.stats.resealed++
+          lane.resync = true
+          const head = await lockHead(tx, tenantId)
           sealed = this.seal(group, head)
           xid = await appendRecords(tx, tenantId, head, sealed)
           if (xid === undefined) throw new Error(`log ${tenantId} moved under its head lock`)
@@ -239,10 +291,10 @@ export class AuditWriter {
       if (err instanceof CommitOutcomeUnknown && await this.landed(tenantId, sealed, xid)) {
         this.stats.recoveredCommits++
         report('committed')
-        this.succeed(tenantId, group, dispatch, sealed, true)
+        this.succeed(tenantId, group, sealed)
         return
       }
-      // Whatever was predicted from this group is wrong now; later groups re-read the head.
+      // Whatever was sealed on this group is wrong now; later groups re-read the head.
       this.heads.delete(tenantId)
       report('failed')
       // Callers answered 503 while the group was under way (their deadline passed) roll it back;
@@ -262,10 +314,10 @@ export class AuditWriter {
       return
     }
     report('committed')
-    this.succeed(tenantId, group, dispatch, sealed, fresh)
+    this.succeed(tenantId, group, sealed)
   }
 
-  private succeed (tenantId: string, group: Pending[], dispatch: number, sealed: SealedRecord[], fresh: boolean): void {
+  private succeed (tenantId: string, group: Pending[], sealed: SealedRecord[]): void {
     this.stats.groups++
     let at = 0
     for (const p of group) {
@@ -278,8 +330,6 @@ export class AuditWriter {
     }
     const last = sealed[sealed.length - 1]
     if (last === undefined) return
-    // A head read from the database is the one to build on, unless a later group was sent since.
-    if (fresh && dispatch === this.lastDispatch.get(tenantId)) this.heads.set(tenantId, { seq: last.seq, hash: last.hash })
     this.stats.records += sealed.length
     this.options.onCommit?.(tenantId, { seq: sealed[0].seq - 1, hash: sealed[0].prevHash }, { seq: last.seq, hash: last.hash })
   }
@@ -308,15 +358,37 @@ export class AuditWriter {
     return false
   }
 
+  /**
+   * Appends a group sealed ahead on `from`. A group sealed before it, on another connection,
+   * may not have reached the server yet (the head is still behind `from`): it is waited for a
+   * little, rather than taken for a head another writer moved. Undefined if the head moved.
+   */
+  private async appendAhead (tx: Queryable, tenantId: string, from: Head, sealed: SealedRecord[]): Promise<string | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const xid = await appendRecords(tx, tenantId, from, sealed)
+      if (xid !== undefined || attempt >= BEHIND_RETRIES) return xid
+      const head = await getHead(tx, tenantId)
+      if (head === undefined || head.seq >= from.seq) return undefined
+      this.stats.waitedBehind++
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  }
+
   /** Runs a transaction's work in a savepoint: if it throws, it alone is undone and refused. */
   private async runWork (tx: Queryable, p: Pending): Promise<void> {
+    const work = p.work as NonNullable<Pending['work']>
+    if (p.kind === 'total') {
+      p.entries = await work(tx)
+      return
+    }
     await tx.query('savepoint arbiter_work')
     try {
-      p.entries = await (p.work as NonNullable<Pending['work']>)(tx)
+      p.entries = await work(tx)
       p.refusal = undefined
     } catch (err) {
       await tx.query('rollback to savepoint arbiter_work')
       p.entries = []
+      this.stats.refused++
       p.refusal = err instanceof Error ? err : new Error(String(err))
       this.settle(p, p.refusal)
       return
@@ -331,6 +403,46 @@ export class AuditWriter {
       prev = r.hash
       return r
     })
+  }
+}
+
+/**
+ * One log's groups under way, and what holds the next ones back: a group that must find the
+ * head under the lock (until it has sealed), or a resync after a group had to be sealed again.
+ */
+class Lane {
+  readonly inflight = new Set<Promise<void>>()
+  resync = false
+  transacting = false
+  private holds = 0
+  private wake = (): void => {}
+
+  get held (): boolean {
+    return this.holds > 0 || (this.resync && this.inflight.size > 0)
+  }
+
+  /** Resolves when a group ends or a hold is released. */
+  async change (): Promise<void> {
+    await Promise.race([...this.inflight, new Promise<void>((resolve) => { this.wake = resolve })])
+  }
+
+  run (job: Promise<void>, transaction: boolean): void {
+    if (transaction) this.transacting = true
+    const tracked: Promise<void> = job.finally(() => {
+      if (transaction) this.transacting = false
+      this.inflight.delete(tracked)
+      this.wake()
+    })
+    this.inflight.add(tracked)
+  }
+
+  hold (): void {
+    this.holds++
+  }
+
+  release (): void {
+    this.holds--
+    this.wake()
   }
 }
 
