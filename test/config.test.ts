@@ -24,7 +24,9 @@ t.test('defaults', async (t) => {
     authFailureWindowSec: 60,
     metricsPort: undefined,
     metricsHost: '127.0.0.1',
-    trustProxy: []
+    trustProxy: [],
+    maxPendingApprovals: 1000,
+    approvalSweepIntervalSec: 30
   })
   t.ok(Object.isFrozen(c))
 })
@@ -40,7 +42,9 @@ t.test('values from the environment, empty meaning unset', async (t) => {
     CHECK_BUDGET_MS: '800',
     BODY_LIMIT_BYTES: '',
     ARBITER_HMAC_KEY_FILE: '/run/secrets/hmac',
-    POLICY_WATCH: 'false'
+    POLICY_WATCH: 'false',
+    MAX_PENDING_APPROVALS: '5',
+    APPROVAL_SWEEP_INTERVAL_SEC: '2'
   }, '/srv')
   t.match(c, {
     port: 9000,
@@ -52,7 +56,9 @@ t.test('values from the environment, empty meaning unset', async (t) => {
     checkBudgetMs: 800,
     bodyLimitBytes: 65536,
     hmacKeyFile: '/run/secrets/hmac',
-    watchPolicies: false
+    watchPolicies: false,
+    maxPendingApprovals: 5,
+    approvalSweepIntervalSec: 2
   })
 })
 
