@@ -4,6 +4,7 @@
  */
 import type { ApprovalService } from './approvals/service.js'
 import type { AuditEntry, SealedRecord } from './audit/chain.js'
+import { performance } from 'node:perf_hooks'
 import { actorOf, type Principal } from './auth/principal.js'
 import type { Clock, IdGenerator } from './clock.js'
 import { ArbiterError } from './errors.js'
@@ -95,7 +96,7 @@ export class CheckService {
     let body: Record<string, unknown> = base
     let sealed: SealedRecord
     try {
-      if (await this.involvesApproval(ev, job)) {
+      if (await this.involvesApproval(ev, job, deadline)) {
         const decided = await this.deps.approvals.decide({
           job, jobHash: prepared.jobHash, traceId: prepared.traceId, evaluation: ev, policySnapshot: policy.snapshotId, requester, now, base, decisionEntry
         }, deadline)
@@ -115,8 +116,18 @@ export class CheckService {
    * A job that needs approval goes through its approval; so does a denied job that has one (the
    * denial invalidates it). Anything else is one record in a group commit: the hot path.
    */
-  private async involvesApproval (ev: Evaluation, job: Job): Promise<boolean> {
+  private async involvesApproval (ev: Evaluation, job: Job, deadline: number): Promise<boolean> {
     if (ev.decision === 'REQUIRE_APPROVAL') return true
-    return ev.decision === 'DENY' && await hasLiveApproval(this.deps.db, job.tenant_id, job.job_id)
+    if (ev.decision !== 'DENY') return false
+    // Within the check's budget like everything else it waits for.
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written within the budget')), Math.max(0, deadline - performance.now()))
+    })
+    try {
+      return await Promise.race([hasLiveApproval(this.deps.db, job.tenant_id, job.job_id), late])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 }

@@ -50,6 +50,10 @@ export function recheck (latest: ApprovalRow | undefined, jobHash: string, need:
     case 'CONSUMED':
     case 'SUPERSEDED':
       return { kind: 'request' }
+    // Invalidated because the policy asks for other approvers: a new request, not a refusal
+    // (there may have been no room for one when it was invalidated).
+    case 'INVALIDATED':
+      return latest.resolution?.requirement_changed === true ? { kind: 'request' } : { kind: 'refused', approval: latest, reason: refusalReason(latest) }
     default:
       return { kind: 'refused', approval: latest, reason: refusalReason(latest) }
   }

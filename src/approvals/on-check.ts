@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import stableStringify from 'fast-json-stable-stringify'
 import type { AuditEntry } from '../audit/chain.js'
-import { actorOf, type Principal } from '../auth/principal.js'
+import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { ApprovalRequirement, Evaluation, Job } from '../policy/types.js'
 import { changeApproval, countPending, insertApproval, lockLatestApproval, type ApprovalRow } from '../store/approvals.js'
 import type { Queryable } from '../store/db.js'
@@ -39,9 +39,16 @@ export async function decideWithApproval (tx: Queryable, c: CheckContext): Promi
   }
   const latest = await lockLatestApproval(tx, c.job.tenant_id, c.job.job_id)
   const ev = c.evaluation
+  // The job id has a live approval for an agent this key may not speak for: not this key's to
+  // supersede or invalidate. Denied, and left as it is.
+  if (latest !== undefined && isLive(latest.status) && !speaksForJob(c.requester, latest.agent_principal)) {
+    const { constraints: _constraints, ...rest } = c.base
+    return finish({ ...rest, decision: 'DENY', reason: `job ${c.job.job_id} has a live approval for another agent` })
+  }
   if (ev.decision !== 'REQUIRE_APPROVAL' || ev.approval === undefined) {
-    // The policy now denies the job: an approval given or pending for it no longer counts.
-    if (latest === undefined || !isLive(latest.status)) return finish(c.base)
+    // The policy now denies the job: an approval given or pending for exactly this job no
+    // longer counts. One for other content is left for that content.
+    if (latest === undefined || !isLive(latest.status) || latest.job_hash !== c.jobHash) return finish(c.base)
     const after = await end(tx, latest, 'INVALIDATED', c.now, { reason: `the policy now denies the job: ${ev.reason}`, decision_id: c.base.decision_id })
     entries.push(approvalEntry('approval.invalidated', after, actorOf(c.requester), c.now, { reason: after.resolution?.reason, policy_snapshot: c.policySnapshot, rule_id: ev.rule_id }))
     return finish({ ...c.base, approval: approvalSummary(after), approval_state: after.status })
@@ -74,7 +81,7 @@ export async function decideWithApproval (tx: Queryable, c: CheckContext): Promi
     entries.push(approvalEntry('approval.superseded', after, actor, c.now, { superseded_by_hash: c.jobHash }))
   }
   if (step.invalidate !== undefined) {
-    const after = await end(tx, step.invalidate, 'INVALIDATED', c.now, { reason: 'the policy now asks for other approvers', decision_id: c.base.decision_id })
+    const after = await end(tx, step.invalidate, 'INVALIDATED', c.now, { reason: 'the policy now asks for other approvers', requirement_changed: true, decision_id: c.base.decision_id })
     entries.push(approvalEntry('approval.invalidated', after, actor, c.now, { reason: after.resolution?.reason, policy_snapshot: c.policySnapshot, rule_id: ev.rule_id }))
   }
   const granted = await useGrantFor(tx, c, ev.approval)

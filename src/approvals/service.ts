@@ -10,7 +10,7 @@ import type { AuditEntry, SealedRecord } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import { ArbiterError } from '../errors.js'
-import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes, lockLatestApproval, type ApprovalChange, type ApprovalRow } from '../store/approvals.js'
+import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes, lockLatestApproval, type ApprovalChange, type ApprovalRow, type VoteRow } from '../store/approvals.js'
 import type { AuditWriter } from '../store/audit-writer.js'
 import type { Database, Queryable } from '../store/db.js'
 import { hasRunOut, isLive, voteRefusal } from './lifecycle.js'
@@ -41,12 +41,15 @@ export class ApprovalService {
 
   /** A reviewer's vote; one deny ends the approval, the last needed approve grants it. */
   async vote (tenantId: string, jobId: string, voter: Principal, v: VoteRequest, deadline: number): Promise<Record<string, unknown>> {
-    const { result } = await this.deps.writer.transact(tenantId, deadline, async (tx) => {
+    const { result } = await this.deps.writer.transact<{ approval: ApprovalRow, votes?: VoteRow[], closed?: string }>(tenantId, deadline, async (tx) => {
       const now = this.deps.clock.now()
       const a = await this.latest(tx, tenantId, jobId)
       if (v.job_hash !== undefined && v.job_hash !== a.job_hash) {
         throw new ArbiterError('ARBITER_ERR_STALE_JOB_HASH', `the job changed since you saw it: its hash is now ${a.job_hash}`)
       }
+      // Without authentication everyone is the same anonymous admin: nobody can be told apart
+      // from the requester, so nobody votes.
+      if (voter.keyId === null) throw new ArbiterError('ARBITER_ERR_FORBIDDEN', 'approvals cannot be resolved while ARBITER_AUTH=disabled')
       const refusal = voteRefusal(a, voter)
       if (refusal !== null) throw new ArbiterError('ARBITER_ERR_FORBIDDEN', refusal)
       if (a.status !== 'PENDING') throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', `the approval is ${a.status}; it takes no more votes`)
@@ -67,10 +70,12 @@ export class ApprovalService {
       const after = await this.change(tx, a, change)
       const entries = [approvalEntry('approval.vote', after, actor, now, { vote: v.vote, note: v.note ?? null, approvals_received: received })]
       if (after.status !== 'PENDING') entries.push(approvalEntry('approval.resolved', after, actor, now, { resolution: after.resolution }))
-      return { entries, result: { approval: after, closed: undefined as string | undefined } }
+      // Read here, not after the commit: a failed read then would look like an unrecorded vote.
+      const votes = (await listVotes(tx, [a.approval_id])).get(a.approval_id) ?? []
+      return { entries, result: { approval: after, votes } }
     })
     if (result.closed !== undefined) throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', result.closed)
-    return approvalView(result.approval, (await listVotes(this.deps.db, [result.approval.approval_id])).get(result.approval.approval_id) ?? [])
+    return approvalView(result.approval, result.votes ?? [])
   }
 
   /** The scheduler gives up on a job: its live approval ends CANCELLED. */

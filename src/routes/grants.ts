@@ -136,7 +136,9 @@ function decodeCursor (cursor: string): { createdAt: Date, grantId: string } {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string]
     const createdAt = new Date(at)
-    if (typeof at === 'string' && !Number.isNaN(createdAt.getTime()) && typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id)) return { createdAt, grantId: id }
+    // Only what this service hands out: an ISO time from year 1 on, and a UUID.
+    if (typeof at === 'string' && /^(?!0000)\d{4}-\d{2}-\d{2}T/.test(at) && !Number.isNaN(createdAt.getTime()) &&
+      typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) return { createdAt, grantId: id }
   } catch {}
   throw new ArbiterError('ARBITER_ERR_VALIDATION', 'querystring.cursor is not a cursor this service gave out')
 }

@@ -97,6 +97,7 @@ const BEHIND_RETRIES = 50
 
 export class AuditWriter {
   private readonly queues = new Map<string, Pending[]>()
+  private readonly lanes = new Map<string, Lane>()
   /** Each log's head as the group this writer sealed last will leave it. */
   private readonly heads = new Map<string, Head>()
   private queued = 0
@@ -160,6 +161,9 @@ export class AuditWriter {
       const queue = this.queues.get(tenantId)
       if (queue !== undefined) {
         queue.push(p)
+        // Appends wait for a group under way to end, and gather meanwhile; but not for a
+        // transaction alone, which may wait long for its lock.
+        this.lanes.get(tenantId)?.poke()
         return
       }
       this.queues.set(tenantId, [p])
@@ -178,13 +182,16 @@ export class AuditWriter {
   private async drain (tenantId: string): Promise<void> {
     const queue = this.queues.get(tenantId) as Pending[]
     const lane = new Lane()
+    this.lanes.set(tenantId, lane)
     // Let appends made in the same tick join the first group.
     await Promise.resolve()
     try {
       while (queue.length > 0 || lane.inflight.size > 0) {
-        // One transaction under way at a time: a second would only hold a connection while it
-        // waited in the database for the first's lock.
-        if (queue.length === 0 || lane.inflight.size >= MAX_INFLIGHT || lane.held || (queue[0].work !== undefined && lane.transacting)) {
+        // One transaction under way at a time (a second would only hold a connection while it
+        // waited in the database for the first's lock); the appends queued behind it go on.
+        const behind = queue.length > 0 && queue[0].work !== undefined && lane.transacting
+        const next = !behind ? 0 : queue.length > 1 && queue[1].work === undefined ? 1 : -1
+        if (queue.length === 0 || next === -1 || lane.inflight.size >= MAX_INFLIGHT || lane.held) {
           await lane.change()
           continue
         }
@@ -196,7 +203,7 @@ export class AuditWriter {
         }
         // Up to maxBatch appends, led by at most one transaction: a second one's work could not
         // see the first one's records, which are inserted only as the group ends.
-        const group = queue.splice(0, Math.min(this.maxBatch, nextTransaction(queue)))
+        const group = next === 0 ? queue.splice(0, Math.min(this.maxBatch, nextTransaction(queue))) : queue.splice(1, Math.min(this.maxBatch, nextTransaction(queue) - 1))
         this.queued -= group.length
         // Callers that already gave up are dropped here, before anything reaches the database.
         const live = group.filter((p) => !p.settled)
@@ -211,6 +218,9 @@ export class AuditWriter {
       }
     } finally {
       this.queues.delete(tenantId)
+      this.lanes.delete(tenantId)
+      // A resync nobody was left to carry out: the next drain finds the head under the lock.
+      if (lane.resync) this.heads.delete(tenantId)
     }
   }
 
@@ -267,7 +277,7 @@ export class AuditWriter {
             // are then sealed ahead like any group's.
             await lockTransactions(tx, tenantId)
             await this.runWork(tx, group[0])
-            ahead = this.heads.get(tenantId)
+            ahead = lane.resync ? undefined : this.heads.get(tenantId)
           }
           from = ahead ?? await lockHead(tx, tenantId)
           sealed = this.sealOn(tenantId, group, from)
@@ -366,7 +376,9 @@ export class AuditWriter {
   private async appendAhead (tx: Queryable, tenantId: string, from: Head, sealed: SealedRecord[]): Promise<string | undefined> {
     for (let attempt = 0; ; attempt++) {
       const xid = await appendRecords(tx, tenantId, from, sealed)
-      if (xid !== undefined || attempt >= BEHIND_RETRIES) return xid
+      // The embedded database runs one transaction at a time: the group before this one cannot
+      // arrive while this one waits.
+      if (xid !== undefined || attempt >= BEHIND_RETRIES || this.db.kind === 'embedded') return xid
       const head = await getHead(tx, tenantId)
       if (head === undefined || head.seq >= from.seq) return undefined
       this.stats.waitedBehind++
@@ -434,6 +446,11 @@ class Lane {
       this.wake()
     })
     this.inflight.add(tracked)
+  }
+
+  /** Wakes the drain for a new append when only a transaction is under way. */
+  poke (): void {
+    if (this.transacting && this.inflight.size === 1) this.wake()
   }
 
   hold (): void {

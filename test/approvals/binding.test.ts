@@ -117,3 +117,19 @@ rules:
   t.equal(asked.approval.approvals_required, 3)
   t.equal(asked.approval.expires_at, new Date(ctx.clock.now().getTime() + 300_000).toISOString())
 })
+
+t.test('a job id with a live approval for another agent is not this key\'s to supersede; a denied variant leaves it be', async (t) => {
+  const ctx = await approvalApp(t)
+  const asked = await ctx.check(prodWrite('x1'))
+  const other = await ctx.token({ principal_id: 'sched-2', roles: ['scheduler'], tenants: ['*'], agents: ['agent:other'] })
+  const hijack = await ctx.check(prodWrite('x1', { principal_id: 'agent:other' }), other)
+  t.equal(hijack.decision, 'DENY')
+  t.match(hijack.reason, /live approval for another agent/)
+  t.equal((await ctx.call('GET', '/approvals/x1', ctx.tokens.alice)).json().status, 'PENDING', 'untouched')
+
+  const denied = await ctx.check(prodWrite('x1', { risk_tags: ['prod', 'destructive'] }))
+  t.equal(denied.decision, 'DENY')
+  t.equal((await ctx.call('GET', '/approvals/x1', ctx.tokens.alice)).json().status, 'PENDING', 'a denied variant does not invalidate the approval of the content it covers')
+  await ctx.vote('x1', 'approve', ctx.tokens.alice, { job_hash: asked.job_hash })
+  t.equal((await ctx.check(prodWrite('x1'))).approval_ref, asked.approval.approval_id)
+})

@@ -135,3 +135,15 @@ t.test('pending approvals survive a restart', async (t) => {
   t.equal((await second.vote('r1', 'approve', second.tokens.alice)).statusCode, 200)
   t.equal((await second.check(prodWrite('r1'))).decision, 'ALLOW_WITH_CONSTRAINTS')
 })
+
+t.test('an approval invalidated for a stricter requirement while the queue is full asks again once there is room', async (t) => {
+  const dir = policyDir(t, { 'p.yaml': POLICY })
+  const ctx = await approvalApp(t, { policyPath: dir, env: { POLICY_WATCH: 'false', MAX_PENDING_APPROVALS: '1' } })
+  await ctx.check(prodWrite('i1'))
+  writeFileSync(path.join(dir, 'p.yaml'), POLICY.replace('decision: require_approval\n    reason: Production writes', 'decision: require_approval\n    approval: { approvers: 2 }\n    reason: Production writes'))
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/policies/reload' })).statusCode, 200)
+  await ctx.check(prodWrite('i2', { tenant_id: 'other' }))
+  const full = await ctx.check(prodWrite('i1'))
+  t.equal(full.decision, 'REQUIRE_APPROVAL', 'the invalidated one made room for its successor')
+  t.equal(full.approval.approvals_required, 2)
+})

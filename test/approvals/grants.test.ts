@@ -86,6 +86,8 @@ t.test('grants: who may make and see them, and bad requests', async (t) => {
   const next = (await ctx.call('GET', `/grants?limit=1&cursor=${String(first.next_cursor)}`, ctx.tokens.alice)).json()
   t.not(next.grants[0].grant_id, first.grants[0].grant_id, 'cursor pages')
   t.equal((await ctx.call('GET', '/grants?cursor=bogus', ctx.tokens.alice)).statusCode, 400)
+  const dashes = Buffer.from(JSON.stringify(['2026-11-25T12:00:00.000Z', '-'.repeat(36)])).toString('base64url')
+  t.equal((await ctx.call('GET', `/grants?cursor=${dashes}`, ctx.tokens.alice)).statusCode, 400, 'a cursor this service did not give out')
 
   for (const bad of [
     { ...body, note: undefined },

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { ChainVerifier, type AuditEntry } from '../../src/audit/chain.js'
 import { AuditWriter, type LogWork } from '../../src/store/audit-writer.js'
-import { countRecords, readLog } from '../../src/store/audit-log.js'
+import { countRecords, lockTransactions, readLog } from '../../src/store/audit-log.js'
 import type { Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
 import { ON_POSTGRES, testApp, testDatabase } from '../helpers.js'
@@ -210,4 +210,30 @@ t.test('a caller answered while its group is under way rolls the group back; the
   t.equal(writer.stats.requeued, 2)
   t.equal(await countRecords(db), 2, 'only what was answered is in the log')
   t.equal(await verifyLog(db, 'acme'), 2)
+})
+
+t.test('appends do not wait for a transaction that waits for its lock', { skip: ON_POSTGRES ? false : 'the embedded database runs one transaction at a time' }, async (t) => {
+  const { db, open } = await testDatabase(t)
+  await migrate(db)
+  const other = await open()
+  const writer = new AuditWriter(db, key)
+  await writer.append(entry('acme', 1), later())
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let locked!: () => void
+  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
+  const holder = other.transaction(async (tx) => {
+    await lockTransactions(tx, 'acme')
+    locked()
+    await held
+  })
+  await lockHeld
+  const waiting = writer.transact('acme', later(), async () => ({ entries: [entry('acme', 2)], result: 'late' }))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const appended = await writer.append(entry('acme', 3), later())
+  t.equal(appended.seq, 2, 'the append went on while the transaction waited')
+  release()
+  await holder
+  t.equal((await waiting).records[0].seq, 3)
+  t.equal(await verifyLog(db, 'acme'), 3)
 })
