@@ -13,7 +13,7 @@ import { DEFAULT_TENANT } from '../policy/job.js'
 import { nameSchema } from '../policy/request-schema.js'
 import { APPROVAL_STATUSES, listApprovals, listVotes, type ApprovalStatus } from '../store/approvals.js'
 import type { Database } from '../store/db.js'
-import { sha256Id } from './schemas.js'
+import { pageLimit, pageOf, sha256Id } from './schemas.js'
 
 const REVIEWERS = ['reviewer', 'auditor'] as const
 const printable = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const
@@ -88,11 +88,11 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
           topic: printable,
           include_resolved: { type: 'string', enum: ['true', 'false'] },
           cursor: { type: 'string', pattern: '^[1-9][0-9]{0,17}$' },
-          limit: { type: 'string', pattern: '^([1-9][0-9]?|1[0-9]{2}|200)$' }
+          limit: pageLimit
         }
       },
       response: {
-        200: { type: 'object', required: ['approvals', 'next_cursor'], additionalProperties: false, properties: { approvals: { type: 'array', items: { $ref: 'Approval#' } }, next_cursor: { type: ['string', 'null'] } } },
+        200: pageOf('approvals', 'Approval'),
         400: { $ref: 'Error#' }
       }
     }

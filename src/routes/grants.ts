@@ -9,8 +9,8 @@ import { DEFAULT_TENANT } from '../policy/job.js'
 import { globSchema, nameSchema } from '../policy/request-schema.js'
 import { ArbiterError } from '../errors.js'
 import { recordFailure } from './approvals.js'
+import { pageLimit, pageOf } from './schemas.js'
 
-const MAX_PAGE = 200
 const printable = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const
 const time = { type: 'string', format: 'date-time' } as const
 const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const
@@ -91,17 +91,17 @@ export function grantRoutes (app: FastifyInstance, opts: { grants: GrantService,
           session_id: printable,
           include_inactive: { type: 'string', enum: ['true', 'false'] },
           cursor: { type: 'string', maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' },
-          limit: { type: 'string', pattern: '^([1-9][0-9]?|1[0-9]{2}|200)$' }
+          limit: pageLimit
         }
       },
       response: {
-        200: { type: 'object', required: ['grants', 'next_cursor'], additionalProperties: false, properties: { grants: { type: 'array', items: { $ref: 'Grant#' } }, next_cursor: { type: ['string', 'null'] } } },
+        200: pageOf('grants', 'Grant'),
         400: { $ref: 'Error#' }
       }
     }
   }, async (request) => {
     const q = request.query
-    const limit = Math.min(MAX_PAGE, Number(q.limit ?? 50))
+    const limit = Number(q.limit ?? 50)
     const rows = await opts.grants.list({
       tenants: tenantFilter(callerOf(request)),
       tenantId: q.tenant_id,

@@ -32,6 +32,14 @@ export const errorSchema = {
   }
 } as const
 
+/** `limit` of a list of approvals or grants: 1–200, as a querystring string. */
+export const pageLimit = { type: 'string', pattern: '^([1-9][0-9]?|1[0-9]{2}|200)$' } as const
+
+/** A page of a list: its items under `key`, and the cursor of the next page (null at the end). */
+export function pageOf (key: string, ref: string): Record<string, unknown> {
+  return { type: 'object', required: [key, 'next_cursor'], additionalProperties: false, properties: { [key]: { type: 'array', items: { $ref: `${ref}#` } }, next_cursor: { type: ['string', 'null'] } } }
+}
+
 /** `sha256:` + 64 hex digits: job hashes and policy snapshot ids. */
 export const sha256Id = { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } as const
 
