@@ -1,0 +1,14 @@
+export { detectFindings, FINDING_TYPES, type Finding, type FindingType } from './detectors.js'
+export {
+  DEFAULT_FINDING_VERDICTS,
+  outputVerdict,
+  redactOutput,
+  scanOutput,
+  summarizeFindings,
+  VERDICTS,
+  type FindingSummary,
+  type FindingVerdicts,
+  type OutputVerdict,
+  type ScanOptions,
+  type ScanResult
+} from './scan.js'
