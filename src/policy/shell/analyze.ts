@@ -1,0 +1,60 @@
+/**
+ * The shell guard's entry point: parse a job's command, find what it would really run
+ * (behind sudo, xargs, `sh -c` and the like), classify each command, and find recursive
+ * forced deletes aimed at protected paths. Pure: no I/O, nothing is executed.
+ */
+import { classifyCommand } from './classify.js'
+import type { CommandClass } from './classes.js'
+import { forcedDeletes, type ForcedDelete } from './forced-delete.js'
+import { parseShell } from './parse.js'
+import { compileProtection } from './protect.js'
+import { effectiveCommands } from './unwrap.js'
+
+export { COMMAND_CLASSES, type CommandClass } from './classes.js'
+export type { ForcedDelete } from './forced-delete.js'
+
+// `${HOME}` is meant literally: the spelling a command would use.
+// eslint-disable-next-line no-template-curly-in-string
+export const DEFAULT_PROTECTED_PATHS: readonly string[] = ['/', '/*', '~', '~/', '$HOME', '${HOME}', '.', './', '..', '*']
+
+export interface AnalyzeOptions {
+  /** Paths a recursive forced delete must not reach; an entry ending in `/**` protects all under it. */
+  protectedPaths: readonly string[]
+  /** The absolute path the command runs in; `.`, `$PWD` and relative targets resolve against it. */
+  workingDirectory?: string
+}
+
+export interface AnalyzedCommand {
+  /** The effective command's words, wrappers removed. */
+  argv: string[]
+  /** The effective command as written. */
+  text: string
+  classes: CommandClass[]
+}
+
+export type CommandAnalysis =
+  | { parsed: true, commands: AnalyzedCommand[], classes: CommandClass[], forcedDeletes: ForcedDelete[] }
+  | { parsed: false, error: string, classes: ['unknown'], commands: [], forcedDeletes: [] }
+
+/** Analyzes a shell command line; an unparseable one is reported as such, classed `unknown`. */
+export function analyzeCommand (source: string, options: AnalyzeOptions): CommandAnalysis {
+  const parsed = parseShell(source)
+  if (!parsed.ok) return unparseable(parsed.error)
+  const protection = compileProtection(options.protectedPaths, options.workingDirectory)
+  const commands: AnalyzedCommand[] = []
+  const deletes: ForcedDelete[] = []
+  for (const simple of parsed.commands) {
+    const unwrapped = effectiveCommands(simple)
+    if (!unwrapped.ok) return unparseable(unwrapped.error)
+    for (const command of unwrapped.commands) {
+      commands.push({ argv: command.argv, text: command.text, classes: classifyCommand(command.argv, command.redirects, command.privileged) })
+      deletes.push(...forcedDeletes(command, protection))
+    }
+  }
+  const classes = [...new Set(commands.flatMap((c) => c.classes))].sort()
+  return { parsed: true, commands, classes, forcedDeletes: deletes }
+}
+
+function unparseable (error: string): CommandAnalysis {
+  return { parsed: false, error, classes: ['unknown'], commands: [], forcedDeletes: [] }
+}

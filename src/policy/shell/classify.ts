@@ -1,0 +1,117 @@
+/**
+ * What a command does, as classes a policy can match: a table of well-known commands (and,
+ * for tools like git or kubectl, their subcommands). A command missing from the table is
+ * `unknown`, never guessed to be harmless.
+ */
+import { hasOption, operands, type OptionSpec } from './options.js'
+import { TOOLS } from './tools.js'
+import { commandName } from './unwrap.js'
+import { D, DN, N, NW, P, R, U, W, type CommandClass, type Rule } from './classes.js'
+
+/** Redirect targets that are not files on disk. */
+const HARMLESS_TARGETS = new Set(['/dev/null', '/dev/stdout', '/dev/stderr', '/dev/tty'])
+
+const table = new Map<string, Rule>()
+const define = (names: string, rule: Rule): void => { for (const name of names.split(/\s+/)) table.set(name, rule) }
+
+define(`ls cat head tail less more grep egrep fgrep zgrep rg ag ack echo printf pwd whoami id date uname printenv
+  which whereis type wc stat du df ps top htop uniq cut jq tr tac nl paste join column fold comm diff cmp md5sum
+  sha1sum sha256sum sha512sum cksum base64 xxd od hexdump strings file tree basename dirname realpath readlink seq
+  sleep yes uptime free lsof lsblk lscpu nproc groups who w last tty getent locale man zcat bzcat xzcat journalctl
+  dmesg true false test [ [[ : cd pushd popd export unset set shopt local declare typeset readonly shift return
+  exit read wait umask ulimit jobs times getopts let hash alias unalias history
+  env xargs time nice nohup timeout exec builtin command busybox stdbuf setsid ionice watch eval`, R)
+define('cp mv mkdir touch ln install patch mktemp gzip gunzip zip unzip xz unxz bzip2 split mkfifo chmod chgrp rename', W)
+define('rm rmdir unlink shred dd truncate wipefs fdisk sfdisk parted mkswap reboot shutdown halt poweroff kill pkill killall', D)
+define('wget', (a) => a.includes('--spider') || writesToStdout(a) ? N : NW)
+define('ssh sftp nc ncat netcat telnet ftp ping ping6 dig nslookup host traceroute mtr whois socat nmap', N)
+define('scp', NW)
+define('rsync', (a) => hasOption(a, 0, ['delete', 'delete-after', 'delete-before', 'delete-during', 'remove-source-files']) ? DN : NW)
+define(`su pkexec mount umount systemctl service iptables ip6tables nft chroot setcap useradd usermod userdel groupadd
+  groupmod groupdel passwd chpasswd insmod modprobe rmmod visudo swapon swapoff ufw firewall-cmd hostnamectl losetup
+  cryptsetup`, P)
+define('sudo', (a) => hasOption(a, 0, ['e', 'edit']) ? ['privileged', 'write'] : P)
+define('doas', P)
+define('chown', ['privileged', 'write'])
+define('npx pnpx bunx', ['network', 'unknown'])
+define('curl', (a) => a.some((w) => /^-[A-Za-z]*[oO]/.test(w) || /^--(output|remote-name)/.test(w)) ? NW : N)
+define('sed', (a) => sedInPlace(a) ? W : R)
+define('awk gawk mawk nawk', awk)
+define('sort', (a) => hasOption(a, 0, ['o', 'output'], { short: 'kt', long: ['key', 'field-separator'] }) ? W : R)
+define('tee', (a) => operands(a, 0).some((f) => !HARMLESS_TARGETS.has(f)) ? W : R)
+define('yq', (a) => hasOption(a, 0, ['i', 'inplace']) ? W : R)
+define('tar', (a) => /^-?[A-Za-z]*t/.test(a[0] ?? '') || hasOption(a, 0, ['list']) ? R : W)
+define('sysctl', (a) => hasOption(a, 0, ['w', 'write']) || operands(a, 0).some((w) => w.includes('=')) ? P : R)
+define('hostname', (a) => operands(a, 0).length > 0 ? P : R)
+define('crontab', (a) => hasOption(a, 0, ['r']) ? D : hasOption(a, 0, ['l']) ? R : W)
+define('find', find)
+for (const [name, rule] of Object.entries(TOOLS)) define(name, rule)
+
+function writesToStdout (args: string[]): boolean {
+  return args.some((w, i) => w === '-O-' || w === '--output-document=-' || (/^-[A-Za-z]*O-$/.test(w)) || (/^-[A-Za-z]*O$/.test(w) && args[i + 1] === '-'))
+}
+
+/** `-i`, `-i.bak`, `-Ei`, `--in-place`: a cluster's letters up to the first that takes an argument. */
+function sedInPlace (args: string[]): boolean {
+  for (const word of args) {
+    if (word.startsWith('--in-place')) return true
+    if (!/^-[^-]/.test(word)) continue
+    for (const letter of word.slice(1)) {
+      if (letter === 'i') return true
+      if ('efl'.includes(letter)) break
+    }
+  }
+  return false
+}
+
+/** A program that calls system() or pipes to a command runs who knows what; `>` may write a file. */
+function awk (args: string[]): readonly CommandClass[] {
+  const spec: OptionSpec = { short: 'Fvf', long: ['field-separator', 'assign', 'file'] }
+  if (hasOption(args, 0, ['f', 'file'], spec)) return U
+  const program = operands(args, 0, spec)[0] ?? ''
+  if (/system\s*\(|\|/.test(program)) return U
+  return program.includes('>') ? W : R
+}
+
+/** find reads; -delete destroys; -exec runs a command, classified in turn. */
+function find (args: string[]): readonly CommandClass[] {
+  const classes = new Set<CommandClass>(R)
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]
+    if (word === '-delete') classes.add('destructive')
+    if (/^-f(print0?|printf|ls)$/.test(word)) classes.add('write')
+    if (!/^-(exec|execdir|ok|okdir)$/.test(word)) continue
+    let end = i + 1
+    while (end < args.length && args[end] !== ';' && args[end] !== '+') end++
+    for (const c of classifyArgv(args.slice(i + 1, end))) classes.add(c)
+    i = end
+  }
+  return [...classes]
+}
+
+/** Classes of one command line's argv, from the table alone (no redirects, no wrappers). */
+export function classifyArgv (argv: readonly string[]): CommandClass[] {
+  if (argv.length === 0) return ['read_only']
+  const name = commandName(argv[0])
+  const rule = table.get(name) ?? (name.startsWith('mkfs') ? D : U)
+  const classes = typeof rule === 'function' ? rule(argv.slice(1)) : rule
+  return settle(classes)
+}
+
+/** The classes of an effective command: its table entry, what it writes to, how it was run. */
+export function classifyCommand (argv: readonly string[], redirects: readonly string[], privileged: boolean): CommandClass[] {
+  const classes: CommandClass[] = classifyArgv(argv)
+  if (redirects.some((target) => !HARMLESS_TARGETS.has(target))) classes.push('write')
+  if (privileged) classes.push('privileged')
+  return settle(classes)
+}
+
+/**
+ * Sorted and unique. read_only says the command changes nothing, so it gives way to write,
+ * destructive and unknown; network and privileged say where and as whom, and sit beside it.
+ */
+function settle (classes: readonly CommandClass[]): CommandClass[] {
+  const set = new Set(classes)
+  if (set.has('write') || set.has('destructive') || set.has('unknown')) set.delete('read_only')
+  return [...set].sort()
+}

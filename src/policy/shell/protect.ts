@@ -1,0 +1,156 @@
+/**
+ * Whether a delete target reaches a protected path. Paths are compared as text: nothing is
+ * read from disk, so `/`, `~` and the working directory are three separate roots, joined only
+ * when the caller says where the working directory is. A target reaches a protected path when
+ * it is that path, an ancestor of it, or one of those followed by `/*`; a target inside a
+ * path protected with `/**` reaches it too.
+ */
+
+type Root = '/' | '~' | '.'
+interface Path { root: Root, segments: string[] }
+interface Guard { path: Path, deep: boolean }
+
+export interface Protection {
+  /** Whether deleting `target` (an argv word, expansions as written) could reach a protected path. */
+  protects: (target: string) => boolean
+}
+
+const HOME = /^(?:\$HOME|\$\{HOME\})(?=\/|$)/
+const PWD = /^(?:\$PWD|\$\{PWD\}|~\+|\$\(\s*pwd(?:\s+-[LP])?\s*\)|`\s*pwd(?:\s+-[LP])?\s*`)(?=\/|$)/
+const NAME = /[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-]/y
+
+/** Compiles protected paths (entries ending in `/**` protect everything under them). */
+export function compileProtection (paths: readonly string[], workingDirectory?: string): Protection {
+  const cwd = workingDirectory?.startsWith('/') === true ? toPath(workingDirectory) : undefined
+  // The working directory is always protected, named or not.
+  const guards: Guard[] = [{ path: cwd ?? { root: '.', segments: [] }, deep: false }]
+  for (const entry of paths) {
+    const deep = entry.endsWith('/**')
+    const path = toPath(deep ? entry.slice(0, -3) || '/' : entry, cwd)
+    if (path !== undefined) guards.push({ path, deep })
+  }
+  return {
+    protects (target) {
+      // Unknown variables are read both as written and as empty: `"$DIR/"` may well be `/`.
+      const readings = new Set([target, withoutExpansions(knownPrefix(target))])
+      for (const reading of readings) {
+        const path = toPath(reading, cwd)
+        if (path !== undefined && guards.some((g) => reaches(path, g))) return true
+      }
+      return false
+    }
+  }
+}
+
+/** `$HOME` is `~`; `$PWD`, `~+` and `$(pwd)` are the working directory. */
+const knownPrefix = (text: string): string => text.replace(HOME, '~').replace(PWD, '.')
+
+function toPath (text: string, cwd?: Path): Path | undefined {
+  const mapped = knownPrefix(text)
+  if (mapped === '') return undefined
+  const root: Root = mapped.startsWith('/') ? '/' : mapped === '~' || mapped.startsWith('~/') ? '~' : '.'
+  const base = root === '.' ? cwd ?? { root, segments: [] } : { root, segments: [] }
+  const segments = [...base.segments]
+  for (const part of (root === '.' ? mapped : mapped.slice(1)).split('/')) {
+    if (part === '' || part === '.' || (part === '..' && base.root === '/' && segments.length === 0)) continue
+    if (part === '..' && segments.length > 0 && segments[segments.length - 1] !== '..') segments.pop()
+    else segments.push(part)
+  }
+  return { root: base.root, segments }
+}
+
+/** The text with every `$VAR`, `${…}`, `$(…)` and backtick substitution expanded to nothing. */
+function withoutExpansions (text: string): string {
+  let out = ''
+  let i = 0
+  while (i < text.length) {
+    const c = text[i]
+    if (c === '`') {
+      const end = text.indexOf('`', i + 1)
+      i = end === -1 ? text.length : end + 1
+    } else if (c === '$' && (text[i + 1] === '(' || text[i + 1] === '{')) {
+      i = closing(text, i + 1)
+    } else if (c === '$') {
+      NAME.lastIndex = i + 1
+      const name = NAME.exec(text)?.[0]
+      if (name === undefined) out += c
+      i += 1 + (name?.length ?? 0)
+    } else {
+      out += c
+      i++
+    }
+  }
+  return out
+}
+
+/** Index just past the bracket matching the one at `open` (or the end, unbalanced). */
+function closing (text: string, open: number): number {
+  const [o, c] = text[open] === '(' ? ['(', ')'] : ['{', '}']
+  let depth = 0
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === o) depth++
+    else if (text[i] === c && --depth === 0) return i + 1
+  }
+  return text.length
+}
+
+function reaches (target: Path, guard: Guard): boolean {
+  if (target.root !== guard.path.root) return false
+  const t = target.segments
+  const g = guard.path.segments
+  if (guard.deep && g.length <= t.length && g.every((s, i) => segmentMatches(t[i], s))) return true
+  // Deleting P/* (or P/*/*) empties P as surely as deleting P.
+  let end = t.length
+  while (end > 0 && t[end - 1] === '*') end--
+  const ancestor = t.slice(0, end)
+  const ups = (s: string[]): number => { let n = 0; while (s[n] === '..') n++; return n }
+  if (ancestor.length > 0 && ups(ancestor) === ancestor.length && ancestor.length > ups(g)) return true
+  return ancestor.length <= g.length && ancestor.every((s, i) => segmentMatches(s, g[i]))
+}
+
+/** A target segment matches a protected one literally, or as a glob that would expand to it. */
+function segmentMatches (pattern: string, name: string): boolean {
+  return pattern === name || (/[*?[]/.test(pattern) && globMatches(pattern, name))
+}
+
+type GlobToken = { any: true } | { one: (c: string) => boolean }
+
+/**
+ * Glob matching in time linear in pattern times name (the usual backtrack-to-the-last-star
+ * walk): the pattern is the caller's, and a backtracking regex for `*a*a*a…` takes forever.
+ */
+export function globMatches (pattern: string, name: string): boolean {
+  const tokens: GlobToken[] = []
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]
+    const close = c === '[' ? pattern.indexOf(']', i + 2) : -1
+    if (c === '*') tokens.push({ any: true })
+    else if (c === '?') tokens.push({ one: () => true })
+    else if (close !== -1) {
+      const negate = pattern[i + 1] === '!' || pattern[i + 1] === '^'
+      const set = pattern.slice(negate ? i + 2 : i + 1, close)
+      tokens.push({ one: (x) => classHas(set, x) !== negate })
+      i = close
+    } else tokens.push({ one: (x) => x === c })
+  }
+  let p = 0
+  let n = 0
+  let star = -1
+  let resume = 0
+  while (n < name.length) {
+    const tok = tokens[p]
+    if (tok !== undefined && 'one' in tok && tok.one(name[n])) { p++; n++ } else if (tok !== undefined && 'any' in tok) { star = p++; resume = n } else if (star !== -1) { p = star + 1; n = ++resume } else return false
+  }
+  while (p < tokens.length && 'any' in tokens[p]) p++
+  return p === tokens.length
+}
+
+function classHas (set: string, c: string): boolean {
+  for (let i = 0; i < set.length; i++) {
+    if (set[i + 1] === '-' && i + 2 < set.length) {
+      if (c >= set[i] && c <= set[i + 2]) return true
+      i += 2
+    } else if (set[i] === c) return true
+  }
+  return false
+}
