@@ -1,43 +1,130 @@
 /**
- * The decision itself: every matching rule is considered, the most restrictive wins, and
- * constraints from all matching rules merge to the tightest. Pure and deterministic.
+ * The decision itself: built-in guards first, then every matching rule; the most restrictive
+ * wins, and constraints from all matching rules merge to the tightest. Pure and deterministic:
+ * rate limits are counted by the caller, who says which keys are over (`exceeded`).
  */
 import type { CompiledPolicy, CompiledRule } from './compile.js'
-import { globMatches, type Glob } from './glob.js'
-import { DEFAULT_APPROVAL, RESTRICTIVENESS, type ApprovalRequirement, type ApprovalSpec, type Constraints, type Evaluation, type Job, type RuleMatch } from './types.js'
+import { matchHolds, type Subject } from './match.js'
+import { analyzeCommand, type CommandAnalysis } from './shell/analyze.js'
+import { DEFAULT_APPROVAL, RESTRICTIVENESS, type ApprovalRequirement, type ApprovalSpec, type Constraints, type Evaluation, type Job, type RateLimitUse, type RuleMatch } from './types.js'
 
 export interface EvaluateOptions {
   /** Say why each matching rule matched (for simulation; costs a little). */
   explain?: boolean
+  /** Rate-limited rules whose key is over its limit → milliseconds until a slot frees. */
+  exceeded?: ReadonlyMap<string, number>
 }
+
+export const UNPARSEABLE_COMMAND_RULE = 'arbiter:unparseable-command'
+export const RECURSIVE_DELETE_RULE = 'arbiter:recursive-force-delete'
 
 /** Evaluates a normalized job against a compiled policy. */
 export function evaluate (policy: CompiledPolicy, job: Job, options: EvaluateOptions = {}): Evaluation {
-  const matches: RuleMatch[] = []
-  let winner: CompiledRule | undefined
+  const command = job.command === undefined
+    ? undefined
+    : analyzeCommand(job.command, { protectedPaths: policy.shell.protectedPaths, workingDirectory: job.cwd })
+  const derived = deriveTags(policy, job, command)
+  const subject: Subject = { job, tags: derived.length === 0 ? job.risk_tags : [...job.risk_tags, ...derived].sort(), command }
+  const matches = guardMatches(policy, command, options.explain === true)
+  const rateLimits: RateLimitUse[] = []
   let constraints: Constraints | undefined
   for (const i of policy.index.candidates(job.topic)) {
     const rule = policy.rules[i]
     const why = options.explain === true ? [] : undefined
-    if (!ruleMatches(rule, job, why)) continue
-    matches.push({ rule_id: rule.id, decision: rule.decision, reason: rule.reason, constraints: rule.constraints, ...(rule.approval === undefined ? {} : { approval: rule.approval }), why })
-    // Strictly greater: among equals the first in file order keeps rule_id and reason.
-    if (winner === undefined || RESTRICTIVENESS[rule.decision] > RESTRICTIVENESS[winner.decision]) winner = rule
+    if (!matchHolds(rule, subject, why)) continue
+    const match = ruleMatch(rule, subject, why, options.exceeded, rateLimits)
+    if (match === undefined) continue
+    matches.push(match)
     if (rule.constraints !== undefined) constraints = mergeConstraints(constraints, rule.constraints)
   }
+  const extras = {
+    derived_tags: derived,
+    rate_limits: rateLimits,
+    ...(command === undefined ? {} : { command: { parsed: command.parsed, classes: command.classes } })
+  }
+  // Strictly greater: among equals the first (guards, then file order) keeps rule_id and reason.
+  const winner = matches.reduce<RuleMatch | undefined>((w, m) => (w === undefined || RESTRICTIVENESS[m.decision] > RESTRICTIVENESS[w.decision] ? m : w), undefined)
   const matchedRules = matches.map((m) => m.rule_id)
   if (winner === undefined) {
-    const fallback: Evaluation = { decision: policy.defaults.decision, reason: policy.defaults.reason, rule_id: null, matched_rules: matchedRules, matches }
+    const fallback: Evaluation = { decision: policy.defaults.decision, reason: policy.defaults.reason, rule_id: null, matched_rules: matchedRules, ...extras, matches }
     if (fallback.decision === 'REQUIRE_APPROVAL') fallback.approval = approvalRequirement([DEFAULT_APPROVAL])
     return fallback
   }
+  const evaluation: Evaluation = { decision: winner.decision, reason: winner.reason, rule_id: winner.rule_id, matched_rules: matchedRules, ...extras, matches }
   const carriesConstraints = winner.decision === 'ALLOW_WITH_CONSTRAINTS' || winner.decision === 'REQUIRE_APPROVAL'
-  const evaluation: Evaluation = { decision: winner.decision, reason: winner.reason, rule_id: winner.id, matched_rules: matchedRules, matches }
   if (carriesConstraints && constraints !== undefined) evaluation.constraints = constraints
   if (winner.decision === 'REQUIRE_APPROVAL') {
     evaluation.approval = approvalRequirement(matches.filter((m) => m.decision === 'REQUIRE_APPROVAL').map((m) => m.approval ?? {}))
   }
+  if (winner.decision === 'THROTTLE') {
+    evaluation.retry_after_ms = Math.max(...matches.map((m) => m.retry_after_ms ?? 0))
+  }
   return evaluation
+}
+
+/** The built-in shell guards: they deny whatever the rules say. */
+function guardMatches (policy: CompiledPolicy, command: CommandAnalysis | undefined, explain: boolean): RuleMatch[] {
+  if (command === undefined) return []
+  if (!command.parsed) {
+    const reason = `the command cannot be parsed (${command.error}); a command Arbiter cannot read is unsafe`
+    return [{ rule_id: UNPARSEABLE_COMMAND_RULE, decision: 'DENY', reason, ...(explain ? { why: [reason] } : {}) }]
+  }
+  if (!policy.shell.recursiveDeleteGuard || command.forcedDeletes.length === 0) return []
+  const hit = command.forcedDeletes[0]
+  const reason = `recursive forced delete of protected path '${hit.target}' in '${hit.segment}'`
+  return [{ rule_id: RECURSIVE_DELETE_RULE, decision: 'DENY', reason, ...(explain ? { why: command.forcedDeletes.map((d) => `'${d.segment}' deletes protected '${d.target}'`) } : {}) }]
+}
+
+/** Risk tags the policy's derivations add that the job did not declare, sorted. */
+function deriveTags (policy: CompiledPolicy, job: Job, command: CommandAnalysis | undefined): string[] {
+  if (policy.derive.length === 0) return []
+  const declared = new Set(job.risk_tags)
+  const added = new Set<string>()
+  const subject: Subject = { job, tags: job.risk_tags, command }
+  for (const d of policy.derive) {
+    if (!matchHolds(d, subject, undefined)) continue
+    for (const tag of d.add) if (!declared.has(tag)) added.add(tag)
+  }
+  return [...added].sort()
+}
+
+/** What a matching rule says of this job; undefined when a rate-limited rule is within its limit. */
+function ruleMatch (rule: CompiledRule, subject: Subject, why: string[] | undefined, exceeded: ReadonlyMap<string, number> | undefined, rateLimits: RateLimitUse[]): RuleMatch | undefined {
+  const match: RuleMatch = { rule_id: rule.id, decision: rule.decision, reason: rule.reason, constraints: rule.constraints, ...(rule.approval === undefined ? {} : { approval: rule.approval }), why }
+  if (rule.rateLimit !== undefined) {
+    const { max, window_sec: windowSec } = rule.rateLimit
+    rateLimits.push({ rule_id: rule.id, key: rateLimitKey(rule.rateLimit.key, subject.job), max, window_sec: windowSec })
+    const wait = exceeded?.get(rule.id)
+    if (wait === undefined) return undefined
+    why?.push(`over its limit of ${max} per ${windowSec} s`)
+    match.retry_after_ms = wait
+  } else if (rule.decision === 'THROTTLE') {
+    match.retry_after_ms = rule.retryAfterMs
+  }
+  const missing = (rule.requireEvidence ?? []).filter((k) => !present(subject.job.evidence?.[k]))
+  if (missing.length > 0) {
+    match.missing_evidence = missing
+    match.reason = `${rule.reason}; missing evidence: ${missing.join(', ')}`
+    if (RESTRICTIVENESS[rule.onMissingEvidence] > RESTRICTIVENESS[match.decision]) match.decision = rule.onMissingEvidence
+  }
+  return match
+}
+
+/** Evidence counts when it says something: not null, not an empty string, list or object. */
+function present (value: unknown): boolean {
+  if (value === undefined || value === null) return false
+  if (typeof value === 'string' || Array.isArray(value)) return value.length > 0
+  if (typeof value === 'object') return Object.keys(value).length > 0
+  return true
+}
+
+/** A rate limit's key: the values of its fields, as JSON (a missing field counts as empty). */
+export function rateLimitKey (fields: readonly string[], job: Job): string {
+  return JSON.stringify(fields.map((f) => {
+    if (f.startsWith('labels.')) return job.labels?.[f.slice('labels.'.length)] ?? ''
+    const value = job[f as 'tenant_id' | 'topic' | 'principal_id' | 'session_id']
+    return value ?? ''
+  }))
 }
 
 /**
@@ -57,48 +144,6 @@ export function approvalRequirement (specs: readonly ApprovalSpec[]): ApprovalRe
     ttl_sec: Math.min(...full.map((s) => s.ttl_sec)),
     dispatch_window_sec: Math.min(...full.map((s) => s.dispatch_window_sec))
   }
-}
-
-function ruleMatches (rule: CompiledRule, job: Job, why: string[] | undefined): boolean {
-  if (rule.topics !== undefined) {
-    const glob = firstMatch(rule.topics, job.topic)
-    if (glob === undefined) return false
-    why?.push(`topic '${job.topic}' matches '${glob.source}'`)
-  }
-  if (rule.riskTags !== undefined) {
-    if (rule.riskTags === null) {
-      if (job.risk_tags.length > 0) return false
-      why?.push('job carries no risk tags, as required')
-    } else {
-      const hit = job.risk_tags.find((t) => (rule.riskTags as ReadonlySet<string>).has(t))
-      if (hit === undefined) return false
-      why?.push(`risk tag '${hit}' is one of [${[...rule.riskTags].join(', ')}]`)
-    }
-  }
-  if (rule.tenants !== undefined) {
-    const glob = firstMatch(rule.tenants, job.tenant_id)
-    if (glob === undefined) return false
-    why?.push(`tenant '${job.tenant_id}' matches '${glob.source}'`)
-  }
-  if (rule.principals !== undefined) {
-    // A rule about principals never matches a job that names none.
-    const glob = job.principal_id === undefined ? undefined : firstMatch(rule.principals, job.principal_id)
-    if (glob === undefined) return false
-    why?.push(`principal '${job.principal_id ?? ''}' matches '${glob.source}'`)
-  }
-  if (rule.labels !== undefined) {
-    for (const [key, allowed] of rule.labels) {
-      const value = job.labels?.[key]
-      if (value === undefined || !allowed.has(value)) return false
-      why?.push(`label ${key}='${value}' is allowed`)
-    }
-  }
-  if (why !== undefined && why.length === 0) why.push('the rule matches every job')
-  return true
-}
-
-function firstMatch (globs: readonly Glob[], value: string): Glob | undefined {
-  return globs.find((g) => globMatches(g, value))
 }
 
 const LIMITS = ['max_runtime_sec', 'max_retries', 'max_output_bytes'] as const

@@ -79,3 +79,23 @@ export function matchesLinear (glob: string, value: string): boolean {
   }
   return states[tokens.length] === 1
 }
+
+/**
+ * A command pattern: `*` matches any characters, spaces included; everything else is literal.
+ * Star-only patterns match greedily left to right without backtracking, in linear time.
+ */
+export function wildcardMatches (pattern: string, value: string): boolean {
+  const parts = pattern.split('*')
+  if (parts.length === 1) return pattern === value
+  const first = parts[0]
+  const last = parts[parts.length - 1]
+  if (!value.startsWith(first) || value.length < first.length + last.length || !value.endsWith(last)) return false
+  let at = first.length
+  const end = value.length - last.length
+  for (let i = 1; i < parts.length - 1; i++) {
+    const found = value.indexOf(parts[i], at)
+    if (found === -1 || found + parts[i].length > end) return false
+    at = found + parts[i].length
+  }
+  return true
+}

@@ -88,6 +88,16 @@ function describePath (path: string[]): string {
   return path.map((s, i) => (/^\d+$/.test(s) ? `[${s}]` : i === 0 ? s : `.${s}`)).join('')
 }
 
+/** The rule schema's `allOf` conditions, by position, in words (ajv names them relative to the rule). */
+const NOT_MESSAGES: ReadonlyArray<readonly [string, string]> = [
+  ['#/allOf/0/', 'must not carry approval settings (only a rule that can require approval can)'],
+  ['#/allOf/2/', 'must not carry constraints (deny and throttle rules cannot be constrained)'],
+  ['#/allOf/3/', 'must not carry rate_limit or retry_after_sec (only throttle rules can)'],
+  ['#/allOf/4/', 'must not carry retry_after_sec with a rate_limit (the window says how long to wait)'],
+  ['#/allOf/5/', 'must not require evidence (a deny rule denies anyway)'],
+  ['#/allOf/6/', 'must not carry on_missing_evidence without require_evidence']
+]
+
 function describeError (e: ErrorObject): string {
   switch (e.keyword) {
     case 'additionalProperties':
@@ -99,7 +109,7 @@ function describeError (e: ErrorObject): string {
     case 'const':
       return `must be ${JSON.stringify(e.params.allowedValue)}`
     case 'not':
-      return 'must not carry constraints (deny and throttle rules cannot be constrained)'
+      return NOT_MESSAGES.find(([path]) => e.schemaPath.startsWith(path))?.[1] ?? 'is not allowed here'
     default:
       return e.message ?? 'is invalid'
   }

@@ -28,6 +28,7 @@ export const checkRequestSchema = {
       additionalProperties: { type: 'string', maxLength: 256 }
     },
     command: { type: 'string', minLength: 1, maxLength: 16384 },
+    cwd: { type: 'string', minLength: 1, maxLength: 4096 },
     args: { type: 'object' },
     evidence: { type: 'object' },
     priority: { type: 'integer', minimum: 0, maximum: 1000000 },

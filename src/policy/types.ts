@@ -1,4 +1,8 @@
 /** Types shared by the pure policy core: what a policy file says, what a job is, what comes out. */
+import type { FindingType } from '../output/detectors.js'
+import type { CommandClass } from './shell/analyze.js'
+
+export type { CommandClass, FindingType }
 
 export const DECISIONS = ['ALLOW', 'ALLOW_WITH_CONSTRAINTS', 'REQUIRE_APPROVAL', 'THROTTLE', 'DENY'] as const
 export type Decision = typeof DECISIONS[number]
@@ -28,6 +32,20 @@ export interface RuleMatchSpec {
   tenants?: string[]
   principals?: string[]
   labels?: Record<string, string | string[]>
+  /** Patterns over each simple command of the job's `command`, after parsing and unwrapping. */
+  command?: string[]
+  /** Any-of over the classes of the job's command. */
+  command_class?: CommandClass[]
+}
+
+/**
+ * A sliding-window limit: at most `max` jobs per `window_sec` for each value of `key` (fields
+ * `tenant_id`, `topic`, `principal_id`, `session_id`, or `labels.<name>`).
+ */
+export interface RateLimitSpec {
+  max: number
+  window_sec: number
+  key: string[]
 }
 
 export type ApproverRole = 'reviewer' | 'admin'
@@ -66,12 +84,46 @@ export interface RuleSpec {
   reason?: string
   constraints?: Constraints
   approval?: ApprovalSpec
+  /** Only on throttle rules: the rule fires only past this limit. */
+  rate_limit?: RateLimitSpec
+  /** How long a throttle rule without a rate limit tells callers to wait (default 60). */
+  retry_after_sec?: number
+  /** Evidence fields the job must carry before this rule's decision applies. */
+  require_evidence?: string[]
+  on_missing_evidence?: 'require_approval' | 'deny'
+}
+
+/** Adds risk tags on the server: what a caller declares can only be added to, never removed. */
+export interface DeriveSpec {
+  id: string
+  description?: string
+  match: Omit<RuleMatchSpec, 'risk_tags'>
+  add: string[]
+}
+
+export interface ShellSpec {
+  /** Added to the built-in protected paths. */
+  protected_paths?: string[]
+  /** The built-in DENY of a recursive forced delete aimed at a protected path (default on). */
+  recursive_delete_guard?: boolean
+}
+
+export type OutputFindingVerdict = 'allow' | 'redact' | 'quarantine'
+
+export interface OutputRulesSpec {
+  max_output_bytes?: number
+  /** Output past max_output_bytes: quarantined (default), or only its first max_output_bytes scanned. */
+  on_oversize?: 'quarantine' | 'scan_prefix'
+  findings?: Partial<Record<FindingType, OutputFindingVerdict>>
 }
 
 export interface PolicyFileSpec {
   version: 'v1'
   description?: string
   defaults?: { decision: 'allow' | 'deny' | 'require_approval', reason?: string }
+  derive?: DeriveSpec[]
+  shell?: ShellSpec
+  output_rules?: OutputRulesSpec
   rules: RuleSpec[]
 }
 
@@ -91,6 +143,8 @@ export interface Job {
   risk_tags: string[]
   labels?: Record<string, string>
   command?: string
+  /** The working directory `command` runs in (itself protected from recursive deletes). */
+  cwd?: string
   args?: Record<string, unknown>
   evidence?: Record<string, unknown>
   priority?: number
@@ -103,8 +157,26 @@ export interface RuleMatch {
   reason: string
   constraints?: Constraints
   approval?: ApprovalSpec
+  /** Evidence the rule requires that the job lacks. */
+  missing_evidence?: string[]
+  /** A THROTTLE's wait. */
+  retry_after_ms?: number
   /** Why each match field held; filled only when evaluation is asked to explain. */
   why?: string[]
+}
+
+/** A matching rate-limited rule: the caller counts the job against `key` and says if it is over. */
+export interface RateLimitUse {
+  rule_id: string
+  /** The key's values, in the order the rule lists its fields. */
+  key: string
+  max: number
+  window_sec: number
+}
+
+export interface CommandSummary {
+  parsed: boolean
+  classes: CommandClass[]
 }
 
 export interface Evaluation {
@@ -115,5 +187,13 @@ export interface Evaluation {
   constraints?: Constraints
   /** Set when the decision is REQUIRE_APPROVAL. */
   approval?: ApprovalRequirement
+  /** Set when the decision is THROTTLE: how long to wait before checking again. */
+  retry_after_ms?: number
+  /** Risk tags the policy added to the declared ones (sorted; none already declared). */
+  derived_tags: string[]
+  /** What the command was found to be, when the job carries one. */
+  command?: CommandSummary
+  /** Every matching rate-limited rule, within its limit or not. */
+  rate_limits: RateLimitUse[]
   matches: RuleMatch[]
 }

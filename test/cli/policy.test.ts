@@ -13,7 +13,7 @@ function capture (): Output & { lines: string[], errors: string[] } {
 t.test('lint: 0 for a good policy, 1 with every problem as file:line', async (t) => {
   const ok = capture()
   t.equal(await lintCommand(EXAMPLE_POLICY_DIR, ok), 0)
-  t.match(ok.lines, [/^ok: 5 rule\(s\) in 1 file\(s\), snapshot sha256:/])
+  t.match(ok.lines, [/^ok: 11 rule\(s\) in 2 file\(s\), snapshot sha256:/])
 
   const dir = policyDir(t, {
     'a.yaml': EXAMPLE_POLICY,

@@ -73,7 +73,7 @@ t.test('several files form one policy; duplicate ids and second defaults are err
     'a.yaml': 'version: v1\ndefaults: { decision: deny }\nrules:\n  - { id: one, match: {}, decision: allow }\n',
     'b.yaml': 'version: v1\ndefaults: { decision: allow }\nrules:\n  - id: one\n    match: {}\n    decision: deny\n'
   }).map(formatProblem)
-  t.match(text, [/^b\.yaml:2: defaults are already set in a\.yaml/, /^b\.yaml:4: rule one: duplicate rule id \(first defined at a\.yaml:4\)/])
+  t.match(text, [/^b\.yaml:2: defaults is already set in a\.yaml/, /^b\.yaml:4: rule one: duplicate rule id \(first defined at a\.yaml:4\)/])
 })
 
 t.test('schema checks: versions, unknown fields, bad globs, constrained denials, empty policy', async (t) => {
