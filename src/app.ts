@@ -23,6 +23,7 @@ import { auditRoutes, checkpointSchema } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
 import { grantRoutes, grantSchema } from './routes/grants.js'
 import { jobRoutes } from './routes/jobs.js'
+import { outputRoutes } from './routes/output.js'
 import { keyRoutes } from './routes/keys.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { readRoutes } from './routes/read.js'
@@ -174,6 +175,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   checkRoutes(app, { service, budgetMs: config.checkBudgetMs, metrics })
   policyRoutes(app, { policies, db: deps.db })
   jobRoutes(app, { writer, clock, budgetMs: config.checkBudgetMs })
+  outputRoutes(app, { writer, clock, policy: () => policies.current, budgetMs: config.checkBudgetMs })
   approvalRoutes(app, { approvals, db: deps.db, clock, budgetMs: config.checkBudgetMs })
   grantRoutes(app, { grants: new GrantService({ db: deps.db, writer, clock }), clock, budgetMs: config.checkBudgetMs })
   readRoutes(app, { db: deps.db })

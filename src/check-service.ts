@@ -12,7 +12,8 @@ import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, ty
 import type { CompiledPolicy } from './policy/compile.js'
 import { hasLiveApproval } from './store/approvals.js'
 import type { AuditWriter } from './store/audit-writer.js'
-import type { Queryable } from './store/db.js'
+import type { Database } from './store/db.js'
+import { admitJob } from './store/rate-limits.js'
 
 export interface DecisionResponse {
   decision: Evaluation['decision']
@@ -20,6 +21,10 @@ export interface DecisionResponse {
   rule_id: string | null
   matched_rules: string[]
   constraints?: Evaluation['constraints']
+  retry_after_ms?: number
+  derived_risk_tags?: string[]
+  command?: Evaluation['command']
+  missing_evidence?: string[]
   /** What the policy alone said, when an approval or grant made the answer differ from it. */
   policy_decision?: 'REQUIRE_APPROVAL'
   approval?: Record<string, unknown>
@@ -41,8 +46,12 @@ export interface Prepared {
 }
 
 export class RecordFailure extends ArbiterError {
-  constructor (readonly prepared: Prepared, cause: unknown) {
+  declare readonly prepared: Prepared
+
+  constructor (prepared: Prepared, cause: unknown) {
     super('ARBITER_ERR_RECORD_UNAVAILABLE', cause instanceof ArbiterError ? cause.message : 'the decision could not be recorded', { cause })
+    // Not enumerable: a logged failure must not carry the whole compiled policy and job along.
+    Object.defineProperty(this, 'prepared', { value: prepared, enumerable: false })
   }
 }
 
@@ -52,7 +61,7 @@ export class CheckService {
       policy: () => CompiledPolicy
       writer: AuditWriter
       approvals: ApprovalService
-      db: Queryable
+      db: Database
       clock: Clock
       ids: IdGenerator
     }
@@ -76,9 +85,14 @@ export class CheckService {
   async check (request: CheckRequest, deadline: number, requester: Principal): Promise<DecisionResponse> {
     const prepared = this.prepare(request)
     const { job, policy } = prepared
-    const ev = evaluate(policy, job)
     const now = this.deps.clock.now()
     const at = now.toISOString()
+    let ev: Evaluation
+    try {
+      ev = await this.rateLimited(evaluate(policy, job), prepared, now, deadline)
+    } catch (err) {
+      throw new RecordFailure(prepared, err)
+    }
     const base = {
       decision_id: this.deps.ids.decisionId(),
       job,
@@ -88,6 +102,7 @@ export class CheckService {
       rule_id: ev.rule_id,
       matched_rules: ev.matched_rules,
       ...(ev.constraints === undefined ? {} : { constraints: ev.constraints }),
+      ...decisionExtras(ev),
       policy_snapshot: policy.snapshotId
     }
     const decisionEntry = (body: Record<string, unknown>): AuditEntry => ({
@@ -113,21 +128,48 @@ export class CheckService {
   }
 
   /**
+   * Counts the job against the limits of its matching rate-limited rules, and evaluates again
+   * with the ones it is over. A denied job is not counted: it will not run.
+   */
+  private async rateLimited (ev: Evaluation, prepared: Prepared, now: Date, deadline: number): Promise<Evaluation> {
+    if (ev.rate_limits.length === 0 || ev.decision === 'DENY') return ev
+    const { job } = prepared
+    const admission = { tenantId: job.tenant_id, jobId: job.job_id, uses: ev.rate_limits, now }
+    const exceeded = await withinBudget(admitJob(this.deps.db, admission, deadline - performance.now()), deadline)
+    return exceeded.size === 0 ? ev : evaluate(prepared.policy, job, { exceeded })
+  }
+
+  /**
    * A job that needs approval goes through its approval; so does a denied job that has one (the
    * denial invalidates it). Anything else is one record in a group commit: the hot path.
    */
   private async involvesApproval (ev: Evaluation, job: Job, deadline: number): Promise<boolean> {
     if (ev.decision === 'REQUIRE_APPROVAL') return true
     if (ev.decision !== 'DENY') return false
-    // Within the check's budget like everything else it waits for.
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written within the budget')), Math.max(0, deadline - performance.now()))
-    })
-    try {
-      return await Promise.race([hasLiveApproval(this.deps.db, job.tenant_id, job.job_id), late])
-    } finally {
-      clearTimeout(timer)
-    }
+    return await withinBudget(hasLiveApproval(this.deps.db, job.tenant_id, job.job_id), deadline)
+  }
+}
+
+/** What the evaluation adds to a decision beyond its core: each only when it says something. */
+function decisionExtras (ev: Evaluation): Partial<DecisionResponse> {
+  const missing = ev.matches.find((m) => m.rule_id === ev.rule_id)?.missing_evidence
+  return {
+    ...(ev.retry_after_ms === undefined ? {} : { retry_after_ms: ev.retry_after_ms }),
+    ...(ev.derived_tags.length === 0 ? {} : { derived_risk_tags: ev.derived_tags }),
+    ...(ev.command === undefined ? {} : { command: ev.command }),
+    ...(missing === undefined ? {} : { missing_evidence: missing })
+  }
+}
+
+/** Everything a check waits for is within its budget. */
+async function withinBudget<T> (work: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written within the budget')), Math.max(0, deadline - performance.now()))
+  })
+  try {
+    return await Promise.race([work, late])
+  } finally {
+    clearTimeout(timer)
   }
 }

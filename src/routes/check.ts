@@ -58,6 +58,8 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
     try {
       const decided = await service.check(request.body, request.receivedAt + budgetMs, callerOf(request))
       metrics?.decisions.inc({ decision: decided.decision, rule_id: decided.rule_id ?? 'none' })
+      // Whole seconds, rounded up: a caller that waits the header's figure waits long enough.
+      if (decided.retry_after_ms !== undefined) reply.header('retry-after', String(Math.ceil(decided.retry_after_ms / 1000)))
       return decided
     } catch (err) {
       if (!(err instanceof RecordFailure)) throw err
@@ -91,6 +93,11 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
       matched_rules: ev.matched_rules,
       constraints: ev.constraints,
       approval: ev.approval,
+      retry_after_ms: ev.retry_after_ms,
+      derived_risk_tags: ev.derived_tags.length === 0 ? undefined : ev.derived_tags,
+      command: ev.command,
+      missing_evidence: ev.matches.find((m) => m.rule_id === ev.rule_id)?.missing_evidence,
+      rate_limits: ev.rate_limits,
       policy_snapshot: prepared.policy.snapshotId,
       job_hash: prepared.jobHash,
       trace_id: prepared.traceId,

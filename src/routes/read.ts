@@ -19,7 +19,7 @@ const nullableString = { type: ['string', 'null'] } as const
 
 const timelineEntry = {
   type: 'object',
-  required: ['tenant_id', 'seq', 'at', 'type', 'actor', 'job_id', 'decision', 'rule_id', 'reason', 'status', 'approval_state', 'job_status'],
+  required: ['tenant_id', 'seq', 'at', 'type', 'actor', 'job_id', 'decision', 'rule_id', 'reason', 'status', 'approval_state', 'verdict', 'job_status'],
   additionalProperties: false,
   properties: {
     tenant_id: { type: 'string' },
@@ -33,6 +33,8 @@ const timelineEntry = {
     reason: nullableString,
     status: nullableString,
     approval_state: nullableString,
+    /** An output.verdict record's verdict. */
+    verdict: nullableString,
     job_status: nullableString
   }
 } as const
@@ -100,6 +102,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
         reason: str(rec.body.reason),
         status: str(rec.body.status),
         approval_state: str(rec.body.approval_state),
+        verdict: str(rec.body.verdict),
         job_status: rec.job_id === null ? null : finalStatus.get(`${rec.log}\n${rec.job_id}`) ?? null
       }))
     }

@@ -3,6 +3,7 @@
  * the same contract; test/routes/openapi.test.ts keeps the two in step.
  */
 import { checkRequestSchema } from '../policy/request-schema.js'
+import { COMMAND_CLASSES } from '../policy/shell/analyze.js'
 import { DECISIONS } from '../policy/types.js'
 import { APPROVAL_STATUSES } from '../store/approvals.js'
 
@@ -51,7 +52,26 @@ const decisionCore = {
   constraints: { $ref: 'Constraints#' },
   policy_snapshot: sha256Id,
   job_hash: sha256Id,
-  trace_id: { type: 'string' }
+  trace_id: { type: 'string' },
+  /** THROTTLE: how long to wait before checking again (also the Retry-After header, in seconds). */
+  retry_after_ms: { type: 'integer', minimum: 1 },
+  /** Risk tags the policy added to the declared ones; the declared ones are the job's own. */
+  derived_risk_tags: { type: 'array', items: { type: 'string' } },
+  /** What the job's command was found to be. */
+  command: { $ref: 'CommandSummary#' },
+  /** Evidence the deciding rule requires that the job lacks. */
+  missing_evidence: { type: 'array', items: { type: 'string' } }
+} as const
+
+export const commandSummarySchema = {
+  $id: 'CommandSummary',
+  type: 'object',
+  required: ['parsed', 'classes'],
+  additionalProperties: false,
+  properties: {
+    parsed: { type: 'boolean' },
+    classes: { type: 'array', items: { type: 'string', enum: COMMAND_CLASSES } }
+  }
 } as const
 
 const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const
@@ -126,6 +146,16 @@ export const simulationSchema = {
     ...decisionCore,
     approval: approvalRequirementSchema,
     recorded: { type: 'boolean', const: false },
+    /** The rate-limited rules that match: a real check would count the job under each key. */
+    rate_limits: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['rule_id', 'key', 'max', 'window_sec'],
+        additionalProperties: false,
+        properties: { rule_id: { type: 'string' }, key: { type: 'string' }, max: { type: 'integer' }, window_sec: { type: 'integer' } }
+      }
+    },
     matches: {
       type: 'array',
       items: {
@@ -138,6 +168,8 @@ export const simulationSchema = {
           reason: { type: 'string' },
           constraints: { $ref: 'Constraints#' },
           approval: approvalSpecSchema,
+          missing_evidence: { type: 'array', items: { type: 'string' } },
+          retry_after_ms: { type: 'integer' },
           why: { type: 'array', items: { type: 'string' } }
         }
       }
@@ -161,4 +193,4 @@ export const unrecordedDenySchema = {
   }
 } as const
 
-export const SHARED_SCHEMAS = [constraintsSchema, approvalStateSchema, errorSchema, checkRequestSchema, decisionSchema, simulationSchema, unrecordedDenySchema]
+export const SHARED_SCHEMAS = [constraintsSchema, commandSummarySchema, approvalStateSchema, errorSchema, checkRequestSchema, decisionSchema, simulationSchema, unrecordedDenySchema]

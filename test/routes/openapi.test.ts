@@ -21,6 +21,7 @@ import { checkRoutes } from '../../src/routes/check.js'
 import { grantRoutes, grantSchema } from '../../src/routes/grants.js'
 import { healthRoutes } from '../../src/routes/health.js'
 import { jobRoutes } from '../../src/routes/jobs.js'
+import { outputRoutes } from '../../src/routes/output.js'
 import { keyRoutes } from '../../src/routes/keys.js'
 import { metricsRoutes } from '../../src/routes/metrics.js'
 import { policyRoutes } from '../../src/routes/policies.js'
@@ -157,6 +158,7 @@ function declaredRoutes (): RouteOptions[] {
   checkRoutes(probe, { service: unused, budgetMs: 1 })
   policyRoutes(probe, { policies: unused, db: unused })
   jobRoutes(probe, { writer: unused, clock: unused, budgetMs: 1 })
+  outputRoutes(probe, { writer: unused, clock: unused, policy: unused, budgetMs: 1 })
   approvalRoutes(probe, { approvals: unused, db: unused, clock: unused, budgetMs: 1 })
   grantRoutes(probe, { grants: unused, clock: unused, budgetMs: 1 })
   readRoutes(probe, { db: unused })
