@@ -37,6 +37,7 @@ import { pendingStats } from './store/approvals.js'
 import { AuditWriter } from './store/audit-writer.js'
 import { registerKey } from './store/checkpoints.js'
 import { migrate } from './store/migrate.js'
+import { pruneRateLimits } from './store/rate-limits.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -103,9 +104,10 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const sweeper = setInterval(() => {
     if (sweeping) return
     sweeping = true
-    approvals.sweep(config.checkBudgetMs)
-      .catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed'))
-      .finally(() => { sweeping = false })
+    Promise.all([
+      approvals.sweep(config.checkBudgetMs).catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed')),
+      pruneRateLimits(deps.db, clock.now()).catch((err: unknown) => log.error({ err }, 'rate-limit pruning failed'))
+    ]).finally(() => { sweeping = false })
   }, config.approvalSweepIntervalSec * 1000).unref()
 
   const app = Fastify({

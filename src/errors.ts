@@ -56,3 +56,11 @@ export function errorBody (code: ErrorCode, message: string): ErrorBody {
   const statusCode = ERRORS[code]
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
 }
+
+/** Refusals pass through; anything else means the change and its record did not commit. */
+export function recordFailure (what: string): (err: unknown) => never {
+  return (err: unknown) => {
+    if (err instanceof ArbiterError && err.code !== 'ARBITER_ERR_INTERNAL') throw err
+    throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', `${what} could not be recorded`, { cause: err })
+  }
+}

@@ -8,7 +8,7 @@ import type { ApprovalService, VoteRequest } from '../approvals/service.js'
 import { assertTenant, callerOf } from '../auth/plugin.js'
 import { tenantFilter } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
-import { ArbiterError } from '../errors.js'
+import { recordFailure } from '../errors.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { nameSchema } from '../policy/request-schema.js'
 import { APPROVAL_STATUSES, listApprovals, listVotes, type ApprovalStatus } from '../store/approvals.js'
@@ -166,12 +166,4 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
     return await approvals.cancel(tenant, request.params.job_id, callerOf(request), request.body?.reason, deadline(request))
       .catch(recordFailure('the cancellation'))
   })
-}
-
-/** Refusals pass through; anything else means the transition and its record did not commit. */
-export function recordFailure (what: string): (err: unknown) => never {
-  return (err: unknown) => {
-    if (err instanceof ArbiterError && err.code !== 'ARBITER_ERR_INTERNAL') throw err
-    throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', `${what} could not be recorded`, { cause: err })
-  }
 }

@@ -7,8 +7,7 @@ import { coversTenant, tenantFilter } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { globSchema, nameSchema } from '../policy/request-schema.js'
-import { ArbiterError } from '../errors.js'
-import { recordFailure } from './approvals.js'
+import { ArbiterError, recordFailure } from '../errors.js'
 import { pageLimit, pageOf } from './schemas.js'
 
 const printable = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const

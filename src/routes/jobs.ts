@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { assertTenant, callerOf } from '../auth/plugin.js'
 import type { Clock } from '../clock.js'
-import { ArbiterError } from '../errors.js'
+import { recordFailure } from '../errors.js'
 import { reportJobEvent, type JobEventRequest } from '../job-events.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { nameSchema } from '../policy/request-schema.js'
@@ -59,10 +59,7 @@ export function jobRoutes (app: FastifyInstance, opts: { writer: AuditWriter, cl
     assertTenant(caller, tenantId)
     request.log = reply.log = request.log.child({ tenantId, jobId: request.params.job_id })
     const sealed = await reportJobEvent(opts, request.params.job_id, request.body, caller, request.receivedAt + opts.budgetMs)
-      .catch((err: unknown) => {
-        if (err instanceof ArbiterError) throw err
-        throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the event could not be recorded', { cause: err })
-      })
+      .catch(recordFailure('the event'))
     return await reply.code(201).send({
       job_id: request.params.job_id,
       tenant_id: sealed.entry.tenant_id,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { assertTenant, callerOf } from '../auth/plugin.js'
 import type { Clock } from '../clock.js'
-import { ArbiterError } from '../errors.js'
+import { recordFailure } from '../errors.js'
 import { FINDING_TYPES } from '../output/index.js'
 import { checkOutput, type OutputCheckRequest } from '../output-check.js'
 import type { CompiledPolicy } from '../policy/compile.js'
@@ -81,10 +81,7 @@ export function outputRoutes (app: FastifyInstance, opts: { writer: AuditWriter,
     assertTenant(caller, tenantId)
     request.log = reply.log = request.log.child({ tenantId, jobId: request.body.job_id })
     const { scan, record, policySnapshot } = await checkOutput(opts, request.body, caller, request.receivedAt + opts.budgetMs)
-      .catch((err: unknown) => {
-        if (err instanceof ArbiterError) throw err
-        throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the verdict could not be recorded', { cause: err })
-      })
+      .catch(recordFailure('the verdict'))
     const { redacted, ...rest } = scan
     return {
       job_id: request.body.job_id,

@@ -60,3 +60,18 @@ async function readWindow (tx: Queryable, use: RateLimitUse, a: Admission): Prom
   if (used < use.max) return 'free'
   return Math.max(1, Math.ceil(Number(freesFrom) + use.window_sec * 1000 - a.now.getTime()))
 }
+
+/** The longest window a rule may have (policy.schema.json's rate_limit.window_sec maximum). */
+export const MAX_WINDOW_SEC = 86_400
+
+/**
+ * Deletes admissions older than any window: a key that is never used again would otherwise
+ * keep its rows (a busy key prunes its own). Returns how many went.
+ */
+export async function pruneRateLimits (q: Queryable, now: Date): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    'with gone as (delete from rate_limit_hits where at <= $1 returning 1) select count(*)::int as n from gone',
+    [new Date(now.getTime() - MAX_WINDOW_SEC * 1000)]
+  )
+  return rows[0].n
+}

@@ -1,5 +1,7 @@
 import t from 'tap'
 import type { Clock } from '../../src/clock.js'
+import policySchema from '../../src/policy/policy.schema.json' with { type: 'json' }
+import { MAX_WINDOW_SEC, pruneRateLimits } from '../../src/store/rate-limits.js'
 import { testApp, type TestApp } from '../helpers.js'
 
 const POLICY = `version: v1
@@ -143,4 +145,16 @@ t.test('a THROTTLE is recorded like any decision, with its wait', async (t) => {
   const body = JSON.parse(rows[0].record).body
   t.equal(body.retry_after_ms, throttled.body.retry_after_ms)
   t.equal(body.rule_id, 'pages-per-team')
+})
+
+t.test('admissions older than any window are pruned, fresher ones kept', async (t) => {
+  const clock = movableClock()
+  const app = await testApp(t, { policies: { 'p.yaml': POLICY }, deps: { clock } })
+  await check(app, { job_id: 'old', topic: 'job.pager.page', labels: { team: 'gone' } })
+  clock.advance(MAX_WINDOW_SEC * 1000)
+  await check(app, { job_id: 'new', topic: 'job.pager.page', labels: { team: 'busy' } })
+  t.equal(await pruneRateLimits(app.db, clock.now()), 1, 'the row of a key never used again')
+  const { rows } = await app.db.query<{ job_id: string }>('select job_id from rate_limit_hits')
+  t.same(rows.map((r) => r.job_id), ['new'])
+  t.equal(policySchema.definitions.rate_limit.properties.window_sec.maximum, MAX_WINDOW_SEC, 'no window outlives the pruning')
 })
