@@ -7,7 +7,7 @@ import { classifyCommand } from './classify.js'
 import type { CommandClass } from './classes.js'
 import { forcedDeletes, type ForcedDelete } from './forced-delete.js'
 import { parseShell } from './parse.js'
-import { compileProtection } from './protect.js'
+import { compileProtection, type Protection } from './protect.js'
 import { effectiveCommands } from './unwrap.js'
 
 export { COMMAND_CLASSES, type CommandClass } from './classes.js'
@@ -40,7 +40,9 @@ export type CommandAnalysis =
 export function analyzeCommand (source: string, options: AnalyzeOptions): CommandAnalysis {
   const parsed = parseShell(source)
   if (!parsed.ok) return unparseable(parsed.error)
-  const protection = compileProtection(options.protectedPaths, options.workingDirectory)
+  // Compiled only for a command that has a forced delete to check: most have none.
+  let compiled: Protection | undefined
+  const protection = (): Protection => (compiled ??= compileProtection(options.protectedPaths, options.workingDirectory))
   const commands: AnalyzedCommand[] = []
   const deletes: ForcedDelete[] = []
   for (const simple of parsed.commands) {

@@ -26,7 +26,7 @@ interface RmCall {
 }
 
 /** Every protected target of a recursive forced `rm`; none for any other command. */
-export function forcedDeletes (command: EffectiveCommand, protection: Protection): ForcedDelete[] {
+export function forcedDeletes (command: EffectiveCommand, protection: () => Protection): ForcedDelete[] {
   if (command.argv.length === 0 || commandName(command.argv[0]) !== 'rm') return []
   const rm = readRm(command)
   if (!rm.recursive || !rm.force) return []
@@ -35,7 +35,7 @@ export function forcedDeletes (command: EffectiveCommand, protection: Protection
   const hits: ForcedDelete[] = []
   for (const [value, raw] of rm.targets) {
     if (replace !== undefined && value.includes(replace)) hits.push({ segment, target: XARGS_INPUT })
-    else if (rm.noPreserveRoot || protection.protects(value)) hits.push({ segment, target: raw })
+    else if (rm.noPreserveRoot || protection().protects(value)) hits.push({ segment, target: raw })
   }
   // Without -I, xargs appends whatever its input holds: any path at all.
   if (command.xargs !== undefined && replace === undefined) hits.push({ segment, target: XARGS_INPUT })
