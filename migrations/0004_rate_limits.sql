@@ -7,8 +7,12 @@ create table rate_limit_hits (
   key text not null,
   tenant_id text not null,
   job_id text not null,
+  -- A job is its content: an id reused for other content is another job, counted again.
+  job_hash text not null,
   at timestamptz not null,
-  primary key (rule_id, key, tenant_id, job_id)
+  primary key (rule_id, key, tenant_id, job_id, job_hash)
 );
 
 create index rate_limit_hits_window_idx on rate_limit_hits (rule_id, key, at);
+-- The sweep deletes by age alone.
+create index rate_limit_hits_at_idx on rate_limit_hits (at);

@@ -129,12 +129,12 @@ export class CheckService {
 
   /**
    * Counts the job against the limits of its matching rate-limited rules, and evaluates again
-   * with the ones it is over. A denied job is not counted: it will not run.
+   * with the ones it is over. A job denied or throttled anyway is not counted: it will not run.
    */
   private async rateLimited (ev: Evaluation, prepared: Prepared, now: Date, deadline: number): Promise<Evaluation> {
-    if (ev.rate_limits.length === 0 || ev.decision === 'DENY') return ev
+    if (ev.rate_limits.length === 0 || ev.decision === 'DENY' || ev.decision === 'THROTTLE') return ev
     const { job } = prepared
-    const admission = { tenantId: job.tenant_id, jobId: job.job_id, uses: ev.rate_limits, now }
+    const admission = { tenantId: job.tenant_id, jobId: job.job_id, jobHash: prepared.jobHash, uses: ev.rate_limits, now }
     const exceeded = await withinBudget(admitJob(this.deps.db, admission, deadline - performance.now()), deadline)
     return exceeded.size === 0 ? ev : evaluate(prepared.policy, job, { exceeded })
   }

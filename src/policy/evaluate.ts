@@ -101,7 +101,9 @@ function ruleMatch (rule: CompiledRule, subject: Subject, why: string[] | undefi
   } else if (rule.decision === 'THROTTLE') {
     match.retry_after_ms = rule.retryAfterMs
   }
-  const missing = (rule.requireEvidence ?? []).filter((k) => !present(subject.job.evidence?.[k]))
+  const evidence = subject.job.evidence ?? {}
+  // Own fields only: `constructor` is not evidence a job carries.
+  const missing = (rule.requireEvidence ?? []).filter((k) => !Object.hasOwn(evidence, k) || !present(evidence[k]))
   if (missing.length > 0) {
     match.missing_evidence = missing
     match.reason = `${rule.reason}; missing evidence: ${missing.join(', ')}`

@@ -95,7 +95,8 @@ const NOT_MESSAGES: ReadonlyArray<readonly [string, string]> = [
   ['#/allOf/3/', 'must not carry rate_limit or retry_after_sec (only throttle rules can)'],
   ['#/allOf/4/', 'must not carry retry_after_sec with a rate_limit (the window says how long to wait)'],
   ['#/allOf/5/', 'must not require evidence (a deny rule denies anyway)'],
-  ['#/allOf/6/', 'must not carry on_missing_evidence without require_evidence']
+  ['#/allOf/6/', 'must not carry on_missing_evidence without require_evidence'],
+  ['#/allOf/7/', 'must not require evidence with a rate_limit (within its limit the rule does not fire; put the evidence on another rule)']
 ]
 
 function describeError (e: ErrorObject): string {

@@ -100,6 +100,50 @@ t.test('a job counted once is not counted again when it is checked again', async
   t.equal(rows[0].n, 2, 'two rows: a and b, once each')
 })
 
+t.test('a job id reused for other content is another job', async (t) => {
+  const clock = movableClock()
+  const app = await testApp(t, { policies: { 'p.yaml': POLICY }, deps: { clock } })
+  const page = async (id: string, args: Record<string, unknown>): Promise<string> => (await check(app, { job_id: id, topic: 'job.pager.page', labels: { team: 'sre' }, args })).body.decision
+  t.equal(await page('a', { n: 1 }), 'ALLOW')
+  t.equal(await page('a', { n: 2 }), 'ALLOW', 'counted: the second slot')
+  for (let n = 3; n < 8; n++) t.equal(await page('a', { n }), 'THROTTLE', `content ${n} under the same id is throttled`)
+  t.equal(await page('a', { n: 1 }), 'ALLOW', 'the first content itself is still admitted')
+})
+
+t.test('a job throttled by another rule is not counted', async (t) => {
+  const clock = movableClock()
+  const policy = POLICY + `  - id: pager-maintenance
+    match: { topics: ["job.pager.page"], labels: { mode: maintenance } }
+    decision: throttle
+    retry_after_sec: 30
+`
+  const app = await testApp(t, { policies: { 'p.yaml': policy }, deps: { clock } })
+  for (let i = 0; i < 5; i++) {
+    const res = await check(app, { job_id: `m${i}`, topic: 'job.pager.page', labels: { team: 'sre', mode: 'maintenance' } })
+    t.same([res.body.decision, res.body.rule_id], ['THROTTLE', 'pager-maintenance'])
+  }
+  const { rows } = await app.db.query<{ n: number }>('select count(*)::int as n from rate_limit_hits')
+  t.equal(rows[0].n, 0, 'nothing counted')
+  t.equal((await check(app, { job_id: 'real', topic: 'job.pager.page', labels: { team: 'sre' } })).body.decision, 'ALLOW', 'the budget is untouched')
+})
+
+t.test('one job under two limits is counted under both or neither', async (t) => {
+  const clock = movableClock()
+  const policy = POLICY + `  - id: pages-per-principal
+    match: { topics: ["job.pager.page"] }
+    decision: throttle
+    rate_limit: { max: 1, window_sec: 10, key: [principal_id] }
+`
+  const app = await testApp(t, { policies: { 'p.yaml': policy }, deps: { clock } })
+  const page = async (id: string, team: string, who: string): Promise<Record<string, any>> => (await check(app, { job_id: id, topic: 'job.pager.page', labels: { team }, principal_id: who })).body
+  t.equal((await page('x1', 'sre', 'agent:a')).decision, 'ALLOW')
+  const second = await page('x2', 'sre', 'agent:a')
+  t.same([second.decision, second.rule_id], ['THROTTLE', 'pages-per-principal'])
+  const { rows } = await app.db.query<{ rule_id: string, n: number }>('select rule_id, count(*)::int as n from rate_limit_hits group by rule_id order by rule_id')
+  t.same(rows, [{ rule_id: 'pages-per-principal', n: 1 }, { rule_id: 'pages-per-team', n: 1 }], 'x2 took no slot of the team key either')
+  t.equal((await page('x3', 'sre', 'agent:b')).decision, 'ALLOW', 'the team key still has its second slot')
+})
+
 t.test('simulate never consumes budget, and shows what would be counted', async (t) => {
   const clock = movableClock()
   const app = await testApp(t, { policies: { 'p.yaml': POLICY }, deps: { clock } })

@@ -111,6 +111,17 @@ t.test('per rule, missing evidence can deny instead', async (t) => {
   t.match(bare.reason, /missing evidence: backup_id/)
   t.equal(decide(EVIDENCE, { topic: 'job.db.purge.sessions', evidence: { backup_id: 'b-1' } }).decision, 'ALLOW')
   t.equal(decide(EVIDENCE, { topic: 'job.db.purge.sessions', evidence: { backup_id: 0 } }).decision, 'ALLOW', 'a number is evidence')
+  const inherited = compile(`version: v1
+rules:
+  - id: odd-names
+    match: {}
+    decision: allow
+    require_evidence: [constructor, toString]
+    on_missing_evidence: deny
+`)
+  t.equal(decide(inherited, { topic: 'x', evidence: {} }).decision, 'DENY', 'what every object inherits is not evidence')
+  t.equal(decide(inherited, { topic: 'x' }).decision, 'DENY')
+  t.equal(decide(inherited, { topic: 'x', evidence: { constructor: 'c', toString: 't' } }).decision, 'ALLOW')
 })
 
 t.test('missing evidence never softens a stricter rule', async (t) => {
@@ -130,6 +141,8 @@ t.test('the policy schema keeps the new fields where they make sense', async (t)
   t.match(problems('rules:\n  - { id: a, match: {}, decision: allow, on_missing_evidence: deny }\n'), [/must not carry on_missing_evidence/])
   t.match(problems('rules:\n  - { id: a, match: {}, decision: throttle, rate_limit: { max: 1, window_sec: 1, key: [nope] } }\n'), [/rate_limit\.key\[0\]/])
   t.match(problems('rules:\n  - { id: a, match: {}, decision: allow, approval: { approvers: 2 } }\n'), [/must not carry approval settings/])
+  t.match(problems('rules:\n  - { id: a, match: {}, decision: throttle, require_evidence: [x], rate_limit: { max: 1, window_sec: 1, key: [topic] } }\n'), [/must not require evidence with a rate_limit/])
+  t.match(problems('rules:\n  - { id: a, match: {}, decision: throttle, rate_limit: { max: 100001, window_sec: 1, key: [topic] } }\n'), [/rate_limit\.max must be <= 100000/])
   t.same(problems('rules:\n  - { id: a, match: {}, decision: allow, require_evidence: [x], approval: { approvers: 2 } }\n'), [], 'a rule that can require approval through missing evidence may say by whom')
   t.match(problems('derive:\n  - { id: d, match: { risk_tags: [a] }, add: [b] }\nrules: []\n'), [/has unknown field 'risk_tags'/])
   t.match(problems('derive:\n  - { id: same, match: {}, add: [b] }\nrules:\n  - { id: same, match: {}, decision: allow }\n'), [/duplicate rule id/])
