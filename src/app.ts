@@ -177,7 +177,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   checkRoutes(app, { service, budgetMs: config.checkBudgetMs, metrics })
   policyRoutes(app, { policies, db: deps.db })
   jobRoutes(app, { writer, clock, budgetMs: config.checkBudgetMs })
-  outputRoutes(app, { writer, clock, policy: () => policies.current, budgetMs: config.checkBudgetMs })
+  outputRoutes(app, { writer, clock, policy: () => policies.current, key: deps.key, budgetMs: config.checkBudgetMs })
   approvalRoutes(app, { approvals, db: deps.db, clock, budgetMs: config.checkBudgetMs })
   grantRoutes(app, { grants: new GrantService({ db: deps.db, writer, clock }), clock, budgetMs: config.checkBudgetMs })
   readRoutes(app, { db: deps.db })

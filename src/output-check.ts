@@ -1,11 +1,11 @@
 /**
  * Output safety: what a job produced is scanned before it flows downstream, and the verdict is
  * recorded in the job's tenant log under the job's trace. The scan is pure and runs before the
- * log's lock is taken; the record holds where each finding is and the output's hash, never the
- * output or a secret.
+ * log's lock is taken; the record holds where each finding is and the output's keyed hash, never
+ * the output or a secret.
  */
-import { createHash } from 'node:crypto'
-import type { SealedRecord } from './audit/chain.js'
+import { createHmac } from 'node:crypto'
+import type { HmacSigningKey, SealedRecord } from './audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from './auth/principal.js'
 import type { Clock } from './clock.js'
 import { ArbiterError } from './errors.js'
@@ -29,23 +29,27 @@ export interface OutputScan {
   findings: ReturnType<typeof summarizeFindings>
   /** The output to pass on when the verdict is REDACT. */
   redacted?: string
-  output_sha256: string
+  /**
+   * `hmac-sha256:<key id>:<hex>` of the output under the log's signing key: binds the verdict to
+   * the output without letting a reader of the log guess a short secret from a plain hash.
+   */
+  output_hmac: string
   output_bytes: number
   scanned_bytes: number
   truncated: boolean
 }
 
 /** Scans an output under the policy's output rules. Pure. */
-export function scanJobOutput (policy: CompiledPolicy, output: string): OutputScan {
+export function scanJobOutput (policy: CompiledPolicy, output: string, key: HmacSigningKey): OutputScan {
   const settings = policy.output
   const outputBytes = Buffer.byteLength(output)
-  const digest = `sha256:${createHash('sha256').update(output).digest('hex')}`
+  const digest = `hmac-sha256:${key.id}:${createHmac('sha256', key.secret).update(output).digest('hex')}`
   if (outputBytes > settings.maxOutputBytes && settings.onOversize === 'quarantine') {
     return {
       verdict: 'QUARANTINE',
       reason: `output is ${outputBytes} bytes, over max_output_bytes (${settings.maxOutputBytes}); unscanned output is quarantined`,
       findings: [],
-      output_sha256: digest,
+      output_hmac: digest,
       output_bytes: outputBytes,
       scanned_bytes: 0,
       truncated: true
@@ -59,7 +63,7 @@ export function scanJobOutput (policy: CompiledPolicy, output: string): OutputSc
     verdict,
     reason,
     findings: summarizeFindings(scan.findings),
-    output_sha256: digest,
+    output_hmac: digest,
     output_bytes: outputBytes,
     scanned_bytes: scan.scannedBytes,
     truncated: scan.truncated
@@ -73,14 +77,14 @@ export function scanJobOutput (policy: CompiledPolicy, output: string): OutputSc
 
 /** Scans, then records the verdict; an unknown job (or another agent's) is a 404. */
 export async function checkOutput (
-  deps: { writer: AuditWriter, clock: Clock, policy: () => CompiledPolicy },
+  deps: { writer: AuditWriter, clock: Clock, policy: () => CompiledPolicy, key: HmacSigningKey },
   request: OutputCheckRequest,
   reporter: Principal,
   deadline: number
 ): Promise<{ scan: OutputScan, record: SealedRecord, policySnapshot: string }> {
   const tenantId = request.tenant_id ?? DEFAULT_TENANT
   const policy = deps.policy()
-  const scan = scanJobOutput(policy, request.output)
+  const scan = scanJobOutput(policy, request.output, deps.key)
   const { records } = await deps.writer.transact(tenantId, deadline, async (tx) => {
     const job = await jobState(tx, tenantId, request.job_id)
     if (job === undefined || !speaksForJob(reporter, job.principalId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no job ${request.job_id}`)

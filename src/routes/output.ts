@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { assertTenant, callerOf } from '../auth/plugin.js'
+import type { HmacSigningKey } from '../audit/chain.js'
 import type { Clock } from '../clock.js'
 import { recordFailure } from '../errors.js'
 import { FINDING_TYPES } from '../output/index.js'
@@ -28,7 +29,7 @@ const finding = {
   }
 } as const
 
-export function outputRoutes (app: FastifyInstance, opts: { writer: AuditWriter, clock: Clock, policy: () => CompiledPolicy, budgetMs: number }): void {
+export function outputRoutes (app: FastifyInstance, opts: { writer: AuditWriter, clock: Clock, policy: () => CompiledPolicy, key: HmacSigningKey, budgetMs: number }): void {
   app.post<{ Body: OutputCheckRequest }>('/check/output', {
     config: { access: ['scheduler'] },
     bodyLimit: BODY_LIMIT,
@@ -48,7 +49,7 @@ export function outputRoutes (app: FastifyInstance, opts: { writer: AuditWriter,
       response: {
         200: {
           type: 'object',
-          required: ['job_id', 'tenant_id', 'trace_id', 'verdict', 'reason', 'findings', 'output_sha256', 'output_bytes', 'scanned_bytes', 'truncated', 'policy_snapshot', 'seq', 'at', 'signature'],
+          required: ['job_id', 'tenant_id', 'trace_id', 'verdict', 'reason', 'findings', 'output_hmac', 'output_bytes', 'scanned_bytes', 'truncated', 'policy_snapshot', 'seq', 'at', 'signature'],
           additionalProperties: false,
           properties: {
             job_id: { type: 'string' },
@@ -58,7 +59,7 @@ export function outputRoutes (app: FastifyInstance, opts: { writer: AuditWriter,
             reason: { type: 'string' },
             findings: { type: 'array', items: finding },
             output: { type: 'string' },
-            output_sha256: sha256Id,
+            output_hmac: { type: 'string', pattern: '^hmac-sha256:[A-Za-z0-9_]+:[0-9a-f]{64}$' },
             output_bytes: { type: 'integer' },
             scanned_bytes: { type: 'integer' },
             truncated: { type: 'boolean' },

@@ -158,7 +158,7 @@ function declaredRoutes (): RouteOptions[] {
   checkRoutes(probe, { service: unused, budgetMs: 1 })
   policyRoutes(probe, { policies: unused, db: unused })
   jobRoutes(probe, { writer: unused, clock: unused, budgetMs: 1 })
-  outputRoutes(probe, { writer: unused, clock: unused, policy: unused, budgetMs: 1 })
+  outputRoutes(probe, { writer: unused, clock: unused, policy: unused, key: unused, budgetMs: 1 })
   approvalRoutes(probe, { approvals: unused, db: unused, clock: unused, budgetMs: 1 })
   grantRoutes(probe, { grants: unused, clock: unused, budgetMs: 1 })
   readRoutes(probe, { db: unused })
