@@ -145,7 +145,10 @@ async function end (tx: Queryable, a: ApprovalRow, status: ApprovalRow['status']
 /** Spends one use of the oldest live grant of the job's session that stands in for its approval. */
 async function useGrantFor (tx: Queryable, c: CheckContext, need: ApprovalRequirement): Promise<{ grantId: string, entry: AuditEntry } | undefined> {
   if (c.job.session_id === undefined) return undefined
-  const grant = (await lockUsableGrants(tx, c.job.tenant_id, c.job.session_id, c.now)).find((g) => grantApplies(g, c.job, need, c.requester))
+  // A grant covers the job as the rules saw it: with the tags the policy derived, not only the declared ones.
+  const derived = c.evaluation.derived_tags
+  const job = derived.length === 0 ? c.job : { ...c.job, risk_tags: [...c.job.risk_tags, ...derived].sort() }
+  const grant = (await lockUsableGrants(tx, c.job.tenant_id, c.job.session_id, c.now)).find((g) => grantApplies(g, job, need, c.requester))
   if (grant === undefined) return undefined
   const uses = await useGrant(tx, grant.grant_id)
   return {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { countRecords } from '../../src/store/audit-log.js'
-import { approvalApp, deploy, prodWrite, type ApprovalCtx } from './fixture.js'
+import { approvalApp, deploy, POLICY, prodWrite, type ApprovalCtx } from './fixture.js'
 
 async function grant (ctx: ApprovalCtx, body: Record<string, unknown>, token = ctx.tokens.alice): Promise<Record<string, any>> {
   const res = await ctx.call('POST', '/grants', token, { session_id: 's-1', match: { topics: ['job.write.*'], risk_tags: ['prod'] }, ttl_sec: 600, max_uses: 2, note: 'running the ticket migration', ...body })
@@ -102,4 +102,16 @@ t.test('grants: who may make and see them, and bad requests', async (t) => {
     t.equal(res.statusCode, 400, JSON.stringify(bad))
     t.equal(res.json().code, 'ARBITER_ERR_VALIDATION')
   }
+})
+
+t.test('a grant covers a job as the rules see it: a derived tag it does not name keeps the approval', async (t) => {
+  const policy = POLICY.replace('rules:', 'derive:\n  - { id: customer-data-is-pii, match: { labels: { data: customer } }, add: [pii] }\nrules:')
+  const ctx = await approvalApp(t, { policies: { 'p.yaml': policy } })
+  const g = await grant(ctx, { session_id: 'd-1' })
+  const plain = await ctx.check(prodWrite('d1', { session_id: 'd-1' }))
+  t.equal(plain.grant_ref, g.grant_id, 'a prod write: covered')
+  const derived = await ctx.check(prodWrite('d2', { session_id: 'd-1', labels: { data: 'customer' } }))
+  t.same(derived.derived_risk_tags, ['pii'])
+  t.equal(derived.decision, 'REQUIRE_APPROVAL', 'the grant names [prod], the job is [pii, prod]')
+  t.equal(derived.grant_ref, undefined)
 })
