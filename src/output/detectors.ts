@@ -209,9 +209,8 @@ function luhnValid (digits: string): boolean {
   return sum % 10 === 0
 }
 
-function isCardNumber (digits: string, firstGroup: number, groups: number): boolean {
-  if (digits.length < 13 || digits.length > 19 || (groups > 1 && firstGroup !== 4)) return false
-  if (/^(\d)\1*$/.test(digits)) return false
+function isCardNumber (digits: string): boolean {
+  if (digits.length < 13 || digits.length > 19 || /^(\d)\1*$/.test(digits)) return false
   const brand = CARD_BRANDS.some(([n, lo, hi, lengths]) => {
     const prefix = Number(digits.slice(0, n))
     return prefix >= lo && prefix <= hi && lengths.includes(digits.length)
@@ -219,44 +218,71 @@ function isCardNumber (digits: string, firstGroup: number, groups: number): bool
   return brand && luhnValid(digits)
 }
 
-/**
- * A candidate is a digit run of 7 or more on its own, or a chain of runs of at most 6 joined by
- * one repeated separator (`4111 1111 1111 1111`, `3782-822463-10005`). A date before a card
- * (`2024-01-15 4111 …`) changes separator and so starts a new chain.
- */
-function readCardCandidate (text: string, start: number): { end: number, digits: string, firstGroup: number, groups: number } {
-  let end = runEnd(text, start, isDigit)
-  let digits = text.slice(start, end)
-  const firstGroup = end - start
-  let groups = 1
-  const sep = text[end]
-  if (firstGroup <= 6 && (sep === ' ' || sep === '-')) {
-    while (text[end] === sep && isDigit(text.charCodeAt(end + 1))) {
-      const next = runEnd(text, end + 1, isDigit)
-      if (next - end - 1 > 6) break
-      digits += text.slice(end + 1, next)
-      end = next
-      groups++
-    }
-  }
-  return { end, digits, firstGroup, groups }
-}
-
 /** A neighbour that makes the digits part of something else: a word, an identifier, a decimal. */
 function joinsNumber (text: string, at: number, dotSide: number): boolean {
   return isWordChar(text.charCodeAt(at)) || (text[at] === '.' && isDigit(text.charCodeAt(dotSide)))
 }
 
+const isCardSeparator = (c: string | undefined): boolean => c === ' ' || c === '-'
+
+/**
+ * The group after `group` in a chain: runs of at most 6 digits joined by one repeated separator
+ * (`4111 1111 1111 1111`, `3782-822463-10005`). A date before a card (`2024-01-15 4111 …`)
+ * changes separator, and a longer run is no group: either ends the chain.
+ */
+function nextGroup (text: string, group: Span, sep: string): Span | undefined {
+  if (text[group.end] !== sep || !isDigit(text.charCodeAt(group.end + 1))) return undefined
+  const end = runEnd(text, group.end + 1, isDigit)
+  return end - group.end - 1 > 6 ? undefined : { start: group.end + 1, end }
+}
+
+/**
+ * The longest card in a chain that begins with `first`, with the chain's group that ends it. A
+ * grouped card opens with a 4-digit group; looking no further than 19 digits keeps a chain of any
+ * length linear, whatever digits come before or after the card (a date, an expiry, another card).
+ */
+function cardFrom (text: string, first: Span, sep: string): { card: Span, last: Span } | undefined {
+  if (first.end - first.start !== 4 || joinsNumber(text, first.start - 1, first.start - 2)) return undefined
+  let found: { card: Span, last: Span } | undefined
+  let digits = ''
+  for (let group: Span | undefined = first; group !== undefined; group = nextGroup(text, group, sep)) {
+    digits += text.slice(group.start, group.end)
+    if (digits.length > 19) break
+    if (!joinsNumber(text, group.end, group.end + 1) && isCardNumber(digits)) found = { card: { start: first.start, end: group.end }, last: group }
+  }
+  return found
+}
+
+/** Every card in the chain that begins with `first`, earliest first; returns where the chain ends. */
+function cardsInChain (text: string, first: Span, spans: Span[]): number {
+  const sep = text[first.end]
+  let end = first.end
+  for (let group: Span | undefined = first; group !== undefined; group = nextGroup(text, group, sep)) {
+    const found = cardFrom(text, group, sep)
+    if (found !== undefined) {
+      spans.push(found.card)
+      group = found.last
+    }
+    end = group.end
+  }
+  return end
+}
+
+/** A digit run of 7 or more is a card on its own or not at all; shorter runs may be groups of a chain. */
 function findCardNumbers (text: string): Span[] {
   const spans: Span[] = []
   let i = 0
   while (i < text.length) {
     if (!isDigit(text.charCodeAt(i))) { i++; continue }
-    const c = readCardCandidate(text, i)
-    if (!joinsNumber(text, i - 1, i - 2) && !joinsNumber(text, c.end, c.end + 1) && isCardNumber(c.digits, c.firstGroup, c.groups)) {
-      spans.push({ start: i, end: c.end })
+    const run = { start: i, end: runEnd(text, i, isDigit) }
+    if (run.end - run.start <= 6 && isCardSeparator(text[run.end])) {
+      i = cardsInChain(text, run, spans)
+      continue
     }
-    i = c.end
+    if (!joinsNumber(text, run.start - 1, run.start - 2) && !joinsNumber(text, run.end, run.end + 1) && isCardNumber(text.slice(run.start, run.end))) {
+      spans.push(run)
+    }
+    i = run.end
   }
   return spans
 }

@@ -141,9 +141,31 @@ t.test('card_number: Luhn-valid numbers with a known prefix, plain or grouped', 
   t.equal(found('4111111111111111,5555555555554444', 'card_number').length, 2)
 })
 
+t.test('card_number: a grouped card is found whatever digit groups come before or after it', async (t) => {
+  const visa = '4111 1111 1111 1111'
+  const cases: Array<[string, string[]]> = [
+    [`card ${visa} 12/26 123`, [visa]], [`${visa} 5500 0000 0000 0004`, [visa, '5500 0000 0000 0004']],
+    [`amount 10 ${visa}`, [visa]], ['4111-1111-1111-1111-99', ['4111-1111-1111-1111']], [`${visa} 1111 1`, [visa]],
+    [`2024 01 15 ${visa} 99`, [visa]], ['ref 3782 822463 10005 12', ['3782 822463 10005']],
+    // Both the 16 and the 19 digits are Luhn-valid Visa numbers: the longer one is the card.
+    [`${visa} 003 7`, [`${visa} 003`]]
+  ]
+  for (const [text, cards] of cases) t.same(found(text, 'card_number'), cards, text)
+  const many = Array.from({ length: 12 }, (_, i) => i % 2 === 0 ? visa : '5500 0000 0000 0004')
+  t.same(found(many.join(' '), 'card_number'), many, 'a dozen cards in one chain, however long it runs')
+})
+
+t.test('card_number: adjacent digit groups that hold no card are not one', async (t) => {
+  for (const text of [
+    '1234 5678 9012 3456 7890', '0000 1234 5678 9012 3456 7890', 'call 415 555 2671 15 01 2024', '+44 20 7946 0958 2024 06 30',
+    '555-867-5309-2024-01-15', '4111 1111 1111 1112 99', '12/26 123 4111 1111 1111 1112', '2024 01 15 4111 1111 1111 1112 12',
+    'id4111 1111 1111 1111 22', '0.4111 1111 1111 1111 22', '10 4111 1111 1111 1111abc', 'sizes 4096 2048 1024 512 256 128'
+  ]) t.same(found(text, 'card_number'), [], text)
+})
+
 t.test('card_number: numbers that only look like cards are not', async (t) => {
   for (const text of [
-    '4111111111111112', '1234567812345670', '4111 1111 1111 1111 1111 1', '41111111111111111111111', '0.4111111111111111', '4111111111111111.5',
+    '4111111111111112', '1234567812345670', '41111111111111111111111', '0.4111111111111111', '4111111111111111.5',
     'id4111111111111111', '4111111111111111_x', '4444 4444 4444 4444', '123e4567-e89b-12d3-a456-426614174000', 'order ORD-2024-000123',
     '+1 415 555 2671', 'ts=1700000000000', 'DE89 3704 0044 0532 0130 00', '1234 5678 9012 3456 7890', '4111 11111111 1111', '41-11-11-11-11-11-11-11',
     'commit 9fceb02d0ae598e95dc970b74767f19372d61af8', 'v1.2.3', '4111 1111-1111 1111', '3782822463100051'
@@ -184,7 +206,7 @@ t.test('every detector stays linear on adversarial megabyte inputs', async (t) =
     slack_token: [fill('xoxb-'), fill('xoxb-aaaaaaaaa '), fill('https://hooks.slack.com/services/T12345678/B12345678/')],
     jwt: [fill('-eyJ'), 'eyJ' + 'a'.repeat(M), fill('eyJa.'), fill(`${b64({ alg: 'HS256' })}.`)],
     password_assignment: [fill('password='), 'password' + ' '.repeat(M), '"password": "' + 'a'.repeat(M), fill('password'), fill('token:'), fill('password=${')],
-    card_number: [fill('4'), fill('4111 '), fill('1 '), fill('4111111111111111 '), fill('0.'), fill('12-')],
+    card_number: [fill('4'), fill('4111 '), fill('1 '), fill('4111111111111111 '), fill('0.'), fill('12-'), fill('4111 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 '), fill('4111 1111 1111 1112 ')],
     email: ['a'.repeat(M) + '@', fill('@'), fill('a'.repeat(63) + '@'), fill('a@'), 'a@' + fill('b.'), fill('a@b.co ')]
   }
   for (const type of FINDING_TYPES) {
