@@ -15,7 +15,8 @@ function retryAfterHeaderMs (headers: Headers): number | undefined {
 
 /**
  * A 200 is Arbiter's decision, as sent, if it is one: a JSON object with a known `decision` and a
- * `reason`. Anything else is a failure to get a decision.
+ * `reason` (and, for ALLOW_WITH_CONSTRAINTS, a `constraints` object). Anything else is a failure
+ * to get a decision.
  */
 export function readDecision (answer: Answer): ArbiterDecision | Failure {
   if (answer.status !== 200) return unexpectedAnswer(answer)
@@ -26,6 +27,8 @@ export function readDecision (answer: Answer): ArbiterDecision | Failure {
   if (typeof body.reason !== 'string') return unreadable('no reason')
   if (body.retry_after_ms !== undefined && !isWait(body.retry_after_ms)) return unreadable('retry_after_ms is not a number of milliseconds')
   if (body.constraints !== undefined && !isRecord(body.constraints)) return unreadable('constraints is not an object')
+  // Without its constraints the job would run unbounded: that is not the decision Arbiter made.
+  if (body.decision === 'ALLOW_WITH_CONSTRAINTS' && body.constraints === undefined) return unreadable('ALLOW_WITH_CONSTRAINTS without constraints')
   const decision = { ...body, source: 'arbiter' } as unknown as ArbiterDecision
   if (decision.decision === 'THROTTLE' && decision.retry_after_ms === undefined) {
     const fromHeader = retryAfterHeaderMs(answer.headers)

@@ -103,7 +103,8 @@ export class ArbiterClient {
    * Asks Arbiter whether `job` may run. Resolves to Arbiter's decision (`source: 'arbiter'`), or,
    * when none could be had, to a DENY (`source: 'client'`) or, in fail mode `open`, an ALLOW
    * (`source: 'fail_open'`). A refused request (4xx), an invalid job and an aborted check are
-   * always a DENY. Rejects only for invalid `options`.
+   * always a DENY. Once Arbiter has answered THROTTLE, a retry that fails in any way gives back
+   * that THROTTLE. Rejects only for invalid `options`.
    */
   async check (job: CheckJob, options: CheckOptions = {}): Promise<CheckResult> {
     const { retryThrottle, signal } = options
@@ -120,8 +121,9 @@ export class ArbiterClient {
     for (;;) {
       const result = await this.#ask(payload, signal)
       if (result instanceof Failure) {
-        // An abort during a retry leaves Arbiter's last word standing.
-        if (throttled !== undefined && result.error.code === CLIENT_ERRORS.ABORTED) return throttled
+        // Arbiter has decided THROTTLE: a retry that fails (or is aborted) leaves that word standing,
+        // rather than letting the job through by failing open or denying what Arbiter only deferred.
+        if (throttled !== undefined) return throttled
         return this.#failed(job, result)
       }
       if (result.decision !== 'THROTTLE' || maxWaitMs === undefined) return result

@@ -297,6 +297,7 @@ t.test('answers that are not decisions are a DENY', async (t) => {
     [200, JSON.stringify({ decision: 'ALLOW' }), 'arbiter answered an unreadable decision: no reason'],
     [200, JSON.stringify(decisionBody('THROTTLE', { retry_after_ms: '5' })), 'arbiter answered an unreadable decision: retry_after_ms is not a number of milliseconds'],
     [200, JSON.stringify(decisionBody('ALLOW_WITH_CONSTRAINTS', { constraints: [] })), 'arbiter answered an unreadable decision: constraints is not an object'],
+    [200, JSON.stringify(decisionBody('ALLOW_WITH_CONSTRAINTS')), 'arbiter answered an unreadable decision: ALLOW_WITH_CONSTRAINTS without constraints'],
     [201, JSON.stringify(decisionBody('ALLOW')), 'arbiter answered an unexpected 201'],
     [302, '', 'arbiter answered 302 without an Arbiter error body'],
     [502, '<html>bad gateway</html>', 'arbiter answered 502 without an Arbiter error body']
@@ -311,6 +312,17 @@ t.test('answers that are not decisions are a DENY', async (t) => {
     t.same(await client.check(JOB), { source: 'client', decision: 'DENY', reason, error: { code: 'ARBITER_CLIENT_ERR_BAD_RESPONSE', message: reason, statusCode: status } }, reason)
   }
   t.equal(i, answers.length, 'one request for each, and no redirect followed')
+})
+
+t.test('ALLOW_WITH_CONSTRAINTS without constraints is a bad response: DENY failing closed, ALLOW failing open', async (t) => {
+  const url = await rawServer(t, (_req, res) => { send(res, 200, decisionBody('ALLOW_WITH_CONSTRAINTS')) })
+  const reason = 'arbiter answered an unreadable decision: ALLOW_WITH_CONSTRAINTS without constraints'
+  const error = { code: 'ARBITER_CLIENT_ERR_BAD_RESPONSE', message: reason, statusCode: 200 }
+  t.same(await new ArbiterClient({ baseUrl: url, token: 'tok' }).check(JOB), { source: 'client', decision: 'DENY', reason, error })
+  const opened: FailOpenEvent[] = []
+  const open = new ArbiterClient({ baseUrl: url, token: 'tok', failMode: 'open', onFailOpen: (e) => opened.push(e) })
+  t.same(await open.check(JOB), { source: 'fail_open', decision: 'ALLOW', reason: `failing open: ${reason}`, error })
+  t.same(opened, [{ job_id: 'job-1', error: reason, code: error.code }])
 })
 
 t.test('reportEvent records events of a checked job and throws with the code when refused', async (t) => {
@@ -430,6 +442,34 @@ t.test('THROTTLE: no hint means no retry; a zero wait still waits a little; an a
   const kept = await new ArbiterClient({ baseUrl: stallsOnRetry, token: 'tok', failMode: 'open' }).check(JOB, { retryThrottle: { maxWaitMs: 1000 }, signal: controller.signal })
   t.match(kept, { source: 'arbiter', decision: 'THROTTLE', retry_after_ms: 20 })
   t.equal(requests, 2)
+})
+
+t.test('once Arbiter said THROTTLE, a retry that fails gives back that THROTTLE, failing open or closed', async (t) => {
+  const failures: Array<[string, (req: http.IncomingMessage, res: http.ServerResponse) => void]> = [
+    ['stalls past the deadline', () => {}],
+    ['answers 503', (_req, res) => { send(res, 503, { statusCode: 503, code: 'ARBITER_ERR_SHUTTING_DOWN', error: 'Service Unavailable', message: 'shutting down' }) }],
+    ['answers 503 without an Arbiter body', (_req, res) => { send(res, 503, '<html>unavailable</html>') }],
+    ['hangs up', (req) => { req.socket.destroy() }],
+    ['answers an unreadable decision', (_req, res) => { send(res, 200, decisionBody('ALLOW_WITH_CONSTRAINTS')) }],
+    ['is refused with a 401', (_req, res) => { send(res, 401, { statusCode: 401, code: 'ARBITER_ERR_UNAUTHORIZED', error: 'Unauthorized', message: 'unknown key' }) }]
+  ]
+  for (const failMode of ['open', 'closed'] as const) {
+    for (const [how, fail] of failures) {
+      let requests = 0
+      const url = await rawServer(t, (req, res) => {
+        req.resume()
+        if (requests++ === 0) send(res, 200, decisionBody('THROTTLE', { retry_after_ms: 50 }))
+        else fail(req, res)
+      })
+      const opened: FailOpenEvent[] = []
+      const client = new ArbiterClient({ baseUrl: url, token: 'tok', deadlineMs: 200, failMode, onFailOpen: (e) => opened.push(e) })
+      const result = await client.check(JOB, { retryThrottle: { maxWaitMs: 1000 } })
+      t.match(result, { source: 'arbiter', decision: 'THROTTLE', reason: 'raw THROTTLE', retry_after_ms: 50 }, `${failMode}: the retry ${how}`)
+      t.notOk('error' in result, `${failMode}: no client error when the retry ${how}`)
+      t.equal(requests, 2, `${failMode}: one retry when it ${how}`)
+      t.same(opened, [], `${failMode}: nothing failed open when the retry ${how}`)
+    }
+  }
 })
 
 t.test('an aborted check is a DENY, never failed open', async (t) => {
