@@ -3,12 +3,13 @@
  * (behind sudo, xargs, `sh -c` and the like), classify each command, and find recursive
  * forced deletes aimed at protected paths. Pure: no I/O, nothing is executed.
  */
+import { BraceBudget } from './braces.js'
 import { classifyCommand } from './classify.js'
 import type { CommandClass } from './classes.js'
 import { forcedDeletes, type ForcedDelete } from './forced-delete.js'
 import { parseShell } from './parse.js'
 import { compileProtection, type Protection } from './protect.js'
-import { effectiveCommands } from './unwrap.js'
+import { commandName, effectiveCommands } from './unwrap.js'
 
 export { COMMAND_CLASSES, type CommandClass } from './classes.js'
 export type { ForcedDelete } from './forced-delete.js'
@@ -25,7 +26,10 @@ export interface AnalyzeOptions {
 }
 
 export interface AnalyzedCommand {
-  /** The effective command's words, wrappers removed. */
+  /**
+   * The effective command's words, wrappers removed; the first is the name it runs
+   * (`/usr/bin/git` → `git`, `\rm` → `rm`, `$(which git)` → `git`), so patterns match however it is spelled.
+   */
   argv: string[]
   /** The effective command as written. */
   text: string
@@ -38,7 +42,9 @@ export type CommandAnalysis =
 
 /** Analyzes a shell command line; an unparseable one is reported as such, classed `unknown`. */
 export function analyzeCommand (source: string, options: AnalyzeOptions): CommandAnalysis {
-  const parsed = parseShell(source)
+  // One budget for brace expansion over the whole analysis, strings run by `bash -c` included.
+  const budget = new BraceBudget()
+  const parsed = parseShell(source, { budget })
   if (!parsed.ok) return unparseable(parsed.error)
   // Compiled only for a command that has a forced delete to check: most have none.
   let compiled: Protection | undefined
@@ -46,10 +52,11 @@ export function analyzeCommand (source: string, options: AnalyzeOptions): Comman
   const commands: AnalyzedCommand[] = []
   const deletes: ForcedDelete[] = []
   for (const simple of parsed.commands) {
-    const unwrapped = effectiveCommands(simple)
+    const unwrapped = effectiveCommands(simple, { privileged: false, redirects: [], budget })
     if (!unwrapped.ok) return unparseable(unwrapped.error)
     for (const command of unwrapped.commands) {
-      commands.push({ argv: command.argv, text: command.text, classes: classifyCommand(command.argv, command.redirects, command.privileged) })
+      const argv = command.argv.length === 0 ? [] : [commandName(command.argv[0]), ...command.argv.slice(1)]
+      commands.push({ argv, text: command.text, classes: classifyCommand(command.argv, command.redirects, command.privileged) })
       deletes.push(...forcedDeletes(command, protection))
     }
   }

@@ -8,6 +8,24 @@ import { ShellSyntaxError } from './lexer.js'
 export const MAX_BRACE_WORDS = 1024
 const MAX_BRACE_DEPTH = 16
 const MAX_BRACE_TEXT = 64 * 1024
+const MAX_TOTAL_BRACE_WORDS = 4096
+const MAX_TOTAL_BRACE_TEXT = 256 * 1024
+
+/**
+ * What brace expansion may still make in one analysis, over every word of the command line and
+ * of every command line inside it (`bash -c`, `eval`): the cap per word alone lets a 16 KiB
+ * command make hundreds of thousands of words.
+ */
+export class BraceBudget {
+  private words = MAX_TOTAL_BRACE_WORDS
+  private chars = MAX_TOTAL_BRACE_TEXT
+
+  spend (words: readonly string[], chars: number): void {
+    this.words -= words.length
+    this.chars -= chars
+    if (this.words < 0 || this.chars < 0) throw new ShellSyntaxError('brace expansion too large')
+  }
+}
 
 /** A word as literal text and groups of alternatives, each alternative a word again. */
 type Part = string | Part[][]
@@ -21,11 +39,13 @@ const tooMany = (): never => { throw new ShellSyntaxError(`brace expansion makes
  * The words `value` expands to. `marks` are the indices of the `{`, `,` and `}` that were
  * unquoted; any other brace is a plain character.
  */
-export function expandBraces (value: string, marks: readonly number[]): string[] {
+export function expandBraces (value: string, marks: readonly number[], budget?: BraceBudget): string[] {
   if (marks.length === 0) return [value]
   const words = expand(group(value, new Set(marks)), [''])
   // A thousand copies of a long word is a lot of text to judge: the words are bounded too.
-  if (words.reduce((n, w) => n + w.length, 0) > MAX_BRACE_TEXT) throw new ShellSyntaxError(`brace expansion makes more than ${MAX_BRACE_TEXT} characters`)
+  const chars = words.reduce((n, w) => n + w.length, 0)
+  if (chars > MAX_BRACE_TEXT) throw new ShellSyntaxError(`brace expansion makes more than ${MAX_BRACE_TEXT} characters`)
+  if (words.length > 1) budget?.spend(words, chars)
   return words
 }
 

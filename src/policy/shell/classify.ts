@@ -19,7 +19,7 @@ define(`ls cat head tail less more grep egrep fgrep zgrep rg ag ack echo printf 
   sha1sum sha256sum sha512sum cksum base64 xxd od hexdump strings file tree basename dirname realpath readlink seq
   sleep yes uptime free lsof lsblk lscpu nproc groups who w last tty getent locale man zcat bzcat xzcat journalctl
   dmesg true false test [ [[ : cd pushd popd export unset set shopt local declare typeset readonly shift return
-  exit read wait umask ulimit jobs times getopts let hash alias unalias history
+  exit read wait umask ulimit jobs times getopts let hash alias unalias history trap
   env xargs time nice nohup timeout exec builtin command busybox stdbuf setsid ionice watch eval`, R)
 define('cp mv mkdir touch ln install patch mktemp gzip gunzip zip unzip xz unxz bzip2 split mkfifo chmod chgrp rename', W)
 define('rm rmdir unlink shred dd truncate wipefs fdisk sfdisk parted mkswap reboot shutdown halt poweroff kill pkill killall', D)
@@ -27,9 +27,9 @@ define('wget', (a) => a.includes('--spider') || writesToStdout(a) ? N : NW)
 define('ssh sftp nc ncat netcat telnet ftp ping ping6 dig nslookup host traceroute mtr whois socat nmap', N)
 define('scp', NW)
 define('rsync', (a) => hasOption(a, 0, ['delete', 'delete-after', 'delete-before', 'delete-during', 'remove-source-files']) ? DN : NW)
-define(`su pkexec mount umount systemctl service iptables ip6tables nft chroot setcap useradd usermod userdel groupadd
-  groupmod groupdel passwd chpasswd insmod modprobe rmmod visudo swapon swapoff ufw firewall-cmd hostnamectl losetup
-  cryptsetup`, P)
+define(`su runuser pkexec setpriv unshare nsenter systemd-run mount umount systemctl service iptables ip6tables nft chroot
+  setcap useradd usermod userdel groupadd groupmod groupdel passwd chpasswd insmod modprobe rmmod visudo swapon swapoff ufw
+  firewall-cmd hostnamectl losetup cryptsetup`, P)
 define('sudo', (a) => hasOption(a, 0, ['e', 'edit']) ? ['privileged', 'write'] : P)
 define('doas', P)
 define('chown', ['privileged', 'write'])
@@ -88,6 +88,9 @@ function find (args: string[]): readonly CommandClass[] {
   }
   return [...classes]
 }
+
+/** Whether the table knows the command `name` (a name missing from it is `unknown`). */
+export const isKnownCommand = (name: string): boolean => table.has(name) || name.startsWith('mkfs')
 
 /** Classes of one command line's argv, from the table alone (no redirects, no wrappers). */
 export function classifyArgv (argv: readonly string[]): CommandClass[] {

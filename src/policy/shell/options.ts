@@ -16,73 +16,103 @@ export interface OptionSpec {
 export interface ScannedOptions {
   /** Index of the first operand (past `--`, when one ends the options). */
   next: number
+  /** Whether a `--` ended the options. */
+  ended: boolean
   /** Every short letter and long name seen. */
   flags: Set<string>
   /** The argument of each option that took one (the last, when repeated). */
   values: Map<string, string>
+  /** Every option that took an argument, with it, in order (long names in full). */
+  given: Array<[name: string, value: string]>
 }
 
 /** Scans options from `argv[from]` up to the first operand, `-` or `--`. */
 export function scanOptions (argv: readonly string[], from: number, spec: OptionSpec = {}): ScannedOptions {
-  const flags = new Set<string>()
-  const values = new Map<string, string>()
+  const found: ScannedOptions = { next: from, ended: false, flags: new Set(), values: new Map(), given: [] }
   let i = from
   while (i < argv.length) {
     const word = argv[i]
-    if (word === '--') return { next: i + 1, flags, values }
+    if (word === '--') return { ...found, next: i + 1, ended: true }
     if (!word.startsWith('-') || word === '-') break
-    i += word.startsWith('--') ? scanLong(argv, i, spec, flags, values) : scanShort(argv, i, spec, flags, values)
+    i += word.startsWith('--') ? scanLong(argv, i, spec, found) : scanShort(argv, i, spec, found)
   }
-  return { next: i, flags, values }
+  return { ...found, next: i }
 }
 
-function scanLong (argv: readonly string[], i: number, spec: OptionSpec, flags: Set<string>, values: Map<string, string>): number {
+function give (found: ScannedOptions, name: string, value: string): void {
+  found.values.set(name, value)
+  found.given.push([name, value])
+}
+
+/** A long option's full name: getopt_long takes any unambiguous abbreviation (`--us` for `--user`). */
+function longName (name: string, names: readonly string[] = []): string {
+  if (name === '' || names.includes(name)) return name
+  const candidates = names.filter((n) => n.startsWith(name))
+  return candidates.length === 1 ? candidates[0] : name
+}
+
+function scanLong (argv: readonly string[], i: number, spec: OptionSpec, found: ScannedOptions): number {
   const word = argv[i]
   const eq = word.indexOf('=')
-  const name = word.slice(2, eq === -1 ? undefined : eq)
-  flags.add(name)
+  const written = word.slice(2, eq === -1 ? undefined : eq)
+  const name = longName(written, spec.long)
+  found.flags.add(written).add(name)
   if (eq !== -1) {
-    values.set(name, word.slice(eq + 1))
+    give(found, name, word.slice(eq + 1))
     return 1
   }
   if (spec.long?.includes(name) === true && i + 1 < argv.length) {
-    values.set(name, argv[i + 1])
+    give(found, name, argv[i + 1])
     return 2
   }
   return 1
 }
 
-function scanShort (argv: readonly string[], i: number, spec: OptionSpec, flags: Set<string>, values: Map<string, string>): number {
+function scanShort (argv: readonly string[], i: number, spec: OptionSpec, found: ScannedOptions): number {
   const word = argv[i]
   for (let k = 1; k < word.length; k++) {
     const letter = word[k]
-    flags.add(letter)
+    found.flags.add(letter)
     const rest = word.slice(k + 1)
     if (spec.shortOptional?.includes(letter) === true) {
-      values.set(letter, rest)
+      give(found, letter, rest)
       return 1
     }
     if (spec.short?.includes(letter) === true) {
       if (rest !== '') {
-        values.set(letter, rest)
+        give(found, letter, rest)
         return 1
       }
-      if (i + 1 < argv.length) values.set(letter, argv[i + 1])
+      if (i + 1 < argv.length) give(found, letter, argv[i + 1])
       return 2
     }
   }
   return 1
 }
 
+/**
+ * Every argument given to an option named in `names`, wherever it stands (GNU getopt permutes
+ * options and operands); with `pastDashDash`, after a `--` too.
+ */
+export function optionValues (argv: readonly string[], from: number, names: readonly string[], spec: OptionSpec = {}, pastDashDash = false): string[] {
+  const found: string[] = []
+  for (let i = from; i < argv.length;) {
+    const scanned = scanOptions(argv, i, spec)
+    for (const [name, value] of scanned.given) if (names.includes(name)) found.push(value)
+    if (scanned.ended && !pastDashDash) break
+    i = Math.max(scanned.next, i + 1)
+  }
+  return found
+}
+
 /** The operands of `argv` from `from` on, skipping options anywhere before `--` (GNU order). */
 export function operands (argv: readonly string[], from: number, spec: OptionSpec = {}): string[] {
   const found: string[] = []
   for (let i = from; i < argv.length;) {
-    if (argv[i] === '--') return found.concat(argv.slice(i + 1))
     const scanned = scanOptions(argv, i, spec)
     if (scanned.next > i) {
       i = scanned.next
-      if (argv[i - 1] === '--') return found.concat(argv.slice(i))
+      if (scanned.ended) return found.concat(argv.slice(i))
       continue
     }
     found.push(argv[i++])
@@ -94,10 +124,9 @@ export function operands (argv: readonly string[], from: number, spec: OptionSpe
 export function hasOption (argv: readonly string[], from: number, names: readonly string[], spec: OptionSpec = {}): boolean {
   const seen = new Set<string>()
   for (let i = from; i < argv.length;) {
-    if (argv[i] === '--') break
     const scanned = scanOptions(argv, i, spec)
     for (const f of scanned.flags) seen.add(f)
-    if (argv[scanned.next - 1] === '--') break
+    if (scanned.ended) break
     i = Math.max(scanned.next, i + 1)
   }
   return names.some((n) => seen.has(n))

@@ -5,8 +5,11 @@
  * with confidence (here-documents, case, process substitution, deep nesting) is refused
  * rather than guessed at: a caller treats a refusal as the most suspicious outcome.
  */
-import { expandBraces } from './braces.js'
-import { Lexer, ShellSyntaxError, type Token, type WordToken } from './lexer.js'
+import { BraceBudget } from './braces.js'
+import { ShellSyntaxError } from './lexer.js'
+import { Parser } from './parser.js'
+
+export { MAX_NESTING } from './parser.js'
 
 export interface SourceWord {
   /** The word as written, quotes and all. */
@@ -33,30 +36,17 @@ export type ParseResult = { ok: true, commands: SimpleCommand[] } | { ok: false,
 export interface ParseOptions {
   /** Nesting levels already entered, for a string parsed from inside another (`bash -c`). */
   depth?: number
+  /** What brace expansion may still make, shared with the command line this one came from. */
+  budget?: BraceBudget
 }
 
-export const MAX_NESTING = 8
 export const MAX_COMMAND_LENGTH = 16 * 1024
-
-const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/
-const OUTPUT_REDIRECTS = new Set(['>', '>>', '>|', '&>', '&>>', '<>'])
-const CLOSERS = new Set(['then', 'elif', 'else', 'fi', 'do', 'done', '}', 'esac', 'in'])
-const STOP_THEN = new Set(['then'])
-const STOP_ELSE = new Set(['elif', 'else', 'fi'])
-const STOP_FI = new Set(['fi'])
-const STOP_DO = new Set(['do'])
-const STOP_DONE = new Set(['done'])
-const STOP_BRACE = new Set(['}'])
-const NO_STOP = new Set<string>()
-const BANG = new Set(['!'])
-const IN = new Set(['in'])
-const COMPOUND_STARTS = new Set(['{', 'if', 'while', 'until', 'for', 'select'])
 
 /** Parses a command line into its simple commands, in the order they would start. */
 export function parseShell (source: string, options: ParseOptions = {}): ParseResult {
   if (source.length > MAX_COMMAND_LENGTH) return { ok: false, error: `command longer than ${MAX_COMMAND_LENGTH} characters` }
   try {
-    const parser = new Parser(source, options.depth ?? 0)
+    const parser = new Parser(source, options.depth ?? 0, options.budget ?? new BraceBudget())
     parser.parseProgram()
     return { ok: true, commands: parser.commands }
   } catch (err) {
@@ -65,271 +55,4 @@ export function parseShell (source: string, options: ParseOptions = {}): ParseRe
     throw err
   }
   /* c8 ignore stop */
-}
-
-const describe = (tok: Token): string =>
-  tok.kind === 'word' ? `'${tok.raw.slice(0, 20)}'` : 'op' in tok ? `'${tok.op}'` : tok.kind === 'eof' ? 'end of input' : 'newline'
-
-const isWord = (tok: Token, words: ReadonlySet<string>): tok is WordToken => tok.kind === 'word' && words.has(tok.raw)
-const isOp = (tok: Token, ...ops: string[]): boolean => tok.kind === 'op' && ops.includes(tok.op)
-const fail = (message: string): never => { throw new ShellSyntaxError(message) }
-
-class Parser {
-  readonly commands: SimpleCommand[] = []
-  private readonly lexer: Lexer
-
-  constructor (private readonly source: string, private depth: number) {
-    this.lexer = new Lexer(source, {
-      substitution: () => this.parseSubstitution(),
-      backtick: (inner) => this.parseBacktick(inner),
-      nested: (fn) => this.nested(fn)
-    })
-    if (depth > MAX_NESTING) fail(`nesting deeper than ${MAX_NESTING} levels`)
-  }
-
-  parseProgram (): void {
-    this.parseList(NO_STOP)
-    const tok = this.lexer.peek()
-    if (tok.kind !== 'eof') fail(`unexpected ${describe(tok)}`)
-  }
-
-  private nested<T> (fn: () => T): T {
-    if (++this.depth > MAX_NESTING) fail(`nesting deeper than ${MAX_NESTING} levels`)
-    try {
-      return fn()
-    } finally {
-      this.depth--
-    }
-  }
-
-  private skipNewlines (): void {
-    while (this.lexer.peek().kind === 'newline') this.lexer.next()
-  }
-
-  /** And-or lists separated by `;`, `&` or newlines, up to a stop word, `)` or the end; returns how many. */
-  private parseList (stops: ReadonlySet<string>): number {
-    let count = 0
-    for (;;) {
-      this.skipNewlines()
-      const tok = this.lexer.peek()
-      if (tok.kind === 'eof' || isOp(tok, ')') || isWord(tok, stops)) return count
-      this.parseAndOr()
-      count++
-      const sep = this.lexer.peek()
-      if (isOp(sep, ';', '&')) this.lexer.next()
-      else if (sep.kind !== 'newline') return count
-    }
-  }
-
-  private parseAndOr (): void {
-    const first = this.lexer.peek()
-    if (!this.parsePipeline()) fail(`${describe(first)} with no command before it`)
-    for (let tok = this.lexer.peek(); isOp(tok, '&&', '||'); tok = this.lexer.peek()) {
-      this.lexer.next()
-      this.skipNewlines()
-      if (!this.parsePipeline()) fail(`${describe(tok)} with no command after it`)
-    }
-  }
-
-  private parsePipeline (): boolean {
-    if (isWord(this.lexer.peek(), BANG)) this.lexer.next()
-    if (!this.parseCommand()) return false
-    for (let tok = this.lexer.peek(); isOp(tok, '|', '|&'); tok = this.lexer.peek()) {
-      this.lexer.next()
-      this.skipNewlines()
-      if (!this.parseCommand()) fail(`${describe(tok)} with no command after it`)
-    }
-    return true
-  }
-
-  /** One command of a pipeline; false when none starts here. */
-  private parseCommand (): boolean {
-    const tok = this.lexer.peek()
-    const first = this.commands.length
-    if (isOp(tok, '(')) this.parseSubshell(tok)
-    else if (tok.kind === 'redirect' || (tok.kind === 'word' && !this.parseCompound(tok))) return this.parseSimple()
-    else if (tok.kind !== 'word') return false
-    this.parseTrailingRedirects(first)
-    return true
-  }
-
-  /** A compound command starting at a reserved word; false when `tok` starts a simple command. */
-  private parseCompound (tok: WordToken): boolean {
-    switch (tok.raw) {
-      case '{': this.lexer.next(); this.nested(() => this.body(STOP_BRACE, '{', '}')); return true
-      case 'if': this.lexer.next(); this.nested(() => this.parseIf()); return true
-      case 'while': case 'until': this.lexer.next(); this.nested(() => this.parseLoop(tok.raw)); return true
-      case 'for': case 'select': this.lexer.next(); this.nested(() => this.parseFor(tok.raw)); return true
-      case 'function': this.lexer.next(); this.parseFunction(true); return true
-      case '[[': this.lexer.next(); this.parseConditional(tok); return true
-      case 'case': return fail('case … esac is not supported')
-    }
-    if (CLOSERS.has(tok.raw)) fail(`unexpected '${tok.raw}'`)
-    return false
-  }
-
-  private parseSubshell (open: Token): void {
-    this.lexer.next()
-    if (this.source[open.end] === '(') {
-      // `((…))` is bash arithmetic, not two subshells.
-      this.lexer.pos++
-      this.nested(() => this.lexer.readArithmetic('(('))
-      return
-    }
-    this.nested(() => {
-      if (this.parseList(NO_STOP) === 0) this.unclosedOrEmpty('(')
-      this.close('(')
-    })
-  }
-
-  private parseSubstitution (): void {
-    this.parseList(NO_STOP)
-    this.close('$(')
-  }
-
-  /** Consumes the `)` that closes `opener`. */
-  private close (opener: string): void {
-    const tok = this.lexer.next()
-    if (!isOp(tok, ')')) fail(tok.kind === 'eof' ? `unclosed '${opener}'` : `unexpected ${describe(tok)} in '${opener}'`)
-  }
-
-  private parseBacktick (inner: string): void {
-    const parser = new Parser(inner, this.depth)
-    parser.parseProgram()
-    for (const command of parser.commands) this.commands.push(command)
-  }
-
-  /** A compound list that must not be empty, then its closing reserved word. */
-  private body (stops: ReadonlySet<string>, opener: string, closer: string): void {
-    if (this.parseList(stops) === 0) this.unclosedOrEmpty(opener)
-    this.expect(closer, opener)
-  }
-
-  private expect (word: string, opener: string): void {
-    const tok = this.lexer.next()
-    if (tok.kind === 'word' && tok.raw === word) return
-    fail(tok.kind === 'eof' ? `unclosed '${opener}'` : `expected '${word}' after '${opener}', found ${describe(tok)}`)
-  }
-
-  private unclosedOrEmpty (opener: string): never {
-    const tok = this.lexer.peek()
-    return fail(tok.kind === 'eof' ? `unclosed '${opener}'` : `'${opener}' with no command inside`)
-  }
-
-  private parseIf (): void {
-    this.body(STOP_THEN, 'if', 'then')
-    for (;;) {
-      if (this.parseList(STOP_ELSE) === 0) this.unclosedOrEmpty('then')
-      const tok = this.lexer.next()
-      if (tok.kind === 'word' && tok.raw === 'fi') return
-      if (tok.kind === 'word' && tok.raw === 'else') return this.body(STOP_FI, 'else', 'fi')
-      if (tok.kind === 'word' && tok.raw === 'elif') this.body(STOP_THEN, 'elif', 'then')
-      else fail(tok.kind === 'eof' ? "unclosed 'if'" : `unexpected ${describe(tok)} in 'if'`)
-    }
-  }
-
-  private parseLoop (keyword: string): void {
-    this.body(STOP_DO, keyword, 'do')
-    this.body(STOP_DONE, keyword, 'done')
-  }
-
-  private parseFor (keyword: string): void {
-    const tok = this.lexer.next()
-    if (isOp(tok, '(') && this.source[tok.end] === '(') {
-      this.lexer.pos++
-      this.lexer.readArithmetic('((')
-    } else if (tok.kind !== 'word') {
-      fail(`'${keyword}' without a variable name`)
-    } else {
-      this.skipNewlines()
-      // The words after `in` are read (their substitutions run) but are not commands.
-      if (isWord(this.lexer.peek(), IN)) for (this.lexer.next(); this.lexer.peek().kind === 'word';) this.lexer.next()
-    }
-    if (isOp(this.lexer.peek(), ';')) this.lexer.next()
-    this.skipNewlines()
-    this.expect('do', keyword)
-    this.body(STOP_DONE, keyword, 'done')
-  }
-
-  /** `function NAME [()] BODY`, or (`keyword` false) the `() BODY` after `NAME`. */
-  private parseFunction (keyword: boolean): void {
-    if (keyword && this.lexer.next().kind !== 'word') fail("'function' without a name")
-    if (!keyword || isOp(this.lexer.peek(), '(')) {
-      this.lexer.next()
-      if (!isOp(this.lexer.next(), ')')) fail("expected ')' in function definition")
-    }
-    this.skipNewlines()
-    const tok = this.lexer.peek()
-    const compound = isOp(tok, '(') || isWord(tok, COMPOUND_STARTS)
-    if (!compound) fail('a function body must be a compound command')
-    this.parseCommand()
-  }
-
-  /** `[[ … ]]` becomes one command, `[[` to `]]`, whatever operators it holds. */
-  private parseConditional (open: WordToken): void {
-    const words = this.nested(() => this.lexer.readConditional())
-    const all = [open, ...words]
-    const end = all[all.length - 1].end
-    this.commands.push({
-      argv: all.map((w) => w.value),
-      words: all.map((w) => ({ raw: w.raw, offset: w.start - open.start })),
-      text: this.source.slice(open.start, end),
-      redirects: [],
-      depth: this.depth
-    })
-  }
-
-  private parseSimple (): true {
-    const argv: string[] = []
-    const words: WordToken[] = []
-    const redirects: string[] = []
-    const start = this.lexer.peek().start
-    let end = start
-    for (let tok = this.lexer.peek(); tok.kind === 'word' || tok.kind === 'redirect'; tok = this.lexer.peek()) {
-      this.lexer.next()
-      if (tok.kind === 'redirect') {
-        const target = this.redirectTarget(tok.op)
-        if (target.output) redirects.push(target.word.value)
-        end = target.word.end
-      } else if (tok.kind === 'word') {
-        end = tok.end
-        if (argv.length === 0 && ASSIGNMENT.test(tok.raw)) continue
-        for (const value of expandBraces(tok.value, tok.braces)) {
-          argv.push(value)
-          words.push(tok)
-        }
-        if (argv.length === 1 && isOp(this.lexer.peek(), '(')) {
-          this.parseFunction(false)
-          return true
-        }
-      }
-    }
-    this.commands.push({
-      argv,
-      words: words.map((w) => ({ raw: w.raw, offset: w.start - start })),
-      text: this.source.slice(start, end),
-      redirects,
-      depth: this.depth
-    })
-    return true
-  }
-
-  private redirectTarget (op: string): { word: WordToken, output: boolean } {
-    const word = this.lexer.next()
-    if (word.kind !== 'word') return fail(`'${op}' with no target`)
-    // `>&2` and `2>&1` duplicate a descriptor; bash reads `>&file` as `&>file`.
-    const output = OUTPUT_REDIRECTS.has(op) || (op === '>&' && !/^(\d+|-)$/.test(word.value))
-    return { word, output }
-  }
-
-  /** Redirects after a compound command apply to every command inside it. */
-  private parseTrailingRedirects (first: number): void {
-    const inside = this.commands.length
-    for (let tok = this.lexer.peek(); tok.kind === 'redirect'; tok = this.lexer.peek()) {
-      this.lexer.next()
-      const target = this.redirectTarget(tok.op)
-      if (!target.output) continue
-      for (let i = first; i < inside; i++) this.commands[i].redirects.push(target.word.value)
-    }
-  }
 }

@@ -5,6 +5,7 @@
  * it is that path, an ancestor of it, or one of those followed by `/*`; a target inside a
  * path protected with `/**` reaches it too.
  */
+import { targetReadings } from './readings.js'
 
 type Root = '/' | '~' | '.'
 interface Path { root: Root, segments: string[] }
@@ -17,7 +18,8 @@ export interface Protection {
 
 const HOME = /^(?:\$HOME|\$\{HOME\})(?=\/|$)/
 const PWD = /^(?:\$PWD|\$\{PWD\}|~\+|\$\(\s*pwd(?:\s+-[LP])?\s*\)|`\s*pwd(?:\s+-[LP])?\s*`)(?=\/|$)/
-const NAME = /[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-]/y
+// `${NAME}` and `$NAME` are one spelling, as the readings of a target spell it.
+const BRACED_NAME = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 /** Compiles protected paths (entries ending in `/**` protect everything under them). */
 export function compileProtection (paths: readonly string[], workingDirectory?: string): Protection {
@@ -26,13 +28,16 @@ export function compileProtection (paths: readonly string[], workingDirectory?: 
   const guards: Guard[] = [{ path: cwd ?? { root: '.', segments: [] }, deep: false }]
   for (const entry of paths) {
     const deep = entry.endsWith('/**')
-    const path = toPath(deep ? entry.slice(0, -3) || '/' : entry, cwd)
+    const text = entry.replace(BRACED_NAME, (_all, name: string) => `$${name}`)
+    const path = toPath(deep ? text.slice(0, -3) || '/' : text, cwd)
     if (path !== undefined) guards.push({ path, deep })
   }
   return {
     protects (target) {
-      // Unknown variables are read both as written and as empty: `"$DIR/"` may well be `/`.
-      const readings = new Set([target, withoutExpansions(knownPrefix(target))])
+      // `"$DIR/"` may well be `/`, `${X:-/}` too. A word of too many expansions to read
+      // each way is taken to reach a protected path: better a false alarm than a miss.
+      const readings = targetReadings(target)
+      if (readings === undefined) return true
       for (const reading of readings) {
         const path = toPath(reading, cwd)
         if (path !== undefined && guards.some((g) => reaches(path, g))) return true
@@ -57,41 +62,6 @@ function toPath (text: string, cwd?: Path): Path | undefined {
     else segments.push(part)
   }
   return { root: base.root, segments }
-}
-
-/** The text with every `$VAR`, `${…}`, `$(…)` and backtick substitution expanded to nothing. */
-function withoutExpansions (text: string): string {
-  let out = ''
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]
-    if (c === '`') {
-      const end = text.indexOf('`', i + 1)
-      i = end === -1 ? text.length : end + 1
-    } else if (c === '$' && (text[i + 1] === '(' || text[i + 1] === '{')) {
-      i = closing(text, i + 1)
-    } else if (c === '$') {
-      NAME.lastIndex = i + 1
-      const name = NAME.exec(text)?.[0]
-      if (name === undefined) out += c
-      i += 1 + (name?.length ?? 0)
-    } else {
-      out += c
-      i++
-    }
-  }
-  return out
-}
-
-/** Index just past the bracket matching the one at `open` (or the end, unbalanced). */
-function closing (text: string, open: number): number {
-  const [o, c] = text[open] === '(' ? ['(', ')'] : ['{', '}']
-  let depth = 0
-  for (let i = open; i < text.length; i++) {
-    if (text[i] === o) depth++
-    else if (text[i] === c && --depth === 0) return i + 1
-  }
-  return text.length
 }
 
 function reaches (target: Path, guard: Guard): boolean {

@@ -3,39 +3,39 @@
  * finds the effective command behind any chain of them, and parses the command lines that
  * shells and `eval` take as a string, so a policy judges what would actually run.
  */
+import type { BraceBudget } from './braces.js'
 import { parseShell, type SimpleCommand } from './parse.js'
-import { scanOptions, type OptionSpec } from './options.js'
+import { RUN_AS } from './run-as.js'
+import { WRAPPERS as RUN, type Step, type Wrapper, type XargsInput } from './wrappers.js'
 
-export interface XargsInput {
-  /** `-I`'s replace string: operands holding it come from the input. */
-  replace?: string
-}
+export type { XargsInput } from './wrappers.js'
 
 export interface EffectiveCommand {
   argv: string[]
   /** `argv`'s words as written. */
   raw: string[]
+  /** Where each of `argv`'s words starts within `text`. */
+  offsets: number[]
   /** The effective command as written, from its name on. */
   text: string
   redirects: string[]
-  /** Run through sudo, doas, su, pkexec or chroot. */
+  /** Run through sudo, doas, su, runuser, pkexec, chroot, setpriv, unshare, nsenter or systemd-run. */
   privileged: boolean
-  /** Run by xargs, which appends operands read from its input. */
+  /** Run by xargs or parallel, which add operands read from their input. */
   xargs?: XargsInput
 }
 
 export type UnwrapResult = { ok: true, commands: EffectiveCommand[] } | { ok: false, error: string }
 
-type Step =
-  | { kind: 'command', at: number, privileged?: boolean, xargs?: XargsInput }
-  | { kind: 'script', source: string, privileged?: boolean }
-  | { kind: 'self' }
+export interface UnwrapContext {
+  privileged: boolean
+  xargs?: XargsInput
+  redirects: string[]
+  /** Shared with the command line the strings came from, so brace expansion is bounded in all. */
+  budget?: BraceBudget
+}
 
-type Wrapper = (argv: string[], i: number) => Step
-
-interface Context { privileged: boolean, xargs?: XargsInput, redirects: string[] }
-
-const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/
+const WRAPPERS: Record<string, Wrapper> = { ...RUN, ...RUN_AS }
 const LOCATED = /^(?:\$\(|`)\s*(?:which|command\s+-v|type\s+-P)\s+([^\s`)]+)\s*(?:\)|`)$/
 
 /** The name a command word runs: `/usr/bin/sudo` → `sudo`, `$(which rm)` → `rm`. */
@@ -44,107 +44,8 @@ export function commandName (word: string): string {
   return located.slice(located.lastIndexOf('/') + 1)
 }
 
-/** Past `NAME=value` words (and a `--` among them), to the command a wrapper runs. */
-const skipAssignments = (argv: string[], j: number): number => {
-  while (j < argv.length && (argv[j] === '--' || ASSIGNMENT.test(argv[j]))) j++
-  return j
-}
-
-/** A wrapper that takes options (per `spec`), then `skip` operands of its own, then the command. */
-const plain = (spec: OptionSpec = {}, skip = 0) => (argv: string[], i: number): Step & { kind: 'command' } =>
-  ({ kind: 'command', at: scanOptions(argv, i + 1, spec).next + skip })
-
-const sudo: Wrapper = (argv, i) => {
-  const o = scanOptions(argv, i + 1, { short: 'ugCDprtTUR', long: ['user', 'group', 'close-from', 'chdir', 'prompt', 'role', 'type', 'command-timeout', 'other-user', 'chroot', 'host'] })
-  // -e edits files, -l lists rights, -v and -K only touch credentials: none runs the operands.
-  if (['e', 'edit', 'l', 'list', 'v', 'validate', 'K', 'remove-timestamp'].some((f) => o.flags.has(f))) return { kind: 'self' }
-  return { kind: 'command', at: skipAssignments(argv, o.next), privileged: true }
-}
-
-const doas: Wrapper = (argv, i) => {
-  const o = scanOptions(argv, i + 1, { short: 'uC' })
-  return o.flags.has('C') ? { kind: 'self' } : { kind: 'command', at: o.next, privileged: true }
-}
-
-const env: Wrapper = (argv, i) => {
-  const o = scanOptions(argv, i + 1, { short: 'uCPS', long: ['unset', 'chdir', 'split-string'] })
-  let at = o.next
-  // A lone `-` means -i; assignments come before the command.
-  while (at < argv.length && argv[at] === '-') at = skipAssignments(argv, at + 1)
-  at = skipAssignments(argv, at)
-  const split = o.values.get('S') ?? o.values.get('split-string')
-  return split === undefined ? { kind: 'command', at } : { kind: 'script', source: [split, ...argv.slice(at)].join(' ') }
-}
-
-const command: Wrapper = (argv, i) => {
-  const o = scanOptions(argv, i + 1)
-  // `command -v rm` looks rm up; it does not run it.
-  return o.flags.has('v') || o.flags.has('V') ? { kind: 'self' } : { kind: 'command', at: o.next }
-}
-
-const xargs: Wrapper = (argv, i) => {
-  const o = scanOptions(argv, i + 1, {
-    short: 'IEdLnPsa',
-    shortOptional: 'iel',
-    long: ['arg-file', 'delimiter', 'max-args', 'max-procs', 'max-chars', 'process-slot-var']
-  })
-  const optional = (name: string): string | undefined => o.flags.has(name) ? (o.values.get(name) ?? '') || '{}' : undefined
-  const replace = o.values.get('I') ?? optional('i') ?? optional('replace')
-  return { kind: 'command', at: o.next, xargs: replace === undefined ? {} : { replace } }
-}
-
-const su: Wrapper = (argv, i) => {
-  const o = scanOptions(argv, i + 1, { short: 'cgGsw', long: ['command', 'session-command', 'group', 'supp-group', 'shell', 'whitelist-environment'] })
-  const source = o.values.get('c') ?? o.values.get('command') ?? o.values.get('session-command')
-  return source === undefined ? { kind: 'self' } : { kind: 'script', source, privileged: true }
-}
-
-const watch: Wrapper = (argv, i) => {
-  const o = scanOptions(argv, i + 1, { short: 'nq', long: ['interval', 'equexit'] })
-  // watch hands its operands, joined, to `sh -c` unless told to exec them.
-  if (o.flags.has('x') || o.flags.has('exec')) return { kind: 'command', at: o.next }
-  return o.next < argv.length ? { kind: 'script', source: argv.slice(o.next).join(' ') } : { kind: 'self' }
-}
-
-/** `bash [opts] -c STRING [NAME ARGS…]`; without -c a shell runs a file or its input: itself. */
-const shell: Wrapper = (argv, i) => {
-  let j = i + 1
-  let dashC = false
-  while (j < argv.length && /^[-+]./.test(argv[j])) {
-    const word = argv[j++]
-    if (word === '--') break
-    if (/^[-+]o$|^[-+]O$|^--(rcfile|init-file)$/.test(word)) j++
-    else if (/^-[A-Za-z]+$/.test(word) && word.includes('c')) dashC = true
-  }
-  return dashC && j < argv.length ? { kind: 'script', source: argv[j] } : { kind: 'self' }
-}
-
-const WRAPPERS: Record<string, Wrapper> = {
-  sudo,
-  doas,
-  env,
-  command,
-  xargs,
-  su,
-  watch,
-  builtin: plain(),
-  exec: plain({ short: 'a' }),
-  nohup: plain(),
-  nice: plain({ short: 'n', long: ['adjustment'] }),
-  time: plain({ short: 'fo', long: ['format', 'output'] }),
-  timeout: plain({ short: 'sk', long: ['signal', 'kill-after'] }, 1),
-  busybox: plain(),
-  stdbuf: plain({ short: 'ioe', long: ['input', 'output', 'error'] }),
-  setsid: plain(),
-  ionice: plain({ short: 'cn', long: ['class', 'classdata'] }),
-  pkexec: (argv, i) => ({ ...plain({ long: ['user'] })(argv, i), privileged: true }),
-  chroot: (argv, i) => ({ ...plain({ long: ['userspec', 'groups'] }, 1)(argv, i), privileged: true }),
-  eval: (argv, i) => i + 1 < argv.length ? { kind: 'script', source: argv.slice(i + 1).join(' ') } : { kind: 'self' }
-}
-for (const name of ['sh', 'bash', 'zsh', 'dash', 'ksh', 'ash', 'mksh']) WRAPPERS[name] = shell
-
 /** The commands a simple command really runs, behind any wrappers and `sh -c` strings. */
-export function effectiveCommands (command: SimpleCommand, context: Context = { privileged: false, redirects: [] }): UnwrapResult {
+export function effectiveCommands (command: SimpleCommand, context: UnwrapContext = { privileged: false, redirects: [] }): UnwrapResult {
   const { argv } = command
   let privileged = context.privileged
   let xargs = context.xargs
@@ -154,36 +55,52 @@ export function effectiveCommands (command: SimpleCommand, context: Context = { 
     const step: Step = Object.hasOwn(WRAPPERS, name) ? WRAPPERS[name](argv, i) : { kind: 'self' }
     if (step.kind === 'self') break
     privileged ||= step.privileged === true
-    if (step.kind === 'script') return unwrapScript(name, step.source, command, { privileged, xargs, redirects: context.redirects })
+    xargs ??= step.xargs
+    if (step.kind === 'script') return unwrapScripts(name, step.sources, command, { ...context, privileged, xargs })
     // A wrapper with nothing after it (`sudo`, `env A=1`) is itself the command.
     if (step.at >= argv.length) break
-    xargs ??= step.xargs
     i = step.at
   }
-  return { ok: true, commands: [effective(command, i, privileged, xargs, context.redirects)] }
+  return { ok: true, commands: [effective(command, i, { ...context, privileged, xargs })] }
 }
 
-function unwrapScript (name: string, source: string, outer: SimpleCommand, context: Context): UnwrapResult {
-  const parsed = parseShell(source, { depth: outer.depth + 1 })
-  if (!parsed.ok) return { ok: false, error: `in the command line given to ${name}: ${parsed.error}` }
+function unwrapScripts (name: string, sources: string[], outer: SimpleCommand, context: UnwrapContext): UnwrapResult {
   const commands: EffectiveCommand[] = []
   // What the outer command writes to, the commands it runs write to.
-  const inner: Context = { ...context, redirects: [...context.redirects, ...outer.redirects] }
-  for (const command of parsed.commands) {
-    const result = effectiveCommands(command, inner)
-    if (!result.ok) return result
-    commands.push(...result.commands)
+  const inner: UnwrapContext = { ...context, redirects: [...context.redirects, ...outer.redirects] }
+  for (const source of sources) {
+    const parsed = parseShell(source, { depth: outer.depth + 1, budget: context.budget })
+    if (!parsed.ok) return { ok: false, error: `in the command line given to ${name}: ${parsed.error}` }
+    for (const command of parsed.commands) {
+      const result = effectiveCommands(command, inner)
+      if (!result.ok) return result
+      commands.push(...result.commands)
+    }
   }
   return { ok: true, commands }
 }
 
-function effective (command: SimpleCommand, i: number, privileged: boolean, xargs: XargsInput | undefined, redirects: string[]): EffectiveCommand {
+function effective (command: SimpleCommand, i: number, context: UnwrapContext): EffectiveCommand {
+  const base = i === 0 ? 0 : command.words[i].offset
   return {
     argv: command.argv.slice(i),
     raw: command.words.slice(i).map((w) => w.raw),
-    text: i === 0 ? command.text : command.text.slice(command.words[i].offset),
-    redirects: [...redirects, ...command.redirects],
-    privileged,
-    ...(xargs === undefined ? {} : { xargs })
+    offsets: command.words.slice(i).map((w) => w.offset - base),
+    text: command.text.slice(base),
+    redirects: [...context.redirects, ...command.redirects],
+    privileged: context.privileged,
+    ...(context.xargs === undefined ? {} : { xargs: context.xargs })
+  }
+}
+
+/** The command from its `k`th word on, as run by the same wrappers. */
+export function tailOf (command: EffectiveCommand, k: number): EffectiveCommand {
+  const base = command.offsets[k]
+  return {
+    ...command,
+    argv: command.argv.slice(k),
+    raw: command.raw.slice(k),
+    offsets: command.offsets.slice(k).map((o) => o - base),
+    text: command.text.slice(base)
   }
 }

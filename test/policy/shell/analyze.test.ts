@@ -1,32 +1,12 @@
 /* eslint-disable no-template-curly-in-string -- shell source is full of ${VAR}, meant literally */
 import t from 'tap'
 import {
-  analyzeCommand,
   COMMAND_CLASSES,
   DEFAULT_PROTECTED_PATHS,
   MAX_COMMAND_LENGTH,
-  type AnalyzeOptions,
-  type CommandClass
+  analyzeCommand
 } from '../../../src/policy/shell/index.js'
-
-const defaults: AnalyzeOptions = { protectedPaths: DEFAULT_PROTECTED_PATHS }
-const analyze = (command: string, options: Partial<AnalyzeOptions> = {}) => analyzeCommand(command, { ...defaults, ...options })
-
-type Expectation = 'deny' | 'pass' | 'unparseable'
-interface Detail {
-  /** The exact sorted union of classes. */
-  classes?: CommandClass[]
-  /** deny: the first hit's segment; unparseable: the error. */
-  reason?: string
-  /** deny: the first hit's target. */
-  target?: string
-  cwd?: string
-  protect?: string[]
-}
-type Row = [command: string, expectation: Expectation, detail?: Detail]
-
-const DF: CommandClass[] = ['destructive']
-const ETC = [...DEFAULT_PROTECTED_PATHS, '/etc/**']
+import { analyze, checkTable, DF, ETC, type Row } from './fixtures/table.js'
 
 const TABLE: Row[] = [
   // Targets, protected and not
@@ -84,6 +64,46 @@ const TABLE: Row[] = [
   ['rm -rf /srv/data/old', 'pass', { protect: ['/srv/data'] }],
   ['rm -rf /', 'pass', { protect: [] }],
   ['rm -rf .', 'deny', { protect: [] }],
+  // Parameter expansion: every reading (value unknown → a name or empty; the default word)
+  ['rm -rf ${X:-/}', 'deny', { reason: 'rm -rf ${X:-/}', target: '${X:-/}', classes: DF }],
+  ['rm -rf "${X-/}"', 'deny', { target: '"${X-/}"' }],
+  ['rm -rf ${X:=/}', 'deny', { target: '${X:=/}' }],
+  ['rm -rf ${X=/}', 'deny', { target: '${X=/}' }],
+  ['rm -rf ${X:+/}', 'deny', { target: '${X:+/}' }],
+  ['rm -rf ${X:+build}/', 'deny', { target: '${X:+build}/' }],
+  ['rm -rf ${X:+/tmp}', 'pass'],
+  ['rm -rf ${X:-/tmp/x} /tmp/${X:-a}', 'pass'],
+  ['rm -rf /tmp/${X:-..}', 'deny', { target: '/tmp/${X:-..}' }],
+  ['rm -rf ${X:-${Y:-/}}', 'deny'],
+  ["rm -rf ${X:-'/'}", 'deny'],
+  ['rm -rf "${X:-"/"}"', 'deny'],
+  ['rm -rf ${X:-\\/}', 'deny'],
+  ['rm -rf ${X:-~}', 'deny'],
+  ['rm -rf ${X:-$HOME}', 'deny'],
+  ['rm -rf ${X:-"$HOME"}', 'deny'],
+  ['rm -rf ${X:-/}x ${X:-~}x', 'pass'],
+  ['rm -rf "${HOME:?}"', 'deny', { target: '"${HOME:?}"' }],
+  ['rm -rf ${HOME:?msg}', 'deny'],
+  ['rm -rf ${HOME:-x}', 'deny'],
+  ['rm -rf ${HOME:-/tmp/x}/', 'deny'],
+  ['rm -rf ${HOME%/*}', 'deny'],
+  ['rm -rf "${PWD:?}"', 'deny', { target: '"${PWD:?}"' }],
+  ['rm -rf "${PWD:-/tmp}/"*', 'deny'],
+  ['rm -rf "${DIR:?}/" "${DIR:?}/build"', 'pass'],
+  ['rm -rf "${DIR?}/"', 'deny'],
+  ['rm -rf ${#X}/ ${!X}/x ${X%/}', 'pass'],
+  ["rm -rf '$'/ '`'/ \"${ X}/x\"", 'pass'],
+  ['rm -rf "${ X}/"', 'deny'],
+  ['rm -rf ${X##*/}/', 'deny'],
+  ['rm -rf ${A[0]:-/}', 'deny'],
+  ['rm -rf "${X:-$(echo })}"', 'pass'],
+  ["rm -rf '" + '${a:-'.repeat(8) + 'x' + '}'.repeat(8) + "'", 'pass'],
+  ["rm -rf '" + '${a:-'.repeat(9) + 'x' + '}'.repeat(9) + "'", 'deny'],
+  ['rm -rf "$A$B$C$D$E$F$G$H"', 'pass'],
+  ['rm -rf "$A$B$C$D$E$F$G$H$I"', 'deny', { target: '"$A$B$C$D$E$F$G$H$I"' }],
+  ['rm -rf $WORKSPACE', 'deny', { protect: ['${WORKSPACE}'] }],
+  ['rm -rf ${WORKSPACE}/', 'deny', { protect: ['$WORKSPACE'] }],
+  ['rm -rf ${WORKSPACE:-/tmp/w}/x', 'pass', { protect: ['$WORKSPACE'] }],
   // Every spelling of the flags
   ['rm -fr /', 'deny'],
   ['rm -Rf /', 'deny'],
@@ -104,60 +124,6 @@ const TABLE: Row[] = [
   ['rm -rf --no-preserve-root /tmp/x', 'deny', { target: '/tmp/x' }],
   ['rm -rf --no-preserve-root', 'deny', { target: '--no-preserve-root' }],
   ['rm -rf --preserve-root /', 'deny'],
-  // Wrappers
-  ['sudo rm -rf /', 'deny', { reason: 'rm -rf /', classes: ['destructive', 'privileged'] }],
-  ['sudo -u root -g wheel -- rm -rf /', 'deny', { reason: 'rm -rf /' }],
-  ['sudo -E -H HOME=/x rm -rf ~', 'deny', { reason: 'rm -rf ~' }],
-  ['sudo --user=root --group wheel rm -rf /', 'deny', { reason: 'rm -rf /' }],
-  ['sudo -uroot -- rm -rf /', 'deny', { reason: 'rm -rf /' }],
-  ['doas -C /etc/doas.conf rm -rf /', 'pass', { classes: ['privileged'] }],
-  ['pkexec --user root rm -rf /', 'deny', { classes: ['destructive', 'privileged'] }],
-  ['chroot --userspec=a:b /mnt rm -rf /', 'deny', { reason: 'rm -rf /' }],
-  ['su --command="rm -rf /"', 'deny'],
-  ['env - A=1 rm -rf /', 'deny', { reason: 'rm -rf /' }],
-  ['xargs -i rm -rf {}', 'deny', { target: '(xargs input)' }],
-  ['xargs --replace=@ rm -rf /x/@ /tmp/y', 'deny', { target: '(xargs input)' }],
-  ['xargs -I @ rm -rf /tmp/y', 'pass'],
-  ['watch -x rm -rf /', 'deny'],
-  ['bash --rcfile x -o errexit +x -- -c "rm -rf /"', 'pass', { classes: ['unknown'] }],
-  ['bash --rcfile x -o errexit +x -c "rm -rf /"', 'deny'],
-  ['doas -u root rm -rf /', 'deny', { classes: ['destructive', 'privileged'] }],
-  ['env -i PATH=/bin FOO=1 rm -rf /', 'deny', { reason: 'rm -rf /', classes: DF }],
-  ['env -u HOME rm -rf .', 'deny'],
-  ['command rm -rf /', 'deny'],
-  ['builtin exec rm -rf /', 'deny'],
-  ['exec -a x rm -rf /', 'deny'],
-  ['nohup rm -rf / &', 'deny'],
-  ['nice -n 10 rm -rf /', 'deny'],
-  ['time -p rm -rf /', 'deny'],
-  ['timeout -s KILL 5m rm -rf /', 'deny', { reason: 'rm -rf /' }],
-  ['busybox rm -rf /', 'deny'],
-  ['find . -name "*.o" | xargs rm -rf', 'deny', { reason: 'rm -rf', target: '(xargs input)', classes: ['destructive', 'read_only'] }],
-  ['xargs -0 -n 10 rm -rf < list', 'deny', { target: '(xargs input)' }],
-  ['ls | xargs -I{} rm -rf /tmp/{}', 'deny', { target: '(xargs input)' }],
-  ['xargs rm -rf /tmp/x', 'deny', { target: '(xargs input)' }],
-  ['xargs rm -r', 'pass'],
-  ['/bin/rm -rf /', 'deny', { reason: '/bin/rm -rf /' }],
-  ['/usr/bin/sudo /bin/rm -rf /', 'deny', { reason: '/bin/rm -rf /' }],
-  ['\\rm -rf /', 'deny'],
-  ['"rm" -rf /', 'deny'],
-  ["$'\\x72m' -rf /", 'deny'],
-  ['$(which rm) -rf /', 'deny'],
-  ["bash -c 'rm -rf /'", 'deny', { reason: 'rm -rf /' }],
-  ['sh -c "rm -rf $HOME"', 'deny', { target: '$HOME' }],
-  ['bash -lc "cd /tmp && rm -rf ."', 'deny', { classes: ['destructive', 'read_only'] }],
-  ['bash -e -o pipefail -c "rm -rf ~"', 'deny'],
-  ['zsh -c "echo hi"', 'pass', { classes: ['read_only'] }],
-  ['eval rm -rf /', 'deny', { reason: 'rm -rf /' }],
-  ['eval "rm -rf ~"', 'deny'],
-  ['sh -c "bash -c \'rm -rf /\'"', 'deny', { reason: 'rm -rf /' }],
-  ['sudo sh -c "rm -rf /"', 'deny', { classes: ['destructive', 'privileged'] }],
-  ['su -c "rm -rf /" root', 'deny', { classes: ['destructive', 'privileged'] }],
-  ['env -S "rm -rf /"', 'deny'],
-  ['watch -n 5 rm -rf /', 'deny'],
-  ['bash -c "rm -rf /tmp/x"', 'pass'],
-  ['bash script.sh', 'pass', { classes: ['unknown'] }],
-  ['command -v rm', 'pass', { classes: ['read_only'] }],
   // Separators and structure
   ['echo ok; rm -rf /', 'deny'],
   ['make && rm -rf ~', 'deny', { classes: ['destructive', 'unknown'] }],
@@ -202,29 +168,15 @@ const TABLE: Row[] = [
   ['rm -rf <(ls)', 'unparseable', { reason: 'process substitution is not supported' }],
   ['rm -rf /\\', 'unparseable', { reason: 'trailing backslash' }],
   ['sh -c "rm -rf \'/"', 'unparseable', { reason: 'in the command line given to sh: unbalanced single quote' }],
-  ['eval "echo \\$(ls"', 'unparseable', { reason: "in the command line given to eval: unclosed '$('" }]
+  ['eval "echo \\$(ls"', 'unparseable', { reason: "in the command line given to eval: unclosed '$('" }],
+  ["trap 'echo \"' EXIT", 'unparseable', { reason: 'in the command line given to trap: unbalanced double quote' }],
+  ["su root -c 'rm -rf \"/'", 'unparseable', { reason: 'in the command line given to su: unbalanced double quote' }],
+  ['coproc NAME { rm -rf /; } x', 'unparseable', { reason: "unexpected 'x'" }]
 ]
 
 t.test('the table: which commands are denied, which pass, which cannot be read', async (t) => {
   t.ok(TABLE.length >= 80, `${TABLE.length} rows`)
-  for (const [command, expectation, detail = {}] of TABLE) {
-    const options: Partial<AnalyzeOptions> = {
-      ...(detail.cwd === undefined ? {} : { workingDirectory: detail.cwd }),
-      ...(detail.protect === undefined ? {} : { protectedPaths: detail.protect })
-    }
-    const result = analyze(command, options)
-    const name = `${JSON.stringify(command)}${detail.cwd === undefined ? '' : ` in ${detail.cwd}`}`
-    if (expectation === 'unparseable') {
-      t.same(result, { parsed: false, error: detail.reason, classes: ['unknown'], commands: [], forcedDeletes: [] }, `${name} is unparseable`)
-      continue
-    }
-    t.equal(result.parsed, true, `${name} parses`)
-    const hit = result.forcedDeletes[0]
-    t.equal(hit !== undefined, expectation === 'deny', `${name} ${expectation === 'deny' ? 'is' : 'is not'} a protected forced delete`)
-    if (detail.reason !== undefined) t.equal(hit?.segment, detail.reason, `${name}: segment`)
-    if (detail.target !== undefined) t.equal(hit?.target, detail.target, `${name}: target`)
-    if (detail.classes !== undefined) t.same(result.classes, detail.classes, `${name}: classes`)
-  }
+  checkTable(t, TABLE)
 })
 
 t.test('the exported constants', async (t) => {
@@ -273,7 +225,17 @@ t.test('analysis stays fast at the size limit', async (t) => {
     'rm -rf ' + fill('../'),
     'bash -c "' + fill('rm -rf /x; ') + '"',
     fill('sudo ') + 'ls',
-    'find . ' + fill('-exec rm {} ; ')
+    'find . ' + fill('-exec rm {} ; '),
+    'foo ' + fill('rm '),
+    'foo ' + fill('rm -- '),
+    'rm -rf ' + fill('$A'),
+    'rm -rf ' + fill('${A:-/}'),
+    'rm -rf ' + fill('${A:-${B:-$C}}/'),
+    "rm -rf '" + fill('${') + "'",
+    "rm -rf '" + '${a:-'.repeat(2700) + '/' + '}'.repeat(2700) + "'",
+    'su ' + fill('-c x '),
+    fill('coproc ') + 'ls',
+    fill('rm -rf ' + '{a,b}'.repeat(10) + '; ')
   ]
   for (const source of inputs) {
     const started = performance.now()
@@ -282,158 +244,29 @@ t.test('analysis stays fast at the size limit', async (t) => {
   }
 })
 
-const CLASSES: Array<[string, CommandClass[]]> = [
-  // read_only
-  ['ls -la', ['read_only']],
-  ['cat a | head -5 | tail -n 2 | sort | uniq -c | cut -d: -f1 | wc -l', ['read_only']],
-  ['grep -rn x . && rg y', ['read_only']],
-  ['find . -name "*.ts" -type f', ['read_only']],
-  ['echo hi; printf "%s" x; pwd; whoami; id; date; uname -a', ['read_only']],
-  ['env', ['read_only']],
-  ['printenv HOME', ['read_only']],
-  ['which node; stat f; du -sh .; df -h; ps aux; top -b -n1', ['read_only']],
-  ["awk '{print $1}' f", ['read_only']],
-  ['jq .a f.json', ['read_only']],
-  ['true && false || test -f x && [ -d y ] && [[ -n z ]]', ['read_only']],
-  ['git status && git log --oneline && git diff HEAD && git show x && git rev-parse HEAD', ['read_only']],
-  ['git -C repo --no-pager branch -a', ['read_only']],
-  ['kubectl -n prod describe pod x', ['network', 'read_only']],
-  ['kubectl logs -f x', ['network', 'read_only']],
-  ['kubectl top nodes', ['network', 'read_only']],
-  ['terraform plan -out x && terraform show && terraform validate', ['read_only']],
-  ['docker ps -a && docker images && docker logs x && docker inspect x', ['read_only']],
-  ['sed -n "s/i/x/p" f', ['read_only']],
-  ['sort -k2 -t, f', ['read_only']],
-  ['echo x > /dev/null 2>&1', ['read_only']],
-  ['ls 2>/dev/null >&2', ['read_only']],
-  ['FOO=bar', ['read_only']],
-  // write
-  ['cp a b && mv b c && mkdir -p d && touch e && ln -s e f', ['write']],
-  ['echo x | tee out.log', ['read_only', 'write']],
-  ['sed -i "s/a/b/" f', ['write']],
-  ['sed -Ei.bak "s/a/b/" f', ['write']],
-  ['sed --in-place=.bak "s/a/b/" f', ['write']],
-  ['chmod -R 755 d', ['write']],
-  ['git add . && git commit -m x && git checkout -b y && git switch main && git merge y && git rebase main', ['write']],
-  ['git tag v1 && git stash && git branch feature', ['write']],
-  ['kubectl apply -f x.yaml', ['network', 'write']],
-  ['kubectl scale deploy x --replicas=3 && kubectl rollout restart deploy x', ['network', 'write']],
-  ['kubectl rollout status deploy x', ['network', 'read_only']],
-  ['terraform apply -auto-approve', ['write']],
-  ['terraform import a.b id', ['write']],
-  ['npm install && yarn && pnpm add x && pip install y', ['network', 'write']],
-  ['docker build -t x . && docker run x', ['write']],
-  ['docker pull x && docker push x', ['network', 'write']],
-  ['echo x > out.txt', ['write']],
-  ['cat a >> b', ['write']],
-  ['> /tmp/x', ['write']],
-  ['{ echo a; } > f', ['write']],
-  ["awk '{print > \"out\"}' f", ['write']],
-  ['sort -o out f', ['write']],
-  ['curl -o out https://x.example', ['network', 'write']],
-  ['wget https://x.example/f', ['network', 'write']],
-  ['wget -qO- https://x.example/f', ['network']],
-  ['wget -O - https://x.example/f; wget --spider https://x.example/', ['network']],
-  ['tar -tzf x.tgz', ['read_only']],
-  ['tar -czf x.tgz d; tar xf y.tar', ['write']],
-  ['yq -i .a=1 f.yaml', ['write']],
-  ['tee /dev/null', ['read_only']],
-  ['rsync -a src/ dst/', ['network', 'write']],
-  ['crontab file', ['write']],
-  ['crontab -l', ['read_only']],
-  ['git config user.name x', ['write']],
-  ['git config --get user.name; git config user.name', ['read_only']],
-  ['git config --unset user.name', ['write']],
-  ['git remote -v; git remote show origin', ['read_only']],
-  ['git remote add up https://x.example/r', ['write']],
-  ['git branch --list "f*"', ['read_only']],
-  ['git tag -l', ['read_only']],
-  // destructive
-  ['rm x; rmdir d; shred f; truncate -s0 f; wipefs -a /dev/sdb', ['destructive']],
-  ['dd if=/dev/zero of=/dev/sda bs=1M', ['destructive']],
-  ['mkfs.ext4 /dev/sdb1 && mkfs -t xfs /dev/sdc', ['destructive']],
-  ['git push -f', ['destructive', 'network']],
-  ['git push --force-with-lease origin x', ['destructive', 'network']],
-  ['git push origin +main', ['destructive', 'network']],
-  ['git push origin :old-branch', ['destructive', 'network']],
-  ['git reset --hard origin/main', ['destructive']],
-  ['git clean -fdx', ['destructive']],
-  ['git clean -n', ['write']],
-  ['git branch -D x', ['destructive']],
-  ['git branch -d -f x', ['destructive']],
-  ['git stash drop', ['destructive']],
-  ['kubectl delete pod x && kubectl drain node1', ['destructive', 'network']],
-  ['terraform destroy', ['destructive']],
-  ['terraform apply -destroy', ['destructive']],
-  ['terraform state rm a.b', ['destructive']],
-  ['docker rm x && docker rmi y && docker system prune -af && docker volume rm v', ['destructive']],
-  ['docker container prune && docker image rm x && docker compose down', ['destructive']],
-  ['find . -name "*.tmp" -delete', ['destructive']],
-  ['find . -exec rm {} +', ['destructive']],
-  ['find . -exec chmod 644 {} ;', ['write']],
-  ['helm uninstall x', ['destructive', 'network']],
-  ['reboot; shutdown -h now; halt; poweroff', ['destructive']],
-  ['kill -9 1 && pkill node && killall x', ['destructive']],
-  ['rsync -a --delete src/ host:dst/', ['destructive', 'network']],
-  ['aws s3 rm s3://b/k && gcloud compute instances delete x && az group delete -n g', ['destructive', 'network']],
-  ['crontab -r', ['destructive']],
-  // network
-  ['curl https://x.example', ['network']],
-  ['ssh host uptime', ['network']],
-  ['scp a host:b', ['network', 'write']],
-  ['nc -l 8080; telnet h 23; ftp h; ping -c1 h; dig x; nslookup x', ['network']],
-  ['git clone https://x.example/r && git pull', ['network', 'write']],
-  ['git fetch && git ls-remote origin', ['network']],
-  ['apt-get install -y x && apt install y && yum install z && dnf install w && apk add v', ['network', 'write']],
-  ['helm list', ['network', 'read_only']],
-  ['helm install x ./chart', ['network', 'write']],
-  ['aws s3 ls && gcloud projects list && az account show', ['network']],
-  ['npx some-tool', ['network', 'unknown']],
-  // privileged
-  ['sudo ls', ['privileged', 'read_only']],
-  ['doas cat /etc/shadow', ['privileged', 'read_only']],
-  ['sudo -e /etc/hosts', ['privileged', 'write']],
-  ['sudo -l', ['privileged']],
-  ['su - admin', ['privileged']],
-  ['pkexec true', ['privileged', 'read_only']],
-  ['mount /dev/sdb /mnt && umount /mnt', ['privileged']],
-  ['systemctl restart nginx && service x stop', ['privileged']],
-  ['iptables -F && nft flush ruleset', ['privileged']],
-  ['chroot /mnt', ['privileged']],
-  ['setcap cap_net_raw+ep /bin/x', ['privileged']],
-  ['useradd x && usermod -aG y x && userdel z && passwd x', ['privileged']],
-  ['chown -R root:root /srv', ['privileged', 'write']],
-  ['insmod x.ko && modprobe y && rmmod z', ['privileged']],
-  ['sysctl -w net.ipv4.ip_forward=1', ['privileged']],
-  ['sysctl net.ipv4.ip_forward=1', ['privileged']],
-  ['sysctl net.ipv4.ip_forward', ['read_only']],
-  ['hostname', ['read_only']],
-  ['hostname db1', ['privileged']],
-  // unknown
-  ['./deploy.sh', ['unknown']],
-  ['python3 -c "import os"', ['unknown']],
-  ['make build', ['unknown']],
-  ['npm run build', ['unknown']],
-  ['git frobnicate', ['unknown']],
-  ['$(which git) status', ['read_only']],
-  ['kubectl exec -it x -- sh', ['network', 'unknown']],
-  ['docker frob', ['unknown']],
-  ["awk '{system(\"rm x\")}' f", ['unknown']],
-  ['awk -f prog.awk f', ['unknown']],
-  ['bash', ['unknown']],
-  ['source ./env.sh', ['unknown']]
-]
-
-t.test('classification: the table of well-known commands', async (t) => {
-  for (const [command, classes] of CLASSES) {
-    const result = analyze(command)
-    t.same(result.classes, classes, command)
-  }
+t.test('brace expansion is bounded over the whole analysis, strings run by a shell included', async (t) => {
+  const segment = 'rm -rf ' + '{a,b}'.repeat(10)
+  const tooLarge = { parsed: false, error: 'brace expansion too large', classes: ['unknown'], commands: [], forcedDeletes: [] }
+  const lines = (n: number, unit = segment): string => Array(n).fill(unit).join('; ')
+  t.same(analyze(lines(Math.floor(MAX_COMMAND_LENGTH / (segment.length + 2)))), tooLarge, '16 KiB of ten-group words')
+  t.equal(analyze(lines(4)).parsed, true, '4096 words in all')
+  t.same(analyze(lines(5)), tooLarge, 'one word more')
+  t.same(analyze(`${lines(2)}; bash -c "${lines(3)}"`), { ...tooLarge, error: 'in the command line given to bash: brace expansion too large' })
+  t.equal(analyze(`${lines(2)}; bash -c "${lines(2)}"`).parsed, true)
+  const long = 'echo ' + 'x'.repeat(110) + '{a,b}'.repeat(9)
+  t.equal(analyze(lines(4, long)).parsed, true, '512 words of 119 characters, four times')
+  t.same(analyze(lines(5, long)), tooLarge, 'more than 256 KiB in all')
+  t.same(analyze('echo {a}{b} {} x{,}').commands[0].argv, ['echo', '{a}{b}', '{}', 'x', 'x'], 'a word that expands to itself costs nothing')
 })
 
-t.test('each command carries its own classes; read_only gives way to write, destructive and unknown', async (t) => {
-  const result = analyze('ls > out; sudo ls; kubectl get pods; make')
-  t.same(result.commands.map((c) => c.classes), [['write'], ['privileged', 'read_only'], ['network', 'read_only'], ['unknown']])
-  t.same(result.classes, ['network', 'privileged', 'read_only', 'unknown', 'write'], 'the sorted union')
-  t.same(analyze('bash -c "cat x" > out').commands, [{ argv: ['cat', 'x'], text: 'cat x', classes: ['write'] }], "a shell's redirects apply to the commands it runs")
+t.test('argv[0] is the name the command runs; the text stays as written', async (t) => {
+  t.same(analyze('/usr/bin/git push --force; \\rm -rf /tmp/x; $(which git) status; "/bin/ls" -l').commands.map((c) => [c.argv, c.text]), [
+    [['git', 'push', '--force'], '/usr/bin/git push --force'],
+    [['rm', '-rf', '/tmp/x'], '\\rm -rf /tmp/x'],
+    [['which', 'git'], 'which git'],
+    [['git', 'status'], '$(which git) status'],
+    [['ls', '-l'], '"/bin/ls" -l']
+  ])
+  t.same(analyze('sudo -u app /usr/local/bin/kubectl delete ns x').commands[0].argv, ['kubectl', 'delete', 'ns', 'x'])
+  t.same(analyze('> out').commands[0].argv, [], 'a bare redirect has no name')
 })

@@ -1,6 +1,7 @@
 /* eslint-disable no-template-curly-in-string -- shell source is full of ${VAR}, meant literally */
 import t from 'tap'
 import { MAX_COMMAND_LENGTH, parseShell, type SimpleCommand } from '../../../src/policy/shell/index.js'
+import { BraceBudget } from '../../../src/policy/shell/braces.js'
 
 function commands (source: string): SimpleCommand[] {
   const result = parseShell(source)
@@ -34,6 +35,8 @@ t.test('every simple command is found, whatever holds it', async (t) => {
   t.same(argvs('[[ -f x && $y < 3 ]] || z'), [['[[', '-f', 'x', '&&', '$y', '<', '3', ']]'], ['z']], '[[ ]] is one command; its operators are operands')
   t.same(argvs('((i++)); x=$((i * 2))'), [[]], 'arithmetic is no command')
   t.same(argvs('a &&\nb ||\n\nc |\nd'), [['a'], ['b'], ['c'], ['d']], 'a newline may follow &&, || and |')
+  t.same(argvs('coproc { a; b; }; coproc NAME (c) > f; coproc while d; do e; done; coproc x [[ -n y ]]'), [['a'], ['b'], ['c'], ['d'], ['e'], ['[[', '-n', 'y', ']]']], 'coproc runs a compound command, named or not')
+  t.same(argvs('coproc a b; coproc if { c; }; then d; fi'), [['coproc', 'a', 'b'], ['c'], ['d']], 'coproc before a simple command stays in its argv; a reserved word is no NAME')
 })
 
 t.test('quotes, escapes and expansions', async (t) => {
@@ -62,6 +65,11 @@ t.test('unquoted braces expand, as bash does before anything else', async (t) =>
   t.equal(argvs('echo {1..1024}')[0].length, 1025)
   t.equal(error('echo {a,b}{a,b}{a,b}{a,b}{a,b}{a,b}' + 'x'.repeat(2000)), 'brace expansion makes more than 65536 characters')
   t.equal(error('echo ' + '{a,'.repeat(17)), 'braces nested deeper than 16 levels')
+  t.equal(error(('echo ' + '{a,b}'.repeat(10) + '; ').repeat(5)), 'brace expansion too large', 'at most 4096 words in all')
+  t.equal(error('echo ' + '{a,b}'.repeat(10) + ' `echo ' + '{a,b}'.repeat(10) + '` $(echo ' + '{a,b}'.repeat(10) + ')' + ' {1..1024}'.repeat(2)), 'brace expansion too large', 'substitutions share the budget')
+  const budget = new BraceBudget()
+  t.equal(parseShell(('echo ' + '{a,b}'.repeat(10) + '; ').repeat(3), { budget }).ok, true)
+  t.equal(parseShell('echo ' + '{a,b}'.repeat(10) + ' {a,b}', { budget }).ok, false, 'a budget passed in is shared')
   t.same(argvs('echo {a,{b,'), [['echo', '{a,{b,']], 'braces never closed are text')
   t.same(argvs('echo {a{b,c}} a,b} {x}{y,z}'), [['echo', '{ab}', '{ac}', 'a,b}', '{x}y', '{x}z']])
 })
@@ -141,6 +149,8 @@ t.test('what cannot be read with confidence is refused, with a reason', async (t
     ['function', "'function' without a name"],
     ['f ( x', "expected ')' in function definition"],
     ['f() echo', 'a function body must be a compound command'],
+    ['coproc{ a; }', "unexpected '}'"],
+    ['coproc NAME { a; } b', "unexpected 'b'"],
     ['echo >', "'>' with no target"],
     ['echo > ;', "'>' with no target"],
     ['[[ -f x', "unclosed '[['"],
