@@ -1,48 +1,6 @@
 import t from 'tap'
-import type { Clock } from '../../src/clock.js'
-import policySchema from '../../src/policy/policy.schema.json' with { type: 'json' }
-import { MAX_WINDOW_SEC, pruneRateLimits } from '../../src/store/rate-limits.js'
-import { testApp, type TestApp } from '../helpers.js'
-
-const POLICY = `version: v1
-rules:
-  - id: allow-sends
-    match: { topics: ["job.mail.send"] }
-    decision: allow
-  - id: sends-per-tenant
-    match: { topics: ["job.mail.send"] }
-    decision: throttle
-    reason: "at most 5 mails a minute per tenant"
-    rate_limit: { max: 5, window_sec: 60, key: [tenant_id, topic] }
-  - id: allow-pages
-    match: { topics: ["job.pager.page"] }
-    decision: allow
-  - id: pages-per-team
-    match: { topics: ["job.pager.page"] }
-    decision: throttle
-    rate_limit: { max: 2, window_sec: 10, key: [labels.team] }
-  - id: allow-admin
-    match: { topics: ["job.admin.*"] }
-    decision: allow
-  - id: always-throttle-admin
-    match: { topics: ["job.admin.bulk"] }
-    decision: throttle
-    retry_after_sec: 30
-  - id: deny-destructive
-    match: { risk_tags: [destructive] }
-    decision: deny
-`
-
-/** A clock the test moves by hand, shared by every instance. */
-function movableClock (): Clock & { advance: (ms: number) => void } {
-  let ms = Date.parse('2026-11-26T00:00:00.000Z')
-  return { now: () => new Date(ms), advance: (by) => { ms += by } }
-}
-
-async function check (app: TestApp, body: Record<string, unknown>): Promise<{ status: number, body: Record<string, any>, retryAfter?: string }> {
-  const res = await app.app.inject({ method: 'POST', url: '/check', payload: body })
-  return { status: res.statusCode, body: res.json(), retryAfter: res.headers['retry-after'] as string | undefined }
-}
+import { testApp } from '../helpers.js'
+import { check, movableClock, POLICY } from './rate-limit-fixture.js'
 
 t.test('two instances on one database admit exactly max jobs of one key between them', async (t) => {
   const clock = movableClock()
@@ -142,63 +100,4 @@ t.test('one job under two limits is counted under both or neither', async (t) =>
   const { rows } = await app.db.query<{ rule_id: string, n: number }>('select rule_id, count(*)::int as n from rate_limit_hits group by rule_id order by rule_id')
   t.same(rows, [{ rule_id: 'pages-per-principal', n: 1 }, { rule_id: 'pages-per-team', n: 1 }], 'x2 took no slot of the team key either')
   t.equal((await page('x3', 'sre', 'agent:b')).decision, 'ALLOW', 'the team key still has its second slot')
-})
-
-t.test('simulate never consumes budget, and shows what would be counted', async (t) => {
-  const clock = movableClock()
-  const app = await testApp(t, { policies: { 'p.yaml': POLICY }, deps: { clock } })
-  for (let i = 0; i < 5; i++) {
-    const res = await app.app.inject({ method: 'POST', url: '/check/simulate', payload: { job_id: `s${i}`, topic: 'job.pager.page', labels: { team: 'sre' } } })
-    t.equal(res.json().decision, 'ALLOW')
-    t.same(res.json().rate_limits, [{ rule_id: 'pages-per-team', key: '["sre"]', max: 2, window_sec: 10 }])
-  }
-  const { rows } = await app.db.query<{ n: number }>('select count(*)::int as n from rate_limit_hits')
-  t.equal(rows[0].n, 0)
-  t.equal((await check(app, { job_id: 'real-1', topic: 'job.pager.page', labels: { team: 'sre' } })).body.decision, 'ALLOW')
-})
-
-t.test('a throttle rule without a rate limit always throttles, with its own wait', async (t) => {
-  const app = await testApp(t, { policies: { 'p.yaml': POLICY } })
-  const res = await check(app, { job_id: 'bulk-1', topic: 'job.admin.bulk' })
-  t.equal(res.body.decision, 'THROTTLE')
-  t.equal(res.body.rule_id, 'always-throttle-admin')
-  t.equal(res.body.retry_after_ms, 30_000)
-  t.equal(res.retryAfter, '30')
-  t.equal((await check(app, { job_id: 'other', topic: 'job.admin.other' })).retryAfter, undefined, 'no Retry-After on an ALLOW')
-})
-
-t.test('a denied job is not counted, and DENY outranks THROTTLE', async (t) => {
-  const clock = movableClock()
-  const app = await testApp(t, { policies: { 'p.yaml': POLICY }, deps: { clock } })
-  for (let i = 0; i < 3; i++) t.equal((await check(app, { job_id: `d${i}`, topic: 'job.pager.page', labels: { team: 'sre' }, risk_tags: ['destructive'] })).body.decision, 'DENY')
-  t.equal((await check(app, { job_id: 'ok1', topic: 'job.pager.page', labels: { team: 'sre' } })).body.decision, 'ALLOW')
-  t.equal((await check(app, { job_id: 'ok2', topic: 'job.pager.page', labels: { team: 'sre' } })).body.decision, 'ALLOW')
-  t.equal((await check(app, { job_id: 'd9', topic: 'job.pager.page', labels: { team: 'sre' }, risk_tags: ['destructive'] })).body.decision, 'DENY', 'a full key does not soften a denial')
-})
-
-t.test('a THROTTLE is recorded like any decision, with its wait', async (t) => {
-  const clock = movableClock()
-  const app = await testApp(t, { policies: { 'p.yaml': POLICY }, deps: { clock } })
-  await check(app, { job_id: 'r1', topic: 'job.pager.page', labels: { team: 'x' } })
-  await check(app, { job_id: 'r2', topic: 'job.pager.page', labels: { team: 'x' } })
-  const throttled = await check(app, { job_id: 'r3', topic: 'job.pager.page', labels: { team: 'x' }, trace_id: 'trace-throttle' })
-  const trace = (await app.app.inject({ method: 'GET', url: '/traces/trace-throttle' })).json()
-  t.equal(trace.entries.length, 1)
-  t.equal(trace.entries[0].decision, 'THROTTLE')
-  const { rows } = await app.db.query<{ record: string }>("select record from audit_log where trace_id = 'trace-throttle'")
-  const body = JSON.parse(rows[0].record).body
-  t.equal(body.retry_after_ms, throttled.body.retry_after_ms)
-  t.equal(body.rule_id, 'pages-per-team')
-})
-
-t.test('admissions older than any window are pruned, fresher ones kept', async (t) => {
-  const clock = movableClock()
-  const app = await testApp(t, { policies: { 'p.yaml': POLICY }, deps: { clock } })
-  await check(app, { job_id: 'old', topic: 'job.pager.page', labels: { team: 'gone' } })
-  clock.advance(MAX_WINDOW_SEC * 1000)
-  await check(app, { job_id: 'new', topic: 'job.pager.page', labels: { team: 'busy' } })
-  t.equal(await pruneRateLimits(app.db, clock.now()), 1, 'the row of a key never used again')
-  const { rows } = await app.db.query<{ job_id: string }>('select job_id from rate_limit_hits')
-  t.same(rows.map((r) => r.job_id), ['new'])
-  t.equal(policySchema.definitions.rate_limit.properties.window_sec.maximum, MAX_WINDOW_SEC, 'no window outlives the pruning')
 })
