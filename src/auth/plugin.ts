@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ArbiterError, errorBody } from '../errors.js'
+import { DEFAULT_TENANT } from '../policy/job.js'
 import type { FailureLimiter } from './failure-limiter.js'
 import type { KeyLookup } from './key-lookup.js'
 import { allTenants, coversTenant, hasRole, speaksForJob, UNAUTHENTICATED, type Principal, type Role } from './principal.js'
@@ -49,6 +50,17 @@ export function callerOf (request: FastifyRequest): Principal {
  */
 export function assertTenant (p: Principal, tenantId: string): void {
   if (!coversTenant(p, tenantId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no tenant ${tenantId}`)
+}
+
+/**
+ * The tenant a request about one job names (`default` when none), once the caller may reach it
+ * (a tenant beyond the key is refused as an unknown one); its log lines name tenant and job.
+ */
+export function jobTenant (request: FastifyRequest, reply: FastifyReply, tenantId: string | undefined, jobId: string): string {
+  const tenant = tenantId ?? DEFAULT_TENANT
+  assertTenant(callerOf(request), tenant)
+  request.log = reply.log = request.log.child({ tenantId: tenant, jobId })
+  return tenant
 }
 
 /** Refuses a job for an agent principal the caller's key may not speak for. */

@@ -2,14 +2,13 @@
  * The reviewers' side: the approval queue, one approval in full, votes, and the scheduler's
  * cancel. Approvals are addressed by job id within a tenant (`tenant_id`, default `default`).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { approvalView } from '../approvals/view.js'
 import type { ApprovalService, VoteRequest } from '../approvals/service.js'
-import { assertTenant, callerOf } from '../auth/plugin.js'
+import { callerOf, jobTenant } from '../auth/plugin.js'
 import { tenantFilter } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import { recordFailure } from '../errors.js'
-import { DEFAULT_TENANT } from '../policy/job.js'
 import { nameSchema } from '../policy/request-schema.js'
 import { APPROVAL_STATUSES, listApprovals, listVotes, type ApprovalStatus } from '../store/approvals.js'
 import type { Database } from '../store/db.js'
@@ -69,13 +68,6 @@ interface ListQuery { tenant_id?: string, status?: ApprovalStatus, topic?: strin
 export function approvalRoutes (app: FastifyInstance, opts: { approvals: ApprovalService, db: Database, clock: Clock, budgetMs: number }): void {
   const { approvals } = opts
   const deadline = (request: FastifyRequest): number => request.receivedAt + opts.budgetMs
-  const tenantOf = (request: FastifyRequest, tenantId: string | undefined, jobId: string, reply: FastifyReply): string => {
-    const tenant = tenantId ?? DEFAULT_TENANT
-    assertTenant(callerOf(request), tenant)
-    request.log = reply.log = request.log.child({ tenantId: tenant, jobId })
-    return tenant
-  }
-
   app.get<{ Querystring: ListQuery }>('/approvals', {
     config: { access: REVIEWERS },
     schema: {
@@ -126,7 +118,7 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
       response: { 200: { $ref: 'Approval#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' } }
     }
   }, async (request, reply) => {
-    return await approvals.get(tenantOf(request, request.query.tenant_id, request.params.job_id, reply), request.params.job_id)
+    return await approvals.get(jobTenant(request, reply, request.query.tenant_id, request.params.job_id), request.params.job_id)
   })
 
   const voteBody = {
@@ -143,7 +135,7 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
         response: { 200: { $ref: 'Approval#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { $ref: 'Error#' } }
       }
     }, async (request, reply) => {
-      const tenant = tenantOf(request, request.body?.tenant_id, request.params.job_id, reply)
+      const tenant = jobTenant(request, reply, request.body?.tenant_id, request.params.job_id)
       const voted = await approvals.vote(tenant, request.params.job_id, callerOf(request), { vote: decision, note: request.body?.note, job_hash: request.body?.job_hash }, deadline(request))
         .catch(recordFailure('the vote'))
       request.log.info({ vote: decision, status: voted.status }, 'approval vote recorded')
@@ -162,7 +154,7 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
       response: { 200: { $ref: 'ApprovalState#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { $ref: 'Error#' } }
     }
   }, async (request, reply) => {
-    const tenant = tenantOf(request, request.body?.tenant_id, request.params.job_id, reply)
+    const tenant = jobTenant(request, reply, request.body?.tenant_id, request.params.job_id)
     return await approvals.cancel(tenant, request.params.job_id, callerOf(request), request.body?.reason, deadline(request))
       .catch(recordFailure('the cancellation'))
   })

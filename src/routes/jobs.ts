@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import { assertTenant, callerOf } from '../auth/plugin.js'
+import { callerOf, jobTenant } from '../auth/plugin.js'
 import type { Clock } from '../clock.js'
 import { recordFailure } from '../errors.js'
 import { reportJobEvent, type JobEventRequest } from '../job-events.js'
-import { DEFAULT_TENANT } from '../policy/job.js'
 import { nameSchema } from '../policy/request-schema.js'
 import { JOB_STATUSES } from '../store/audit-log.js'
 import type { AuditWriter } from '../store/audit-writer.js'
@@ -53,11 +52,9 @@ export function jobRoutes (app: FastifyInstance, opts: { writer: AuditWriter, cl
       }
     }
   }, async (request, reply) => {
-    const caller = callerOf(request)
     // A foreign tenant's job is refused as an unknown job would be.
-    const tenantId = request.body.tenant_id ?? DEFAULT_TENANT
-    assertTenant(caller, tenantId)
-    request.log = reply.log = request.log.child({ tenantId, jobId: request.params.job_id })
+    jobTenant(request, reply, request.body.tenant_id, request.params.job_id)
+    const caller = callerOf(request)
     const sealed = await reportJobEvent(opts, request.params.job_id, request.body, caller, request.receivedAt + opts.budgetMs)
       .catch(recordFailure('the event'))
     return await reply.code(201).send({

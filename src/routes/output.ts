@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify'
-import { assertTenant, callerOf } from '../auth/plugin.js'
+import { callerOf, jobTenant } from '../auth/plugin.js'
 import type { HmacSigningKey } from '../audit/chain.js'
 import type { Clock } from '../clock.js'
 import { recordFailure } from '../errors.js'
 import { FINDING_TYPES } from '../output/index.js'
 import { checkOutput, type OutputCheckRequest } from '../output-check.js'
 import type { CompiledPolicy } from '../policy/compile.js'
-import { DEFAULT_TENANT } from '../policy/job.js'
 import { nameSchema } from '../policy/request-schema.js'
 import type { AuditWriter } from '../store/audit-writer.js'
 import { sha256Id } from './schemas.js'
@@ -77,10 +76,8 @@ export function outputRoutes (app: FastifyInstance, opts: { writer: AuditWriter,
       }
     }
   }, async (request, reply) => {
+    const tenantId = jobTenant(request, reply, request.body.tenant_id, request.body.job_id)
     const caller = callerOf(request)
-    const tenantId = request.body.tenant_id ?? DEFAULT_TENANT
-    assertTenant(caller, tenantId)
-    request.log = reply.log = request.log.child({ tenantId, jobId: request.body.job_id })
     const { scan, record, policySnapshot } = await checkOutput(opts, request.body, caller, request.receivedAt + opts.budgetMs)
       .catch(recordFailure('the verdict'))
     const { redacted, ...rest } = scan
