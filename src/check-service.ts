@@ -151,7 +151,7 @@ export class CheckService {
 }
 
 /** What the evaluation adds to a decision beyond its core: each only when it says something. */
-function decisionExtras (ev: Evaluation): Partial<DecisionResponse> {
+export function decisionExtras (ev: Evaluation): Partial<DecisionResponse> {
   const missing = ev.matches.find((m) => m.rule_id === ev.rule_id)?.missing_evidence
   return {
     ...(ev.retry_after_ms === undefined ? {} : { retry_after_ms: ev.retry_after_ms }),

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { assertSpeaksFor, assertTenant, callerOf } from '../auth/plugin.js'
-import { RecordFailure, type CheckService } from '../check-service.js'
+import { decisionExtras, RecordFailure, type CheckService } from '../check-service.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckRequest } from '../policy/index.js'
@@ -93,10 +93,7 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
       matched_rules: ev.matched_rules,
       constraints: ev.constraints,
       approval: ev.approval,
-      retry_after_ms: ev.retry_after_ms,
-      derived_risk_tags: ev.derived_tags.length === 0 ? undefined : ev.derived_tags,
-      command: ev.command,
-      missing_evidence: ev.matches.find((m) => m.rule_id === ev.rule_id)?.missing_evidence,
+      ...decisionExtras(ev),
       rate_limits: ev.rate_limits,
       policy_snapshot: prepared.policy.snapshotId,
       job_hash: prepared.jobHash,
