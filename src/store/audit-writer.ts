@@ -380,6 +380,9 @@ export class AuditWriter {
       // arrive while this one waits.
       if (xid !== undefined || attempt >= BEHIND_RETRIES || this.db.kind === 'embedded') return xid
       const head = await getHead(tx, tenantId)
+      // The group before may have arrived and committed since the attempt: the head is then
+      // exactly where this group was sealed, and the next attempt appends.
+      if (head !== undefined && head.seq === from.seq && head.hash === from.hash) continue
       if (head === undefined || head.seq >= from.seq) return undefined
       this.stats.waitedBehind++
       await new Promise((resolve) => setTimeout(resolve, 1))
