@@ -99,7 +99,7 @@ async function main (): Promise<number> {
     print(`  decision records           ${int(rows)}`)
     print(`  2xx answers by the server  ${int(answered)}   (other statuses: ${other})`)
     print(`  2xx received by autocannon ${int(client2xx)}   (fewer when a run ends with requests in flight)`)
-    print(`  writer stats               groups ${int(stats.groups)}, records ${int(stats.records)}, expired ${stats.expired}, failed groups ${stats.failedGroups}, late commits ${stats.lateCommits}, resealed ${int(stats.resealed)}, waited behind ${int(stats.waitedBehind)}`)
+    print(`  writer stats               groups ${int(stats.groups)}, records ${int(stats.records)}, expired ${stats.expired}, failed groups ${stats.failedGroups}, late commits ${stats.lateCommits}, resealed ${int(stats.resealed)}`)
     const ok = rows === answered && client2xx <= answered
     print(`  ${ok ? 'OK: every 2xx answer has its row' : 'MISMATCH: rows and 2xx answers differ'}`)
     if (!ok) code = 1

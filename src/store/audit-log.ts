@@ -49,9 +49,10 @@ function values (r: SealedRecord): unknown[] {
 }
 
 /**
- * Appends sealed records of one log and moves its head from `from`, in one statement. Returns
- * the transaction id, or undefined, appending nothing, when the head is no longer at `from`
- * (another writer moved it).
+ * Appends sealed records of one log and moves its head from `from`, in one statement; if another
+ * transaction is moving the head, it waits for that one to end first. Returns the transaction
+ * id, or undefined, appending nothing, when the head is not at `from` (another writer moved it,
+ * or the group it was sealed on did not commit).
  * Columns travel as arrays, so the statement text is the same for every group size and is
  * prepared once per connection.
  */
@@ -63,12 +64,20 @@ export async function appendRecords (q: Queryable, tenantId: string, from: { seq
   return inserted.length === records.length ? inserted[0].xid : undefined
 }
 
+// The head row is chosen by tenant alone and the guard is evaluated on it once it is locked: a
+// group appended onto a head that another transaction is still moving waits for that commit and
+// then compares with the head it left (a WHERE on seq and hash would be judged on the version
+// before, skip the row and refuse at once). A wrong head is left as it was.
 const APPEND_SQL = `with moved as (
-  update audit_heads set seq = $2, hash = $3 where tenant_id = $1 and seq = $4 and hash = $5 returning 1
+  update audit_heads
+     set seq = case when seq = $4 and hash = $5 then $2 else seq end,
+         hash = case when seq = $4 and hash = $5 then $3 else hash end
+   where tenant_id = $1
+  returning seq = $2 and hash = $3 as ok
 )
 insert into audit_log (${COLUMNS.map(([name]) => name).join(', ')})
 select * from unnest(${COLUMNS.map(([, type], i) => `$${i + 6}::${type}[]`).join(', ')})
-where exists (select 1 from moved)
+where exists (select 1 from moved where ok)
 returning pg_current_xact_id()::text as xid`
 
 export type LogRow = StoredRecord & {
