@@ -6,6 +6,7 @@ import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runLoad, type LoadOptions, type LoadResult } from './load.js'
+import { runPaced } from './paced.js'
 import type { Arbiter, GroupLog } from './servers.js'
 
 export interface GroupSummary {
@@ -83,7 +84,10 @@ export async function measure (opts: LoadOptions, arbiter?: Arbiter): Promise<Ph
   const cpu0 = process.cpuUsage()
   const machine0 = cpuTimes()
   const t0 = performance.now()
-  const load = await runLoad(opts)
+  // A fixed rate is paced evenly by our own generator (see paced.ts), saturation is autocannon's.
+  const load = opts.overallRate === undefined
+    ? await runLoad(opts)
+    : await runPaced({ label: opts.label, url: opts.url, durationSec: opts.durationSec, rate: opts.overallRate, connections: opts.connections, authorization: opts.authorization })
   const wallUs = (performance.now() - t0) * 1000
   const cpu = process.cpuUsage(cpu0)
   const machine1 = cpuTimes()

@@ -1,0 +1,113 @@
+/**
+ * Open-loop load at a fixed rate, in a worker thread: request i is due at start + i / rate,
+ * whether or not earlier ones have been answered, and its latency runs from when it was due, so
+ * time spent queued behind busy connections counts (no coordinated omission). autocannon's own
+ * fixed rate is not used for this: it lets each connection send its quota for the second as fast
+ * as it can and then wait, so its "2,000 req/s" is a burst at full concurrency every second.
+ */
+import http from 'node:http'
+import { createRequire } from 'node:module'
+import { performance } from 'node:perf_hooks'
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import type { LoadResult } from './load.js'
+
+export interface PacedOptions {
+  label: string
+  url: string
+  durationSec: number
+  /** Requests per second, spread evenly (due times 1 / rate apart, sent on a 1 ms timer). */
+  rate: number
+  /** Keep-alive connections at most; requests due while all are busy wait for one. */
+  connections: number
+  authorization: string
+}
+
+interface Sample {
+  sent: number
+  ok2xx: number
+  non2xx: number
+  errors: number
+  latencies: number[]
+}
+
+export async function runPaced (opts: PacedOptions): Promise<LoadResult> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: opts })
+  const sample = await new Promise<Sample>((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new Error(`paced load worker exited with ${code}`)))
+  })
+  await worker.terminate()
+  const sorted = sample.latencies.sort((a, b) => a - b)
+  const at = (p: number): number => sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10
+  return {
+    label: opts.label,
+    durationSec: opts.durationSec,
+    rpsMean: sorted.length / opts.durationSec,
+    p50: at(0.5),
+    p99: at(0.99),
+    max: at(1),
+    ok2xx: sample.ok2xx,
+    non2xx: sample.non2xx,
+    errors: sample.errors,
+    timeouts: 0,
+    sent: sample.sent
+  }
+}
+
+async function load (opts: PacedOptions): Promise<Sample> {
+  // The same bodies as autocannon's runs: a distinct, realistic job per request.
+  const setupRequest = createRequire(import.meta.url)('./setup-request.cjs') as (r: object) => { body: string }
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections })
+  const url = new URL(opts.url)
+  const total = Math.round(opts.rate * opts.durationSec)
+  const interval = 1000 / opts.rate
+  const sample: Sample = { sent: 0, ok2xx: 0, non2xx: 0, errors: 0, latencies: [] }
+  let done = 0
+  const start = performance.now() + 10
+  return await new Promise<Sample>((resolve) => {
+    const finish = (): void => {
+      if (++done === total) {
+        agent.destroy()
+        resolve(sample)
+      }
+    }
+    const send = (due: number): void => {
+      const { body } = setupRequest({})
+      sample.sent++
+      const req = http.request({
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: opts.authorization }
+      }, (res) => {
+        res.resume()
+        res.on('end', () => {
+          sample.latencies.push(performance.now() - due)
+          if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) sample.ok2xx++
+          else sample.non2xx++
+          finish()
+        })
+      })
+      req.on('error', () => {
+        sample.errors++
+        finish()
+      })
+      req.end(body)
+    }
+    let next = 0
+    const tick = (): void => {
+      const now = performance.now()
+      while (next < total && start + next * interval <= now) send(start + interval * next++)
+      if (next < total) setTimeout(tick, 1)
+    }
+    setTimeout(tick, 10)
+  })
+}
+
+if (!isMainThread && parentPort !== null) {
+  const port = parentPort
+  load(workerData as PacedOptions).then((s) => port.postMessage(s), (err: unknown) => { throw err })
+}
