@@ -21,15 +21,15 @@ import { openPostgres, type Database } from '../src/store/db.js'
 /** What the bench sees of the writer's transactions: one per committed group. */
 export interface GroupLog {
   sizes: number[]
-  /** Whole transaction: pool checkout, begin, set_config, insert, commit (ms). */
+  /** Whole group: pool checkout, begin, set_config, insert, commit (ms). */
   totalMs: number[]
-  /** Pool checkout + begin, before the writer's function runs (ms). */
+  /** Pool checkout (+ begin, for a transaction), before the writer's function runs (ms). */
   beginMs: number[]
   /** The statement-timeout set_config and head-lock round trips (ms). */
   setMs: number[]
-  /** The multi-row insert alone (ms). */
+  /** The append statement (ms); for a group on its own, with its commit and WAL flush. */
   insertMs: number[]
-  /** After the writer's function returned: the commit round trip, with its WAL flush (ms). */
+  /** After the writer's function returned: the commit round trip of a transaction (ms). */
   commitMs: number[]
 }
 
@@ -37,10 +37,55 @@ export function newGroupLog (): GroupLog {
   return { sizes: [], totalMs: [], beginMs: [], setMs: [], insertMs: [], commitMs: [] }
 }
 
-/** Wraps `transaction` to log each group's size (rows inserted) and where its time goes. */
+/**
+ * Wraps `transaction` and `session` to log each group's size (rows appended) and where its time
+ * goes. A group sealed ahead is one statement on a session (append and commit together, logged
+ * as the append); a group that finds the head under the lock is a transaction.
+ */
 function instrument (db: Database, log: GroupLog): Database {
+  const record = (rows: number, t0: number, fnStart: number, set: number, insert: number, fnEnd: number): void => {
+    if (rows === 0) return
+    const end = performance.now()
+    log.sizes.push(rows)
+    log.totalMs.push(end - t0)
+    log.beginMs.push(fnStart - t0)
+    log.setMs.push(set)
+    log.insertMs.push(insert)
+    log.commitMs.push(end - fnEnd)
+  }
   return {
     ...db,
+    session: async (fn) => {
+      let rows = 0
+      let insert = 0
+      let fnStart = 0
+      let fnEnd = 0
+      const t0 = performance.now()
+      try {
+        return await db.session(async (c) => {
+          fnStart = performance.now()
+          try {
+            return await fn({
+              ...c,
+              query: async <R>(text: string, params?: unknown[], name?: string) => {
+                const q0 = performance.now()
+                const res = await c.query<R>(text, params, name)
+                if (text.startsWith('with moved as')) {
+                  // Columns travel as arrays (params 7 on): the first one's length is the group's size.
+                  rows += (params?.[6] as unknown[]).length
+                  insert += performance.now() - q0
+                }
+                return res
+              }
+            })
+          } finally {
+            fnEnd = performance.now()
+          }
+        })
+      } finally {
+        record(rows, t0, fnStart, 0, insert, fnEnd)
+      }
+    },
     transaction: async (fn, opts) => {
       let rows = 0
       let insert = 0
@@ -70,15 +115,7 @@ function instrument (db: Database, log: GroupLog): Database {
           fnEnd = performance.now()
         }
       }, opts)
-      if (rows > 0) {
-        const end = performance.now()
-        log.sizes.push(rows)
-        log.totalMs.push(end - t0)
-        log.beginMs.push(fnStart - t0)
-        log.setMs.push(set)
-        log.insertMs.push(insert)
-        log.commitMs.push(end - fnEnd)
-      }
+      record(rows, t0, fnStart, set, insert, fnEnd)
       return result
     }
   }

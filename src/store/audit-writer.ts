@@ -1,14 +1,14 @@
 /**
  * The one writer of the tenant audit logs, with group commit. Appends queue per tenant; each
- * tenant's queue drains on its own, committing up to `maxBatch` records per transaction under
- * the log's head-row lock, so sequence numbers are gapless, the chain never forks (across
+ * tenant's queue drains on its own, committing up to `maxBatch` records at a time under the
+ * log's head-row lock, so sequence numbers are gapless, the chain never forks (across
  * instances too), durability costs one commit per group, and tenants do not wait for each other.
  *
  * Groups are sealed ahead: each onto the head the group sealed before it will leave, so several
- * are under way at once (taking a connection, beginning); each sends its append once the one
- * before has sent its own, and waits on the server for that one's commit. The append moves the
+ * are under way at once; each is sent once the one before has returned. A group sealed ahead is
+ * one statement that appends, moves the head and commits (one round trip); the append moves the
  * head only from where the group was sealed, so a wrong guess (another instance appended, an
- * earlier group failed) is sealed again under the lock, never forked.
+ * earlier group failed) is sealed again under the lock, in a transaction, never forked.
  *
  * A transaction (`transact`) leads a group of its own: its work runs under the log's
  * transaction lock (one at a time, on every instance; appends go on around it) and in a
@@ -16,16 +16,16 @@
  * the group's other records, so a state change and the records that tell of it commit together
  * or not at all. A work that throws is refused alone; the rest of its group goes on.
  *
- * Every append settles by its deadline. Callers whose deadline passed before their group's
- * insert are left out; a group is rolled back if any caller was answered during its insert;
- * a failed group fails every record in it. Only the COMMIT round trip itself can race a
- * deadline, and that is counted (`lateCommits`) and logged.
- */
+ * Every append settles by its deadline. Callers whose deadline passed before their group was
+ * sent are left out; a group is rolled back if its rows are not in before its shortest deadline
+ * (checked by the server for a one-statement group, by this writer before COMMIT for a
+ * transaction); a failed group fails every record in it. Only the commit and its answer can
+ * race a deadline, and that is counted (`lateCommits`) and logged. */
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
 import { ArbiterError } from '../errors.js'
-import { appendRecords, lockHead, lockTransactions, transactionStatus } from './audit-log.js'
+import { appendAndCommit, appendFailedForSure, appendRecords, backendBusy, hasRecord, lockHead, lockTransactions, transactionStatus } from './audit-log.js'
 import { CommitOutcomeUnknown, type Database, type Queryable } from './db.js'
 
 /**
@@ -266,36 +266,37 @@ export class AuditWriter {
   }
 
   private async commitGroup (tenantId: string, group: Pending[], predicted: { from: Head, records: SealedRecord[] } | undefined, lane: Lane, release: () => void, appended: Signal): Promise<void> {
-    let sealed: SealedRecord[] = []
-    let xid: string | undefined
     const started = performance.now()
     const report = (outcome: 'committed' | 'failed'): void => this.options.onGroup?.(outcome, group.length, performance.now() - started)
+    if (predicted !== undefined) {
+      if (await this.commitAlone(tenantId, group, predicted, appended, report) === 'settled') return
+      // The head was not where the group was sealed (the group before failed, or another
+      // instance appended): it is sealed again under the lock, and later groups after it.
+      this.stats.resealed++
+      lane.resync = true
+    }
+    let sealed: SealedRecord[] = []
+    let xid: string | undefined
     try {
       await this.db.transaction(async (tx) => {
-        let from: Head
-        if (predicted !== undefined) {
-          from = predicted.from
-          sealed = predicted.records
-        } else {
-          let ahead: Head | undefined
-          if (group[0].work !== undefined) {
-            // Transactions of a log run one at a time (on every instance), each seeing what the
-            // ones before it committed, while the log's appends go on around them; its records
-            // are then sealed ahead like any group's.
-            await lockTransactions(tx, tenantId)
-            await this.runWork(tx, group[0])
-            ahead = lane.resync ? undefined : this.heads.get(tenantId)
-          }
-          from = ahead ?? await lockHead(tx, tenantId)
-          sealed = this.sealOn(tenantId, group, from, appended.settled)
-          release()
-          // Nothing to append: whatever a work changed commits on its own.
-          if (sealed.length === 0) return
+        let ahead: Head | undefined
+        if (group[0].work !== undefined) {
+          // Transactions of a log run one at a time (on every instance), each seeing what the
+          // ones before it committed, while the log's appends go on around them; its records
+          // are then sealed ahead like any group's.
+          await lockTransactions(tx, tenantId)
+          await this.runWork(tx, group[0])
+          ahead = lane.resync ? undefined : this.heads.get(tenantId)
         }
+        const from: Head = ahead ?? await lockHead(tx, tenantId)
+        sealed = this.sealOn(tenantId, group, from, appended.settled)
+        release()
+        // Nothing to append: whatever a work changed commits on its own.
+        if (sealed.length === 0) return
         // Sealed on a group of this writer's: its append goes first, so this one finds the head
-        // row locked by it and waits there for its commit. (Not so after lockHead: holding the
-        // head row, waiting for another append would only deadlock with it.) If the head is not
-        // at `from` then, that group failed or another instance appended: seal again.
+        // row locked by it (or already moved). (Not so after lockHead: holding the head row,
+        // waiting for another append would only deadlock with it.) If the head is not at
+        // `from` then, that group failed or another instance appended: seal again.
         await from.appended
         xid = await appendRecords(tx, tenantId, from, sealed)
         appended.fire()
@@ -317,27 +318,67 @@ export class AuditWriter {
         this.succeed(tenantId, group, sealed)
         return
       }
-      // Whatever was sealed on this group is wrong now; later groups re-read the head.
-      this.heads.delete(tenantId)
-      report('failed')
-      // Callers answered 503 while the group was under way (their deadline passed) roll it back;
-      // the others still have time and go again. The group is smaller each time, so this ends.
-      const live = group.filter((p) => !p.settled)
-      const answered = group.some((p) => p.settled && p.refusal === undefined)
-      if (live.length > 0 && answered) {
-        this.stats.requeued += live.length
-        this.queued += live.length
-        this.queues.get(tenantId)?.unshift(...live)
-        return
-      }
-      this.stats.failedGroups++
-      this.options.log?.error({ err, records: group.length }, 'audit group failed to commit')
-      const failure = new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the database is unavailable', { cause: err })
-      for (const p of group) this.settle(p, failure)
+      this.fail(tenantId, group, err, report)
       return
     }
     report('committed')
     this.succeed(tenantId, group, sealed)
+  }
+
+  /**
+   * Commits a group sealed ahead in one statement of its own (append, head and commit in one
+   * round trip), once the group it was sealed on has sent its own. `moved` if the head was not
+   * at `from` (nothing was appended); otherwise the group is settled, committed or failed.
+   */
+  private async commitAlone (tenantId: string, group: Pending[], predicted: { from: Head, records: SealedRecord[] }, appended: Signal, report: (outcome: 'committed' | 'failed') => void): Promise<'moved' | 'settled'> {
+    const { from, records } = predicted
+    let pid: number | undefined
+    let moved = false
+    try {
+      await from.appended
+      // The budget is the group's shortest, as it stands when the statement leaves: the server
+      // rolls the group back if its rows are not in by then (see migrations/0005).
+      moved = !await this.db.session(async (c) => {
+        pid = c.pid
+        return await appendAndCommit(c, tenantId, from, records, Math.min(...group.map((p) => p.deadline)) - performance.now())
+      })
+    } catch (err) {
+      appended.fire()
+      if (!appendFailedForSure(err) && await this.landedAlone(tenantId, records, pid, err)) {
+        this.stats.recoveredCommits++
+        report('committed')
+        this.succeed(tenantId, group, records)
+      } else {
+        this.fail(tenantId, group, err, report)
+      }
+      return 'settled'
+    }
+    appended.fire()
+    if (moved) return 'moved'
+    report('committed')
+    this.succeed(tenantId, group, records)
+    return 'settled'
+  }
+
+  /** A group that did not commit: its callers go again if some were answered meanwhile, else all fail. */
+  private fail (tenantId: string, group: Pending[], err: unknown, report: (outcome: 'committed' | 'failed') => void): void {
+    // Whatever was sealed on this group is wrong now; later groups re-read the head.
+    this.heads.delete(tenantId)
+    report('failed')
+    // Callers answered 503 while the group was under way (their deadline passed) roll it back;
+    // the others still have time and go again. The group is smaller each time, so this ends.
+    const live = group.filter((p) => !p.settled)
+    const answered = group.some((p) => p.settled && p.refusal === undefined)
+    if (live.length > 0 && answered) {
+      this.stats.requeued += live.length
+      this.queued += live.length
+      this.queues.get(tenantId)?.unshift(...live)
+      return
+    }
+    this.stats.failedGroups++
+    this.options.log?.error({ err, records: group.length }, 'audit group failed to commit')
+    const failure = new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the database is unavailable', { cause: err })
+    for (const p of group) this.settle(p, failure)
   }
 
   private succeed (tenantId: string, group: Pending[], sealed: SealedRecord[]): void {
@@ -360,24 +401,46 @@ export class AuditWriter {
   /**
    * Resolves a lost COMMIT answer by asking the server, on another connection, what became of
    * the group's transaction — waiting while it is still in progress (the server may be finishing
-   * the commit after the client lost the socket). If that cannot be learned, the group is failed
-   * and counted as in doubt.
+   * the commit after the client lost the socket).
    */
   private async landed (tenantId: string, sealed: SealedRecord[], xid: string | undefined): Promise<boolean> {
-    const last = sealed[sealed.length - 1]
-    if (last === undefined || xid === undefined) return false
-    let lastErr: unknown = new Error('still in progress')
+    if (sealed.length === 0 || xid === undefined) return false
+    return await this.resolveLost(tenantId, sealed, new Error('still in progress'), async () => {
+      const status = await transactionStatus(this.db, xid)
+      return status === 'in progress' ? undefined : status === 'committed'
+    })
+  }
+
+  /**
+   * Resolves a lost answer to a group's one statement: once the server process that ran it is
+   * no longer busy (it may be finishing the commit after the socket was lost), the group
+   * committed if and only if its last record is in the log.
+   */
+  private async landedAlone (tenantId: string, records: SealedRecord[], pid: number | undefined, cause: unknown): Promise<boolean> {
+    if (pid === undefined) return false
+    const last = records[records.length - 1]
+    return await this.resolveLost(tenantId, records, cause, async () =>
+      await backendBusy(this.db, pid) ? undefined : await hasRecord(this.db, tenantId, last.seq, last.hash))
+  }
+
+  /**
+   * Asks `probe` (on another connection) whether a group whose answer was lost committed, every
+   * 20 ms while it cannot tell yet, for up to a second. If that cannot be learned, the group is
+   * failed and counted as in doubt.
+   */
+  private async resolveLost (tenantId: string, sealed: SealedRecord[], cause: unknown, probe: () => Promise<boolean | undefined>): Promise<boolean> {
+    let lastErr = cause
     for (let attempt = 0; attempt < 50; attempt++) {
       try {
-        const status = await transactionStatus(this.db, xid)
-        if (status !== 'in progress') return status === 'committed'
+        const committed = await probe()
+        if (committed !== undefined) return committed
       } catch (err) {
         lastErr = err
       }
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     this.stats.inDoubt += sealed.length
-    this.options.log?.error({ err: lastErr, tenantId, fromSeq: sealed[0].seq, toSeq: last.seq }, 'commit outcome unknown and unreadable: these records may be in the log although their callers were answered 503')
+    this.options.log?.error({ err: lastErr, tenantId, fromSeq: sealed[0].seq, toSeq: sealed[sealed.length - 1].seq }, 'commit outcome unknown and unreadable: these records may be in the log although their callers were answered 503')
     return false
   }
 

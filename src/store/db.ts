@@ -11,6 +11,8 @@ export interface Queryable {
   query: <R = Record<string, unknown>>(text: string, params?: unknown[], name?: string) => Promise<{ rows: R[] }>
   /** Runs a script of several statements without parameters (migrations). */
   exec: (script: string) => Promise<void>
+  /** The server process behind this connection, where there is one (a pg connection held by `session`). */
+  readonly pid?: number
 }
 
 export interface Database extends Queryable {
@@ -64,14 +66,18 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     // statement_timeout is enforced by the server, so the client keeps its own limit too.
     keepAlive: true,
     query_timeout: options.queryTimeoutMillis ?? 30_000,
-    options: options.schema === undefined ? undefined : `-c search_path=${options.schema}`
+    // synchronous_commit is forced on for every session (and again in every transaction): a
+    // server or role configured otherwise could lose an answered decision in a crash, and a
+    // group committed by a statement of its own has no transaction to set it in.
+    options: `-c synchronous_commit=on${options.schema === undefined ? '' : ` -c search_path=${options.schema}`}`
   })
   // An idle client losing its server emits here; unhandled, it would crash the process.
   pool.on('error', (err) => options.onError?.(err))
   const wrap = (client: pg.PoolClient | pg.Pool): Queryable => ({
     query: async <R>(text: string, params?: unknown[], name?: string) =>
       await (name === undefined ? client.query(text, params) : client.query({ name, text, values: params })) as unknown as { rows: R[] },
-    exec: async (script: string) => { await client.query(script) }
+    exec: async (script: string) => { await client.query(script) },
+    pid: (client as { processID?: number | null }).processID ?? undefined
   })
   const session = async <T>(fn: (c: Queryable) => Promise<T>): Promise<T> => {
     const client = await pool.connect()
@@ -99,8 +105,6 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     session,
     transaction: async (fn, opts) => await session(async (c) => {
       // One round trip for all; the timeout is an integer computed here, never caller text.
-      // synchronous_commit is forced on: a server or role configured otherwise could lose an
-      // answered decision in a crash.
       const timeout = opts?.timeoutMs === undefined ? '' : `; set local statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`
       await c.exec(`begin; set local synchronous_commit = on${timeout}`)
       let result: Awaited<ReturnType<typeof fn>>

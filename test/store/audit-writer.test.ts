@@ -238,35 +238,32 @@ t.test('appends do not wait for a transaction that waits for its lock', { skip: 
   t.equal(await verifyLog(db, 'acme'), 3)
 })
 
-t.test('a group sealed ahead sends its append after the group before, and waits on the server for its commit', async (t) => {
+t.test('a group sealed ahead commits in one statement of its own, sent once the group before has returned', async (t) => {
   const { db } = await testDatabase(t)
   await migrate(db)
   const events: string[] = []
-  let opened = 0
-  // The first group's append is slow to leave, and its commit slow to follow: the second, sealed
-  // on it, must neither overtake it nor take the head it finds before that commit for a moved one
-  // (either way it would be sealed again).
+  let statements = 0
+  let transactions = 0
+  // The first group's statement is slow to leave: the second, sealed on it, must not overtake
+  // it (it would find the head behind and be sealed again).
   const slow: Database = {
     ...db,
     transaction: async (fn, options) => {
-      const which = opened++ === 0 ? 'A' : 'B'
-      const result = await db.transaction(async (tx) => {
-        const out = await fn({
-          ...tx,
-          query: async <R>(text: string, params?: unknown[], name?: string) => {
-            const append = /insert into audit_log/i.test(text)
-            if (append && which === 'A') await new Promise((resolve) => setTimeout(resolve, 100))
-            if (append) events.push(`${which} sent`)
-            const rows = await tx.query<R>(text, params, name)
-            if (append) events.push(`${which} returned`)
-            return rows
-          }
-        })
+      transactions++
+      return await db.transaction(fn, options)
+    },
+    session: async (fn) => await db.session(async (c) => await fn({
+      ...c,
+      query: async <R>(text: string, params?: unknown[], name?: string) => {
+        const append = /insert into audit_log/i.test(text)
+        const which = append ? (statements++ === 0 ? 'A' : 'B') : ''
         if (which === 'A') await new Promise((resolve) => setTimeout(resolve, 100))
-        return out
-      }, options)
-      return result
-    }
+        if (append) events.push(`${which} sent`)
+        const rows = await c.query<R>(text, params, name)
+        if (append) events.push(`${which} returned`)
+        return rows
+      }
+    }))
   }
   const writer = new AuditWriter(db, key, { maxBatch: 1 })
   await writer.append(entry('acme', 0), later())
@@ -274,8 +271,85 @@ t.test('a group sealed ahead sends its append after the group before, and waits 
   Object.assign(writer, { db: slow })
   const [a, b] = await Promise.all([writer.append(entry('acme', 1), later()), writer.append(entry('acme', 2), later())])
   t.same([a.seq, b.seq], [2, 3])
-  t.same(events.slice(0, 3), ['A sent', 'A returned', 'B sent'], 'B was sent once A had appended')
-  t.equal(opened, 2, 'two groups, under way together')
+  t.same(events, ['A sent', 'A returned', 'B sent', 'B returned'])
+  t.equal(transactions, 0, 'no transaction around either')
   t.equal(writer.stats.resealed, 0, 'neither was sealed again')
   t.equal(await verifyLog(db, 'acme'), 3)
+})
+
+t.test('a group whose statement cannot get its rows in within its budget is rolled back by the server; the others go again', { skip: ON_POSTGRES ? false : 'the embedded database has no second connection to hold the head' }, async (t) => {
+  const { db, open } = await testDatabase(t)
+  await migrate(db)
+  const other = await open()
+  const writer = new AuditWriter(db, key)
+  await writer.append(entry('acme', 0), later())
+  // Another connection holds the head row for longer than the shortest deadline in the group.
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let locked!: () => void
+  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
+  const holder = other.transaction(async (tx) => {
+    await tx.query("select 1 from audit_heads where tenant_id = 'acme' for update")
+    locked()
+    await released
+  })
+  await lockHeld
+  const appends = Promise.allSettled([
+    writer.append(entry('acme', 1), performance.now() + 100),
+    writer.append(entry('acme', 2), later()),
+    writer.append(entry('acme', 3), later())
+  ])
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  release()
+  await holder
+  const [short, long1, long2] = await appends
+  t.equal(short.status, 'rejected', 'the caller whose deadline passed is answered 503')
+  t.same([long1, long2].map((r) => r.status), ['fulfilled', 'fulfilled'], 'the others are written after all')
+  t.same([long1, long2].map((r) => (r as PromiseFulfilledResult<{ seq: number }>).value.seq), [2, 3])
+  t.equal(writer.stats.requeued, 2)
+  t.equal(writer.stats.lateCommits, 0)
+  t.equal(await countRecords(db), 3, 'only what was answered is in the log')
+  t.equal(await verifyLog(db, 'acme'), 3)
+})
+
+t.test('a lost answer to a group\'s statement is resolved by reading the log once the server process is done', { skip: ON_POSTGRES ? false : 'the embedded database runs in this process: no answer can be lost' }, async (t) => {
+  for (const committed of [true, false]) {
+    const { db } = await testDatabase(t)
+    await migrate(db)
+    // The statement runs (or not) and then its answer is lost, as when the socket dies.
+    const losing: Database = {
+      ...db,
+      session: async (fn) => await db.session(async (c) => await fn({
+        ...c,
+        query: async <R>(text: string, params?: unknown[], name?: string) => {
+          if (!/insert into audit_log/i.test(text)) return await c.query<R>(text, params, name)
+          if (committed) await c.query<R>(text, params, name)
+          throw new Error('Connection terminated unexpectedly')
+        }
+      }))
+    }
+    const writer = new AuditWriter(db, key)
+    await writer.append(entry('acme', 0), later())
+    Object.assign(writer, { db: losing })
+    const [r] = await Promise.allSettled([writer.append(entry('acme', 1), later())])
+    Object.assign(writer, { db })
+    if (committed) {
+      t.equal(r.status, 'fulfilled', 'committed: the caller is told so')
+      t.equal(writer.stats.recoveredCommits, 1)
+      t.equal(await countRecords(db), 2)
+    } else {
+      t.equal(r.status, 'rejected', 'not committed: the caller is answered 503')
+      t.equal(writer.stats.recoveredCommits, 0)
+      t.equal(await countRecords(db), 1)
+    }
+    t.equal(writer.stats.inDoubt, 0)
+    t.equal((await writer.append(entry('acme', 2), later())).seq, committed ? 3 : 2, 'the log goes on without a gap')
+    t.equal(await verifyLog(db, 'acme'), committed ? 3 : 2)
+  }
+})
+
+t.test('every server connection commits synchronously, set by the client whatever the server or role says', { skip: ON_POSTGRES ? false : 'the embedded database has no server settings to override' }, async (t) => {
+  const { db } = await testDatabase(t)
+  const { rows } = await db.session(async (c) => await c.query<{ setting: string, source: string }>("select setting, source from pg_settings where name = 'synchronous_commit'"))
+  t.same(rows, [{ setting: 'on', source: 'client' }])
 })

@@ -15,25 +15,31 @@ t.test('killing connections while groups commit', { skip: !ON_POSTGRES && 'the e
   const killer = new pg.Client({ connectionString: DATABASE_URL })
   await killer.connect()
   t.teardown(async () => await killer.end())
-  const state = { killing: true }
-  let kills = 0
+  const state = { killing: true, kills: 0 }
   const loop = (async () => {
     while (state.killing) {
       // Only sessions in the middle of something: a group being written or committed.
       const { rows } = await killer.query(`select pg_terminate_backend(pid) as killed from pg_stat_activity
         where application_name = $1 and pid <> pg_backend_pid() and state in ('active', 'idle in transaction')`, [ctx.testDb.schema])
-      kills += rows.filter((r: { killed: boolean }) => r.killed).length
+      state.kills += rows.filter((r: { killed: boolean }) => r.killed).length
       await sleep(15)
     }
   })()
 
+  // A group is one short statement: to give the killer something to find, another session
+  // holds the log's head for a moment during each wave, so that appends wait, active, behind it.
+  const blocker = new pg.Client({ connectionString: DATABASE_URL })
+  await blocker.connect()
+  t.teardown(async () => await blocker.end())
   const answers: Array<{ trace: string, status: number, decisionId?: string }> = []
-  for (let wave = 0; wave < 8; wave++) {
+  for (let wave = 0; wave < 40 && (wave < 8 || state.kills < 3); wave++) {
+    const hold = blocker.query(`begin; select 1 from ${ctx.testDb.schema as string}.audit_heads for update; select pg_sleep(0.03); commit`)
     const batch = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
       const trace = `w${wave}-${i}`
       const res = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: trace, topic: 'job.mcp-bridge.read.x', trace_id: trace } })
       return { trace, status: res.statusCode, decisionId: res.statusCode === 200 ? res.json().decision_id as string : undefined }
     }))
+    await hold
     answers.push(...batch)
   }
   state.killing = false
@@ -41,7 +47,7 @@ t.test('killing connections while groups commit', { skip: !ON_POSTGRES && 'the e
 
   const ok = answers.filter((a) => a.status === 200)
   const refused = answers.filter((a) => a.status !== 200)
-  t.ok(kills > 0, `${kills} connections killed`)
+  t.ok(state.kills > 0, `${state.kills} connections killed`)
   t.ok(refused.every((a) => a.status === 503), 'every failure is a 503 DENY')
   t.comment(`${ok.length} recorded, ${refused.length} refused; writer ${JSON.stringify(ctx.app.auditWriter.stats)}`)
 
