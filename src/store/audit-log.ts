@@ -66,8 +66,8 @@ export async function appendRecords (q: Queryable, tenantId: string, from: { seq
  * Appends a group sealed on `from` and commits it, in one statement that is its own (implicit)
  * transaction: one round trip instead of three. Returns false, appending nothing, when the head
  * is not at `from`. Throws, with nothing of it committed, if the statement has not got its rows
- * in within `budgetMs` of reaching the server (SQLSTATE AB001), or on any other error; see
- * `appendOutcomeKnown` for which errors leave the outcome unknown. The connection must run with
+ * in within `budgetMs` of reaching the server (SQLSTATE AB001, migrations/0005), or on any
+ * other error; see `appendFailedForSure` for which errors leave the outcome unknown. The connection must run with
  * `synchronous_commit = on` (openPostgres sets it for every connection).
  */
 export async function appendAndCommit (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[], budgetMs: number): Promise<boolean> {
@@ -75,9 +75,6 @@ export async function appendAndCommit (q: Queryable, tenantId: string, from: { s
   const { rows } = await q.query<{ appended: string }>(APPEND_COMMIT_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, Math.max(0, Math.floor(budgetMs)), ...columnArrays(records)], 'arbiter_append_commit')
   return Number(rows[0].appended) === records.length
 }
-
-/** The SQLSTATE of a group that ran past its budget (migrations/0005). */
-export const BUDGET_EXCEEDED = 'AB001'
 
 /**
  * Whether an error of `appendAndCommit` means the statement did not commit. The server reported

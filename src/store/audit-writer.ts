@@ -20,7 +20,8 @@
  * sent are left out; a group is rolled back if its rows are not in before its shortest deadline
  * (checked by the server for a one-statement group, by this writer before COMMIT for a
  * transaction); a failed group fails every record in it. Only the commit and its answer can
- * race a deadline, and that is counted (`lateCommits`) and logged. */
+ * race a deadline, and that is counted (`lateCommits`) and logged.
+ */
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
