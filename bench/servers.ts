@@ -70,9 +70,9 @@ function instrument (db: Database, log: GroupLog): Database {
               query: async <R>(text: string, params?: unknown[], name?: string) => {
                 const q0 = performance.now()
                 const res = await c.query<R>(text, params, name)
-                if (text.startsWith('with moved as')) {
-                  // Columns travel as arrays (params 7 on): the first one's length is the group's size.
-                  rows += (params?.[6] as unknown[]).length
+                if (text.startsWith('select arbiter_append')) {
+                  // Columns travel as arrays (params 8 on): the first one's length is the group's size.
+                  rows += (params?.[7] as unknown[]).length
                   insert += performance.now() - q0
                 }
                 return res

@@ -24,6 +24,7 @@ export async function lockTransactions (q: Queryable, tenantId: string): Promise
   await q.query("select pg_advisory_xact_lock(hashtext('arbiter.log.' || current_schema() || '.' || $1))", [tenantId], 'arbiter_lock_transactions')
 }
 
+// arbiter_append (migrations/0005) takes the columns as arrays in this order.
 const COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['tenant_id', 'text'], ['seq', 'bigint'], ['record_type', 'text'], ['at', 'timestamptz'], ['trace_id', 'text'],
   ['job_id', 'text'], ['decision_id', 'uuid'], ['topic', 'text'], ['decision', 'text'], ['rule_id', 'text'],
@@ -64,29 +65,29 @@ export async function appendRecords (q: Queryable, tenantId: string, from: { seq
 
 /**
  * Appends a group sealed on `from` and commits it, in one statement that is its own (implicit)
- * transaction: one round trip instead of three. Returns false, appending nothing, when the head
- * is not at `from`. Throws, with nothing of it committed, if the statement has not got its rows
- * in within `budgetMs` of reaching the server (SQLSTATE AB001, migrations/0005), or on any
- * other error; see `appendFailedForSure` for which errors leave the outcome unknown. The connection must run with
- * `synchronous_commit = on` (openPostgres sets it for every connection).
+ * transaction: one round trip instead of three (`arbiter_append`, migrations/0005). Returns
+ * false, appending nothing, when the head is not at `from`. Throws, with nothing of it
+ * committed, if its rows are not in within `budgetMs` of the statement reaching the server
+ * (SQLSTATE AB001) or it waited longer than `waitMs` for the head (55P03), or on any other
+ * error; see `appendFailedForSure` for which errors leave the outcome unknown.
  */
-export async function appendAndCommit (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[], budgetMs: number): Promise<boolean> {
+export async function appendAndCommit (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[], budgetMs: number, waitMs: number): Promise<boolean> {
   const last = records[records.length - 1]
-  const { rows } = await q.query<{ appended: string }>(APPEND_COMMIT_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, Math.max(0, Math.floor(budgetMs)), ...columnArrays(records)], 'arbiter_append_commit')
+  const ms = (x: number): number => Math.max(0, Math.floor(x))
+  const { rows } = await q.query<{ appended: string }>(APPEND_COMMIT_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, ms(budgetMs), ms(waitMs), ...columnArrays(records)], 'arbiter_append_commit')
   return Number(rows[0].appended) === records.length
 }
 
+const APPEND_COMMIT_SQL = `select arbiter_append(${Array.from({ length: 7 + COLUMNS.length }, (_, i) => `$${i + 1}`).join(', ')}) as appended`
+
 /**
- * Whether an error of `appendAndCommit` means the statement did not commit. The server reported
- * the statement failed, except for connection failures (class 08) and operator intervention
- * (class 57, but for a cancel, which comes before the commit): a backend terminated during its
- * commit may report that after committing. Errors without a SQLSTATE (the socket closed, a
- * client timeout) leave the outcome unknown too.
+ * Whether an error of `appendAndCommit` means the statement did not commit: the server reported
+ * an ERROR, which aborts the statement's transaction. A FATAL or PANIC (a backend terminated, a
+ * failed flush) may come after the commit, and an error without a severity (the socket closed,
+ * a client timeout) is not the server's word: those leave the outcome unknown.
  */
 export function appendFailedForSure (err: unknown): boolean {
-  const code = (err as { code?: unknown }).code
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return false
-  return code === '57014' || !(code.startsWith('08') || code.startsWith('57'))
+  return (err as { severity?: unknown }).severity === 'ERROR'
 }
 
 /**
@@ -114,29 +115,17 @@ function columnArrays (records: readonly SealedRecord[]): unknown[][] {
 // group appended onto a head that another transaction is still moving waits for that commit and
 // then compares with the head it left (a WHERE on seq and hash would be judged on the version
 // before, skip the row and refuse at once). A wrong head is left as it was.
-const moveHead = `moved as (
+const APPEND_SQL = `with moved as (
   update audit_heads
      set seq = case when seq = $4 and hash = $5 then $2 else seq end,
          hash = case when seq = $4 and hash = $5 then $3 else hash end
    where tenant_id = $1
   returning seq = $2 and hash = $3 as ok
-)`
-
-const insertColumns = (first: number): string => `insert into audit_log (${COLUMNS.map(([name]) => name).join(', ')})
-select * from unnest(${COLUMNS.map(([, type], i) => `$${i + first}::${type}[]`).join(', ')})
-where exists (select 1 from moved where ok)`
-
-const APPEND_SQL = `with ${moveHead}
-${insertColumns(6)}
-returning pg_current_xact_id()::text as xid`
-
-// The budget check takes the count of inserted rows as its argument, so it runs after them.
-const APPEND_COMMIT_SQL = `with ${moveHead},
-inserted as (
-${insertColumns(7)}
-returning 1
 )
-select arbiter_within_budget((select count(*) from inserted), $6) as appended`
+insert into audit_log (${COLUMNS.map(([name]) => name).join(', ')})
+select * from unnest(${COLUMNS.map(([, type], i) => `$${i + 6}::${type}[]`).join(', ')})
+where exists (select 1 from moved where ok)
+returning pg_current_xact_id()::text as xid`
 
 export type LogRow = StoredRecord & {
   record_type: string

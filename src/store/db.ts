@@ -73,11 +73,17 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
   })
   // An idle client losing its server emits here; unhandled, it would crash the process.
   pool.on('error', (err) => options.onError?.(err))
+  // Each connection's server process, asked of the server: the id in the protocol's key data is
+  // a pooler's own when one stands in between. Queued ahead of the connection's first query.
+  const pids = new WeakMap<pg.PoolClient, number>()
+  pool.on('connect', (client) => {
+    client.query<{ pid: number }>('select pg_backend_pid() as pid').then(({ rows }) => { pids.set(client, rows[0].pid) }, () => {})
+  })
   const wrap = (client: pg.PoolClient | pg.Pool): Queryable => ({
     query: async <R>(text: string, params?: unknown[], name?: string) =>
       await (name === undefined ? client.query(text, params) : client.query({ name, text, values: params })) as unknown as { rows: R[] },
     exec: async (script: string) => { await client.query(script) },
-    pid: (client as { processID?: number | null }).processID ?? undefined
+    get pid () { return client instanceof pg.Pool ? undefined : pids.get(client) }
   })
   const session = async <T>(fn: (c: Queryable) => Promise<T>): Promise<T> => {
     const client = await pool.connect()

@@ -255,7 +255,7 @@ t.test('a group sealed ahead commits in one statement of its own, sent once the 
     session: async (fn) => await db.session(async (c) => await fn({
       ...c,
       query: async <R>(text: string, params?: unknown[], name?: string) => {
-        const append = /insert into audit_log/i.test(text)
+        const append = /arbiter_append/.test(text)
         const which = append ? (statements++ === 0 ? 'A' : 'B') : ''
         if (which === 'A') await new Promise((resolve) => setTimeout(resolve, 100))
         if (append) events.push(`${which} sent`)
@@ -320,9 +320,10 @@ t.test('a lost answer to a group\'s statement is resolved by reading the log onc
     const losing: Database = {
       ...db,
       session: async (fn) => await db.session(async (c) => await fn({
-        ...c,
+        exec: c.exec,
+        get pid () { return c.pid },
         query: async <R>(text: string, params?: unknown[], name?: string) => {
-          if (!/insert into audit_log/i.test(text)) return await c.query<R>(text, params, name)
+          if (!/arbiter_append/.test(text)) return await c.query<R>(text, params, name)
           if (committed) await c.query<R>(text, params, name)
           throw new Error('Connection terminated unexpectedly')
         }
@@ -346,6 +347,130 @@ t.test('a lost answer to a group\'s statement is resolved by reading the log onc
     t.equal((await writer.append(entry('acme', 2), later())).seq, committed ? 3 : 2, 'the log goes on without a gap')
     t.equal(await verifyLog(db, 'acme'), committed ? 3 : 2)
   }
+})
+
+t.test('a lost answer while the server process still waits to commit is resolved only once it is done', { skip: ON_POSTGRES ? false : 'the embedded database runs in this process: no answer can be lost' }, async (t) => {
+  const { db, open } = await testDatabase(t)
+  await migrate(db)
+  const side = await open()
+  const holder = await open()
+  const writer = new AuditWriter(db, key)
+  await writer.append(entry('acme', 0), later())
+  // The head is held elsewhere, so the statement waits on the server; its answer is lost at once
+  // (it runs on a connection of its own, whose process the writer is told of).
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let locked!: () => void
+  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
+  const holding = holder.transaction(async (tx) => {
+    await tx.query("select 1 from audit_heads where tenant_id = 'acme' for update")
+    locked()
+    await released
+  })
+  await lockHeld
+  let statement: Promise<void> | undefined
+  const losing: Database = {
+    ...db,
+    session: async (fn) => await db.session(async (c) => {
+      let pid: number | undefined
+      return await fn({
+        exec: c.exec,
+        get pid () { return pid },
+        query: async <R>(text: string, params?: unknown[], name?: string) => {
+          if (!/arbiter_append/.test(text)) return await c.query<R>(text, params, name)
+          let sent!: (pid: number) => void
+          const running = new Promise<number>((resolve) => { sent = resolve })
+          statement = side.session(async (other) => {
+            await other.query('select 1')
+            sent(other.pid as number)
+            await other.query(text, params, name)
+          })
+          pid = await running
+          await new Promise((resolve) => setTimeout(resolve, 50))
+          throw new Error('Connection terminated unexpectedly')
+        }
+      })
+    })
+  }
+  Object.assign(writer, { db: losing })
+  const appending = writer.append(entry('acme', 1), later())
+  setTimeout(release, 300)
+  const r = await appending
+  await holding
+  await statement
+  t.equal(r.seq, 2, 'the caller is told it committed, as it did')
+  t.equal(writer.stats.recoveredCommits, 1)
+  t.equal(writer.stats.inDoubt, 0)
+  t.equal(await countRecords(db), 2)
+  t.equal(await verifyLog(db, 'acme'), 2)
+})
+
+t.test('a head held elsewhere keeps a group\'s statement waiting no longer than its callers', { skip: ON_POSTGRES ? false : 'the embedded database has no second connection to hold the head' }, async (t) => {
+  const { db, open } = await testDatabase(t)
+  await migrate(db)
+  const holder = await open()
+  const writer = new AuditWriter(db, key)
+  await writer.append(entry('acme', 0), later())
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let locked!: () => void
+  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
+  const holding = holder.transaction(async (tx) => {
+    await tx.query("select 1 from audit_heads where tenant_id = 'acme' for update")
+    locked()
+    await released
+  })
+  await lockHeld
+  const results = await Promise.allSettled([1, 2].map(async (i) => await writer.append(entry('acme', i), performance.now() + 200)))
+  t.same(results.map((r) => r.status), ['rejected', 'rejected'], 'both answered 503 at their deadline')
+  // Still holding the head: no statement of the writer may be left waiting for it.
+  let waiting = -1
+  for (let i = 0; i < 50 && waiting !== 0; i++) {
+    // This test's sessions share its schema's application name; only the holder is not waiting.
+    const { rows } = await holder.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name = current_setting('application_name') and pid <> pg_backend_pid()")
+    waiting = rows[0].n
+    if (waiting !== 0) await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  t.equal(waiting, 0, 'the server gave up waiting by the deadline')
+  release()
+  await holding
+  t.equal(await countRecords(db), 1)
+  t.equal((await writer.append(entry('acme', 3), later())).seq, 2)
+})
+
+t.test('a transaction does not wait for appends sealed ahead that are not sent yet', { timeout: 30000 }, async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  const writer = new AuditWriter(db, key, { maxBatch: 1 })
+  await writer.append(entry('acme', 0), later())
+  // While the transaction's work runs, appends are sealed ahead after it; on the embedded
+  // database they cannot even start until it commits.
+  const [a1, tx, a3, a4] = await Promise.all([
+    writer.append(entry('acme', 1), later()),
+    writer.transact('acme', later(), async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      return { entries: [entry('acme', 2)], result: 'done' }
+    }),
+    writer.append(entry('acme', 3), later()),
+    writer.append(entry('acme', 4), later())
+  ])
+  t.equal(tx.result, 'done')
+  t.same([a1.seq, tx.records[0].seq, a3.seq, a4.seq].sort((x, y) => x - y), [2, 3, 4, 5])
+  t.equal(await verifyLog(db, 'acme'), 5)
+})
+
+t.test('the one-statement append commits synchronously and bounds its wait, whatever the session says', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  const empty = ['text', 'bigint', 'text', 'timestamptz', 'text', 'text', 'uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text']
+    .map((type) => `'{}'::${type}[]`).join(', ')
+  const settings = await db.transaction(async (tx) => {
+    await tx.query("set local synchronous_commit = 'off'")
+    const { rows } = await tx.query<{ appended: string }>(`select arbiter_append('nobody', 1, 'x', 0, 'y', 1000, 1500, ${empty}) as appended`)
+    t.equal(Number(rows[0].appended), 0, 'no head: nothing appended')
+    return (await tx.query<{ sync: string, lock: string }>("select current_setting('synchronous_commit') as sync, current_setting('lock_timeout') as lock")).rows[0]
+  })
+  t.same(settings, { sync: 'on', lock: '1500ms' })
 })
 
 t.test('every server connection commits synchronously, set by the client whatever the server or role says', { skip: ON_POSTGRES ? false : 'the embedded database has no server settings to override' }, async (t) => {
