@@ -3,7 +3,7 @@ import t from 'tap'
 import { ChainVerifier, type AuditEntry } from '../../src/audit/chain.js'
 import { AuditWriter, type LogWork } from '../../src/store/audit-writer.js'
 import { countRecords, lockTransactions, readLog } from '../../src/store/audit-log.js'
-import type { Database } from '../../src/store/db.js'
+import type { Database, Queryable } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
 import { ON_POSTGRES, testApp, testDatabase } from '../helpers.js'
 
@@ -23,6 +23,26 @@ async function verifyLog (db: Database, tenant: string, hmacKeys: ReadonlyMap<st
   }
   return v.checked
 }
+
+/** Holds a lock in a transaction of `db` (taken by `take`) until the returned function is called; it resolves once that transaction has ended. */
+async function holdLock (db: Database, take: (tx: Queryable) => Promise<unknown>): Promise<() => Promise<void>> {
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let locked!: () => void
+  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
+  const holding = db.transaction(async (tx) => {
+    await take(tx)
+    locked()
+    await released
+  })
+  await lockHeld
+  return async () => {
+    release()
+    await holding
+  }
+}
+
+const headOf = (tenant: string) => async (tx: Queryable): Promise<unknown> => await tx.query('select 1 from audit_heads where tenant_id = $1 for update', [tenant])
 
 t.test('many concurrent writers, two instances, several tenants: gapless chains that verify', async (t) => {
   const { db, open } = await testDatabase(t)
@@ -218,22 +238,12 @@ t.test('appends do not wait for a transaction that waits for its lock', { skip: 
   const other = await open()
   const writer = new AuditWriter(db, key)
   await writer.append(entry('acme', 1), later())
-  let release!: () => void
-  const held = new Promise<void>((resolve) => { release = resolve })
-  let locked!: () => void
-  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
-  const holder = other.transaction(async (tx) => {
-    await lockTransactions(tx, 'acme')
-    locked()
-    await held
-  })
-  await lockHeld
+  const release = await holdLock(other, async (tx) => { await lockTransactions(tx, 'acme') })
   const waiting = writer.transact('acme', later(), async () => ({ entries: [entry('acme', 2)], result: 'late' }))
   await new Promise((resolve) => setTimeout(resolve, 50))
   const appended = await writer.append(entry('acme', 3), later())
   t.equal(appended.seq, 2, 'the append went on while the transaction waited')
-  release()
-  await holder
+  await release()
   t.equal((await waiting).records[0].seq, 3)
   t.equal(await verifyLog(db, 'acme'), 3)
 })
@@ -284,24 +294,14 @@ t.test('a group whose statement cannot get its rows in within its budget is roll
   const writer = new AuditWriter(db, key)
   await writer.append(entry('acme', 0), later())
   // Another connection holds the head row for longer than the shortest deadline in the group.
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  let locked!: () => void
-  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
-  const holder = other.transaction(async (tx) => {
-    await tx.query("select 1 from audit_heads where tenant_id = 'acme' for update")
-    locked()
-    await released
-  })
-  await lockHeld
+  const release = await holdLock(other, headOf('acme'))
   const appends = Promise.allSettled([
     writer.append(entry('acme', 1), performance.now() + 100),
     writer.append(entry('acme', 2), later()),
     writer.append(entry('acme', 3), later())
   ])
   await new Promise((resolve) => setTimeout(resolve, 300))
-  release()
-  await holder
+  await release()
   const [short, long1, long2] = await appends
   t.equal(short.status, 'rejected', 'the caller whose deadline passed is answered 503')
   t.same([long1, long2].map((r) => r.status), ['fulfilled', 'fulfilled'], 'the others are written after all')
@@ -358,16 +358,7 @@ t.test('a lost answer while the server process still waits to commit is resolved
   await writer.append(entry('acme', 0), later())
   // The head is held elsewhere, so the statement waits on the server; its answer is lost at once
   // (it runs on a connection of its own, whose process the writer is told of).
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  let locked!: () => void
-  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
-  const holding = holder.transaction(async (tx) => {
-    await tx.query("select 1 from audit_heads where tenant_id = 'acme' for update")
-    locked()
-    await released
-  })
-  await lockHeld
+  const release = await holdLock(holder, headOf('acme'))
   let statement: Promise<void> | undefined
   const losing: Database = {
     ...db,
@@ -394,9 +385,9 @@ t.test('a lost answer while the server process still waits to commit is resolved
   }
   Object.assign(writer, { db: losing })
   const appending = writer.append(entry('acme', 1), later())
-  setTimeout(release, 300)
+  const released = new Promise((resolve) => setTimeout(resolve, 300)).then(release)
   const r = await appending
-  await holding
+  await released
   await statement
   t.equal(r.seq, 2, 'the caller is told it committed, as it did')
   t.equal(writer.stats.recoveredCommits, 1)
@@ -411,16 +402,7 @@ t.test('a head held elsewhere keeps a group\'s statement waiting no longer than 
   const holder = await open()
   const writer = new AuditWriter(db, key)
   await writer.append(entry('acme', 0), later())
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  let locked!: () => void
-  const lockHeld = new Promise<void>((resolve) => { locked = resolve })
-  const holding = holder.transaction(async (tx) => {
-    await tx.query("select 1 from audit_heads where tenant_id = 'acme' for update")
-    locked()
-    await released
-  })
-  await lockHeld
+  const release = await holdLock(holder, headOf('acme'))
   const results = await Promise.allSettled([1, 2].map(async (i) => await writer.append(entry('acme', i), performance.now() + 200)))
   t.same(results.map((r) => r.status), ['rejected', 'rejected'], 'both answered 503 at their deadline')
   // Still holding the head: no statement of the writer may be left waiting for it.
@@ -432,8 +414,7 @@ t.test('a head held elsewhere keeps a group\'s statement waiting no longer than 
     if (waiting !== 0) await new Promise((resolve) => setTimeout(resolve, 20))
   }
   t.equal(waiting, 0, 'the server gave up waiting by the deadline')
-  release()
-  await holding
+  await release()
   t.equal(await countRecords(db), 1)
   t.equal((await writer.append(entry('acme', 3), later())).seq, 2)
 })
