@@ -442,7 +442,9 @@ export class AuditWriter {
    * committed if and only if its last record is in the log.
    */
   private async landedAlone (tenantId: string, records: SealedRecord[], pid: number | undefined, cause: unknown): Promise<boolean> {
-    if (pid === undefined) return false
+    // Without the process (the embedded database, or a connection that never told it) there is
+    // nothing to wait for, and a record read now could still commit: the group is in doubt.
+    if (pid === undefined) return this.inDoubt(tenantId, records, cause)
     const last = records[records.length - 1]
     return await this.resolveLost(tenantId, records, cause, async () =>
       await backendBusy(this.db, pid) ? undefined : await hasRecord(this.db, tenantId, last.seq, last.hash))
@@ -450,8 +452,8 @@ export class AuditWriter {
 
   /**
    * Asks `probe` (on another connection) whether a group whose answer was lost committed, every
-   * 20 ms while it cannot tell yet, for up to a second. If that cannot be learned, the group is
-   * failed and counted as in doubt.
+   * 20 ms while it cannot tell yet, for up to a second; if that cannot be learned, the group is
+   * in doubt.
    */
   private async resolveLost (tenantId: string, sealed: SealedRecord[], cause: unknown, probe: () => Promise<boolean | undefined>): Promise<boolean> {
     let lastErr = cause
@@ -464,8 +466,13 @@ export class AuditWriter {
       }
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
+    return this.inDoubt(tenantId, sealed, lastErr)
+  }
+
+  /** Counts and logs a group whose commit could not be learned; it is failed (false). */
+  private inDoubt (tenantId: string, sealed: SealedRecord[], err: unknown): false {
     this.stats.inDoubt += sealed.length
-    this.options.log?.error({ err: lastErr, tenantId, fromSeq: sealed[0].seq, toSeq: sealed[sealed.length - 1].seq }, 'commit outcome unknown and unreadable: these records may be in the log although their callers were answered 503')
+    this.options.log?.error({ err, tenantId, fromSeq: sealed[0].seq, toSeq: sealed[sealed.length - 1].seq }, 'commit outcome unknown and unreadable: these records may be in the log although their callers were answered 503')
     return false
   }
 

@@ -349,6 +349,30 @@ t.test('a lost answer to a group\'s statement is resolved by reading the log onc
   }
 })
 
+t.test('a lost answer with no server process to ask about is counted in doubt, not taken for a failure', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  const losing: Database = {
+    ...db,
+    session: async (fn) => await db.session(async (c) => await fn({
+      exec: c.exec,
+      pid: undefined,
+      query: async <R>(text: string, params?: unknown[], name?: string) => {
+        if (!/arbiter_append/.test(text)) return await c.query<R>(text, params, name)
+        await c.query<R>(text, params, name)
+        throw new Error('Connection terminated unexpectedly')
+      }
+    }))
+  }
+  const writer = new AuditWriter(db, key)
+  await writer.append(entry('acme', 0), later())
+  Object.assign(writer, { db: losing })
+  const [r] = await Promise.allSettled([writer.append(entry('acme', 1), later())])
+  t.equal(r.status, 'rejected', 'the caller is answered 503')
+  t.equal(writer.stats.inDoubt, 1, 'and the record, which did commit, is counted in doubt')
+  t.equal(await countRecords(db), 2)
+})
+
 t.test('a lost answer while the server process still waits to commit is resolved only once it is done', { skip: ON_POSTGRES ? false : 'the embedded database runs in this process: no answer can be lost' }, async (t) => {
   const { db, open } = await testDatabase(t)
   await migrate(db)
