@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ChainVerifier, type AuditEntry } from '../../src/audit/chain.js'
-import { AuditWriter, type LogWork } from '../../src/store/audit-writer.js'
+import { AuditWriter, type LogWork, type WriterOptions } from '../../src/store/audit-writer.js'
 import { countRecords, lockTransactions, readLog } from '../../src/store/audit-log.js'
 import type { Database, Queryable } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
@@ -43,6 +43,41 @@ async function holdLock (db: Database, take: (tx: Queryable) => Promise<unknown>
 }
 
 const headOf = (tenant: string) => async (tx: Queryable): Promise<unknown> => await tx.query('select 1 from audit_heads where tenant_id = $1 for update', [tenant])
+
+/** A migrated database and a writer that has appended one record to 'acme' (so it knows the head). */
+async function seeded (t: Test, options?: WriterOptions): Promise<{ db: Database, open: () => Promise<Database>, writer: AuditWriter }> {
+  const { db, open } = await testDatabase(t)
+  await migrate(db)
+  const writer = new AuditWriter(db, key, options)
+  await writer.append(entry('acme', 0), later())
+  return { db, open, writer }
+}
+
+type AppendHandler = (run: (on?: Queryable) => Promise<{ rows: unknown[] }>, tell: (pid: number | undefined) => void) => Promise<{ rows: unknown[] }>
+
+/**
+ * `db`, whose sessions hand each group statement (`arbiter_append`) to `handle`: it may delay
+ * it, run it (on the session's connection or another), lose its answer, and `tell` the writer
+ * another server process id than the connection's.
+ */
+function interceptAppend (db: Database, handle: AppendHandler): Database {
+  return {
+    ...db,
+    session: async (fn) => await db.session(async (c) => {
+      let told: { pid: number | undefined } | undefined
+      return await fn({
+        exec: c.exec,
+        get pid () { return told === undefined ? c.pid : told.pid },
+        query: async <R>(text: string, params?: unknown[], name?: string) => {
+          if (!/arbiter_append/.test(text)) return await c.query<R>(text, params, name)
+          return await handle(async (on = c) => await on.query(text, params, name), (pid) => { told = { pid } }) as { rows: R[] }
+        }
+      })
+    })
+  }
+}
+
+const lost = (): Error => new Error('Connection terminated unexpectedly')
 
 t.test('many concurrent writers, two instances, several tenants: gapless chains that verify', async (t) => {
   const { db, open } = await testDatabase(t)
@@ -249,34 +284,26 @@ t.test('appends do not wait for a transaction that waits for its lock', { skip: 
 })
 
 t.test('a group sealed ahead commits in one statement of its own, sent once the group before has returned', async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
+  const { db, writer } = await seeded(t, { maxBatch: 1 })
   const events: string[] = []
   let statements = 0
   let transactions = 0
   // The first group's statement is slow to leave: the second, sealed on it, must not overtake
   // it (it would find the head behind and be sealed again).
   const slow: Database = {
-    ...db,
+    ...interceptAppend(db, async (run) => {
+      const which = statements++ === 0 ? 'A' : 'B'
+      if (which === 'A') await new Promise((resolve) => setTimeout(resolve, 100))
+      events.push(`${which} sent`)
+      const rows = await run()
+      events.push(`${which} returned`)
+      return rows
+    }),
     transaction: async (fn, options) => {
       transactions++
       return await db.transaction(fn, options)
-    },
-    session: async (fn) => await db.session(async (c) => await fn({
-      ...c,
-      query: async <R>(text: string, params?: unknown[], name?: string) => {
-        const append = /arbiter_append/.test(text)
-        const which = append ? (statements++ === 0 ? 'A' : 'B') : ''
-        if (which === 'A') await new Promise((resolve) => setTimeout(resolve, 100))
-        if (append) events.push(`${which} sent`)
-        const rows = await c.query<R>(text, params, name)
-        if (append) events.push(`${which} returned`)
-        return rows
-      }
-    }))
+    }
   }
-  const writer = new AuditWriter(db, key, { maxBatch: 1 })
-  await writer.append(entry('acme', 0), later())
   // The same writer on the slow handle: its head is known, so both groups are sealed ahead.
   Object.assign(writer, { db: slow })
   const [a, b] = await Promise.all([writer.append(entry('acme', 1), later()), writer.append(entry('acme', 2), later())])
@@ -288,11 +315,8 @@ t.test('a group sealed ahead commits in one statement of its own, sent once the 
 })
 
 t.test('a group whose statement cannot get its rows in within its budget is rolled back by the server; the others go again', { skip: ON_POSTGRES ? false : 'the embedded database has no second connection to hold the head' }, async (t) => {
-  const { db, open } = await testDatabase(t)
-  await migrate(db)
+  const { db, open, writer } = await seeded(t)
   const other = await open()
-  const writer = new AuditWriter(db, key)
-  await writer.append(entry('acme', 0), later())
   // Another connection holds the head row for longer than the shortest deadline in the group.
   const release = await holdLock(other, headOf('acme'))
   const appends = Promise.allSettled([
@@ -314,24 +338,14 @@ t.test('a group whose statement cannot get its rows in within its budget is roll
 
 t.test('a lost answer to a group\'s statement is resolved by reading the log once the server process is done', { skip: ON_POSTGRES ? false : 'the embedded database runs in this process: no answer can be lost' }, async (t) => {
   for (const committed of [true, false]) {
-    const { db } = await testDatabase(t)
-    await migrate(db)
+    const { db, writer } = await seeded(t)
     // The statement runs (or not) and then its answer is lost, as when the socket dies.
-    const losing: Database = {
-      ...db,
-      session: async (fn) => await db.session(async (c) => await fn({
-        exec: c.exec,
-        get pid () { return c.pid },
-        query: async <R>(text: string, params?: unknown[], name?: string) => {
-          if (!/arbiter_append/.test(text)) return await c.query<R>(text, params, name)
-          if (committed) await c.query<R>(text, params, name)
-          throw new Error('Connection terminated unexpectedly')
-        }
-      }))
-    }
-    const writer = new AuditWriter(db, key)
-    await writer.append(entry('acme', 0), later())
-    Object.assign(writer, { db: losing })
+    Object.assign(writer, {
+      db: interceptAppend(db, async (run) => {
+        if (committed) await run()
+        throw lost()
+      })
+    })
     const [r] = await Promise.allSettled([writer.append(entry('acme', 1), later())])
     Object.assign(writer, { db })
     if (committed) {
@@ -350,23 +364,14 @@ t.test('a lost answer to a group\'s statement is resolved by reading the log onc
 })
 
 t.test('a lost answer with no server process to ask about is counted in doubt, not taken for a failure', async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
-  const losing: Database = {
-    ...db,
-    session: async (fn) => await db.session(async (c) => await fn({
-      exec: c.exec,
-      pid: undefined,
-      query: async <R>(text: string, params?: unknown[], name?: string) => {
-        if (!/arbiter_append/.test(text)) return await c.query<R>(text, params, name)
-        await c.query<R>(text, params, name)
-        throw new Error('Connection terminated unexpectedly')
-      }
-    }))
-  }
-  const writer = new AuditWriter(db, key)
-  await writer.append(entry('acme', 0), later())
-  Object.assign(writer, { db: losing })
+  const { db, writer } = await seeded(t)
+  Object.assign(writer, {
+    db: interceptAppend(db, async (run, tell) => {
+      tell(undefined)
+      await run()
+      throw lost()
+    })
+  })
   const [r] = await Promise.allSettled([writer.append(entry('acme', 1), later())])
   t.equal(r.status, 'rejected', 'the caller is answered 503')
   t.equal(writer.stats.inDoubt, 1, 'and the record, which did commit, is counted in doubt')
@@ -374,39 +379,25 @@ t.test('a lost answer with no server process to ask about is counted in doubt, n
 })
 
 t.test('a lost answer while the server process still waits to commit is resolved only once it is done', { skip: ON_POSTGRES ? false : 'the embedded database runs in this process: no answer can be lost' }, async (t) => {
-  const { db, open } = await testDatabase(t)
-  await migrate(db)
+  const { db, open, writer } = await seeded(t)
   const side = await open()
   const holder = await open()
-  const writer = new AuditWriter(db, key)
-  await writer.append(entry('acme', 0), later())
   // The head is held elsewhere, so the statement waits on the server; its answer is lost at once
   // (it runs on a connection of its own, whose process the writer is told of).
   const release = await holdLock(holder, headOf('acme'))
   let statement: Promise<void> | undefined
-  const losing: Database = {
-    ...db,
-    session: async (fn) => await db.session(async (c) => {
-      let pid: number | undefined
-      return await fn({
-        exec: c.exec,
-        get pid () { return pid },
-        query: async <R>(text: string, params?: unknown[], name?: string) => {
-          if (!/arbiter_append/.test(text)) return await c.query<R>(text, params, name)
-          let sent!: (pid: number) => void
-          const running = new Promise<number>((resolve) => { sent = resolve })
-          statement = side.session(async (other) => {
-            await other.query('select 1')
-            sent(other.pid as number)
-            await other.query(text, params, name)
-          })
-          pid = await running
-          await new Promise((resolve) => setTimeout(resolve, 50))
-          throw new Error('Connection terminated unexpectedly')
-        }
-      })
+  const losing = interceptAppend(db, async (run, tell) => {
+    let sent!: (pid: number) => void
+    const running = new Promise<number>((resolve) => { sent = resolve })
+    statement = side.session(async (other) => {
+      await other.query('select 1')
+      sent(other.pid as number)
+      await run(other)
     })
-  }
+    tell(await running)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    throw lost()
+  })
   Object.assign(writer, { db: losing })
   const appending = writer.append(entry('acme', 1), later())
   const released = new Promise((resolve) => setTimeout(resolve, 300)).then(release)
@@ -421,11 +412,8 @@ t.test('a lost answer while the server process still waits to commit is resolved
 })
 
 t.test('a head held elsewhere keeps a group\'s statement waiting no longer than its callers', { skip: ON_POSTGRES ? false : 'the embedded database has no second connection to hold the head' }, async (t) => {
-  const { db, open } = await testDatabase(t)
-  await migrate(db)
+  const { db, open, writer } = await seeded(t)
   const holder = await open()
-  const writer = new AuditWriter(db, key)
-  await writer.append(entry('acme', 0), later())
   const release = await holdLock(holder, headOf('acme'))
   const results = await Promise.allSettled([1, 2].map(async (i) => await writer.append(entry('acme', i), performance.now() + 200)))
   t.same(results.map((r) => r.status), ['rejected', 'rejected'], 'both answered 503 at their deadline')
@@ -444,10 +432,7 @@ t.test('a head held elsewhere keeps a group\'s statement waiting no longer than 
 })
 
 t.test('a transaction does not wait for appends sealed ahead that are not sent yet', { timeout: 30000 }, async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
-  const writer = new AuditWriter(db, key, { maxBatch: 1 })
-  await writer.append(entry('acme', 0), later())
+  const { db, writer } = await seeded(t, { maxBatch: 1 })
   // While the transaction's work runs, appends are sealed ahead after it; on the embedded
   // database they cannot even start until it commits.
   const [a1, tx, a3, a4] = await Promise.all([
