@@ -1,31 +1,18 @@
 /**
  * The running service: the only place that listens, handles signals and reads process state.
  */
-import path from 'node:path'
 import pino from 'pino'
 import { loadCheckpointKey } from './audit/checkpoint-key.js'
 import { loadHmacKey, loadHmacKeyring } from './audit/hmac-key.js'
 import { buildApp, buildMetricsApp } from './app.js'
 import { ensureAdminKey } from './auth/bootstrap.js'
 import type { Config } from './config.js'
-import { openEmbedded, openPostgres, type Database } from './store/db.js'
+import { openDatabase } from './store/open.js'
 
 export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'token', 'secret', '*.token', '*.secret']
 
 export function createLogger (config: Pick<Config, 'logLevel'>): pino.Logger {
   return pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } })
-}
-
-export async function openDatabase (config: Config, log: pino.Logger): Promise<Database> {
-  if (config.databaseUrl !== undefined) {
-    return openPostgres(config.databaseUrl, {
-      connectionTimeoutMillis: config.checkBudgetMs,
-      onError: (err) => log.warn({ err }, 'idle database connection failed')
-    })
-  }
-  const dir = path.join(config.dataDir, 'pgdata')
-  log.info({ dir }, 'using the embedded database (set DATABASE_URL to use a Postgres server)')
-  return await openEmbedded(dir)
 }
 
 /** Starts Arbiter and keeps it running until SIGTERM or SIGINT. */

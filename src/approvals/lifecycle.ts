@@ -2,10 +2,12 @@
  * The rules of an approval's life, without I/O: what a re-check of a job finds, who may vote,
  * when a clock has run out, and which grant covers a job. The service applies them under locks.
  */
-import { hasRole, type Principal, type Role } from '../auth/principal.js'
+import { hasRole, type Principal } from '../auth/principal.js'
+import type { ApprovalStatus } from '../domain/approval-status.js'
+import type { Role } from '../domain/roles.js'
 import { compileGlob, globMatches } from '../policy/glob.js'
 import type { ApprovalRequirement, Job } from '../policy/types.js'
-import type { ApprovalRow, ApprovalStatus } from '../store/approvals.js'
+import type { ApprovalRow } from '../store/approvals.js'
 import type { GrantMatch, GrantRow } from '../store/grants.js'
 
 export const LIVE_STATUSES: readonly ApprovalStatus[] = ['PENDING', 'APPROVED']

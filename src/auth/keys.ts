@@ -7,7 +7,8 @@ import { ArbiterError } from '../errors.js'
 import { NAME_PATTERN, nameSchema } from '../policy/request-schema.js'
 import { countRootAdmins, getApiKey, insertApiKey, listApiKeys, revokeApiKey, withKeysLocked, type ApiKeyRow } from '../store/api-keys.js'
 import type { Database } from '../store/db.js'
-import { ALL_TENANTS, ANY_AGENT, mayGrant, ROLES, type Principal, type Role } from './principal.js'
+import { ROLES, type Role } from '../domain/roles.js'
+import { ALL_TENANTS, ANY_AGENT, mayGrant, type Principal } from './principal.js'
 import { generateToken } from './tokens.js'
 
 export interface KeyRequest {

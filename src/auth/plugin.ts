@@ -9,7 +9,8 @@ import { ArbiterError, errorBody } from '../errors.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import type { FailureLimiter } from './failure-limiter.js'
 import type { KeyLookup } from './key-lookup.js'
-import { allTenants, coversTenant, hasRole, speaksForJob, UNAUTHENTICATED, type Principal, type Role } from './principal.js'
+import type { Role } from '../domain/roles.js'
+import { allTenants, coversTenant, hasRole, speaksForJob, UNAUTHENTICATED, type Principal } from './principal.js'
 import { bearerToken, hashesMatch, identifyToken, isTokenShaped } from './tokens.js'
 
 export type Access = 'public' | readonly Role[]

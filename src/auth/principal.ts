@@ -3,8 +3,7 @@
  */
 import { matchesLinear } from '../policy/glob.js'
 
-export const ROLES = ['scheduler', 'reviewer', 'auditor', 'admin'] as const
-export type Role = typeof ROLES[number]
+import type { Role } from '../domain/roles.js'
 
 /** A tenant scope of `['*']` covers every tenant, present and future. */
 export const ALL_TENANTS = '*'

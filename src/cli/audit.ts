@@ -19,7 +19,7 @@ import {
 } from '../audit/evidence.js'
 import { HMAC_KEY_FILE, loadHmacKey, loadHmacKeyring } from '../audit/hmac-key.js'
 import { loadConfig, type Config } from '../config.js'
-import { openDatabase } from '../server.js'
+import { openDatabase } from '../store/open.js'
 import { getHead, lastSeq, logIds, matchingRange, readLog, type LogRow } from '../store/audit-log.js'
 import { latestCheckpoints, listCheckpoints } from '../store/checkpoints.js'
 import type { Database, Queryable } from '../store/db.js'

@@ -6,10 +6,10 @@
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { createKey, listKeys, OPERATOR, revokeKey, type KeyView } from '../auth/keys.js'
-import type { Role } from '../auth/principal.js'
+import type { Role } from '../domain/roles.js'
 import { loadConfig } from '../config.js'
 import { ArbiterError } from '../errors.js'
-import { openDatabase } from '../server.js'
+import { openDatabase } from '../store/open.js'
 import { migrate } from '../store/migrate.js'
 import type { Output } from './policy.js'
 

@@ -2,7 +2,7 @@
 /** The `arbiter` command: serve, policy lint, policy test, audit export, audit verify, keys. */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config.js'
-import { PolicyLoadError } from '../runtime/policy-holder.js'
+import { PolicyLoadError } from '../live-policy/holder.js'
 import { serve } from '../server.js'
 import { auditCommand } from './audit.js'
 import { keysCommand } from './keys.js'

@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { compilePolicy, formatProblem, type CompiledPolicy } from '../policy/index.js'
 import { parseSuite, runSuite } from '../policy/test-suite.js'
-import { readPolicySources } from '../runtime/policy-sources.js'
+import { readPolicySources } from '../live-policy/sources.js'
 
 export interface Output {
   out: (line: string) => void

@@ -1,6 +1,5 @@
 export { detectFindings, FINDING_TYPES, type Finding, type FindingType } from './detectors.js'
 export {
-  DEFAULT_FINDING_VERDICTS,
   outputVerdict,
   redactOutput,
   scanOutput,

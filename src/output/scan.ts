@@ -86,18 +86,6 @@ export const VERDICTS = ['ALLOW', 'REDACT', 'QUARANTINE'] as const
 export type OutputVerdict = typeof VERDICTS[number]
 export type FindingVerdicts = Readonly<Record<FindingType, 'allow' | 'redact' | 'quarantine'>>
 
-/** Credentials that grant access go to a human; personal data and leaked-but-scoped values are masked. */
-export const DEFAULT_FINDING_VERDICTS: FindingVerdicts = Object.freeze({
-  private_key: 'quarantine',
-  aws_access_key: 'quarantine',
-  github_token: 'quarantine',
-  slack_token: 'quarantine',
-  jwt: 'redact',
-  password_assignment: 'redact',
-  card_number: 'redact',
-  email: 'redact'
-})
-
 const SEVERITY: ReadonlyMap<string, number> = new Map([['allow', 0], ['redact', 1], ['quarantine', 2]])
 
 /** The most restrictive verdict over all findings (QUARANTINE > REDACT > ALLOW); no findings → ALLOW. Returns which finding types led to it. */

@@ -3,7 +3,8 @@
  * before failing, so a policy never half-loads.
  */
 import stableStringify from 'fast-json-stable-stringify'
-import { DEFAULT_FINDING_VERDICTS, type FindingVerdicts } from '../output/scan.js'
+import type { FindingVerdicts } from '../output/scan.js'
+import { DEFAULT_FINDING_VERDICTS } from './output-defaults.js'
 import { compileGlob, type Glob } from './glob.js'
 import { sha256Hex } from './hash.js'
 import { parsePolicyFile, type PolicyProblem } from './parse.js'

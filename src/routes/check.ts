@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { assertSpeaksFor, assertTenant, callerOf } from '../auth/plugin.js'
-import { decisionExtras, RecordFailure, type CheckService } from '../check-service.js'
+import { decisionExtras, RecordFailure, type CheckService } from '../decisions/check-service.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckRequest } from '../policy/index.js'

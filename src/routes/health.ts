@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Database } from '../store/db.js'
-import type { PolicyHolder } from '../runtime/policy-holder.js'
+import type { PolicyHolder } from '../live-policy/holder.js'
 import { errorBody } from '../errors.js'
 import { sha256Id } from './schemas.js'
 

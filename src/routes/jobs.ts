@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import { callerOf, jobTenant } from '../auth/plugin.js'
 import type { Clock } from '../clock.js'
 import { recordFailure } from '../errors.js'
-import { reportJobEvent, type JobEventRequest } from '../job-events.js'
+import { reportJobEvent, type JobEventRequest } from '../jobs/events.js'
 import { nameSchema } from '../policy/request-schema.js'
-import { JOB_STATUSES } from '../store/audit-log.js'
-import type { AuditWriter } from '../store/audit-writer.js'
+import { JOB_STATUSES } from '../domain/job-status.js'
+import type { AuditWriter } from '../ledger/writer.js'
 
 const idPattern = '^[\\x21-\\x7e]+$'
 

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ArbiterError } from '../errors.js'
 import { callerOf } from '../auth/plugin.js'
 import { createKey, listKeys, revokeKey, type KeyRequest } from '../auth/keys.js'
-import { ROLES } from '../auth/principal.js'
+import { ROLES } from '../domain/roles.js'
 import { NAME_PATTERN, nameSchema } from '../policy/request-schema.js'
 import type { Database } from '../store/db.js'
 

@@ -4,10 +4,10 @@ import type { HmacSigningKey } from '../audit/chain.js'
 import type { Clock } from '../clock.js'
 import { recordFailure } from '../errors.js'
 import { FINDING_TYPES } from '../output/index.js'
-import { checkOutput, type OutputCheckRequest } from '../output-check.js'
+import { checkOutput, type OutputCheckRequest } from '../jobs/output-check.js'
 import type { CompiledPolicy } from '../policy/compile.js'
 import { nameSchema } from '../policy/request-schema.js'
-import type { AuditWriter } from '../store/audit-writer.js'
+import type { AuditWriter } from '../ledger/writer.js'
 import { sha256Id } from './schemas.js'
 
 /** The largest output a request may carry (the policy's max_output_bytes is at most 8 MiB). */

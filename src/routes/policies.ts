@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { ArbiterError } from '../errors.js'
-import type { PolicyHolder } from '../runtime/policy-holder.js'
+import type { PolicyHolder } from '../live-policy/holder.js'
 import type { Database } from '../store/db.js'
 import { getSnapshot } from '../store/snapshots.js'
 import { sha256Id } from './schemas.js'

@@ -8,7 +8,8 @@ import { callerOf } from '../auth/plugin.js'
 import { tenantFilter } from '../auth/principal.js'
 import { ArbiterError } from '../errors.js'
 import { DECISIONS } from '../policy/types.js'
-import { listDecisions, listTrace, TERMINAL_STATUSES, type LogRow } from '../store/audit-log.js'
+import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
+import { listDecisions, listTrace, type LogRow } from '../store/audit-log.js'
 import type { Database } from '../store/db.js'
 
 const AUDITOR = ['auditor'] as const
@@ -86,7 +87,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
     const finalStatus = new Map<string, string>()
     for (const { rec } of parsed) {
       const status = str(rec.body.status)
-      if (rec.type === 'job.event' && rec.job_id !== null && status !== null && TERMINAL_STATUSES.includes(status)) finalStatus.set(`${rec.log}\n${rec.job_id}`, status)
+      if (rec.type === 'job.event' && rec.job_id !== null && status !== null && TERMINAL_STATUSES.includes(status as JobStatus)) finalStatus.set(`${rec.log}\n${rec.job_id}`, status)
     }
     return {
       trace_id: request.params.trace_id,

@@ -5,7 +5,7 @@
 import { checkRequestSchema } from '../policy/request-schema.js'
 import { COMMAND_CLASSES } from '../policy/shell/analyze.js'
 import { DECISIONS } from '../policy/types.js'
-import { APPROVAL_STATUSES } from '../store/approvals.js'
+import { APPROVAL_STATUSES } from '../domain/approval-status.js'
 
 export const constraintsSchema = {
   $id: 'Constraints',

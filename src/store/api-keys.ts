@@ -2,7 +2,7 @@
  * The api_keys table: bearer keys by id, their scope and their revocation. Rows are never
  * deleted and a revocation is final (the migration's trigger enforces both).
  */
-import type { Role } from '../auth/principal.js'
+import type { Role } from '../domain/roles.js'
 import type { Database, Queryable } from './db.js'
 
 export interface ApiKeyRow {

@@ -3,11 +3,9 @@
  * tenant's log (see approvals/service.ts), so it commits with the records that tell of it.
  */
 import type { Actor } from '../audit/chain.js'
+import type { ApprovalStatus } from '../domain/approval-status.js'
 import type { Constraints } from '../policy/types.js'
 import type { Queryable } from './db.js'
-
-export const APPROVAL_STATUSES = ['PENDING', 'APPROVED', 'DENIED', 'EXPIRED', 'CANCELLED', 'INVALIDATED', 'SUPERSEDED', 'CONSUMED'] as const
-export type ApprovalStatus = typeof APPROVAL_STATUSES[number]
 
 export interface ApprovalRow {
   approval_id: string

@@ -3,6 +3,7 @@
  * transaction and the head lock; everything else here reads.
  */
 import { GENESIS_HASH, type SealedRecord, type StoredRecord } from '../audit/chain.js'
+import { TERMINAL_STATUSES } from '../domain/job-status.js'
 import type { Queryable } from './db.js'
 
 /** Locks the log's head row (creating it for a new log) and returns it. */
@@ -188,9 +189,6 @@ export async function jobState (q: Queryable, tenantId: string, jobId: string): 
   const r = rows[0]
   return r === undefined ? undefined : { decisionId: r.decision_id, traceId: r.trace_id, decision: r.decision, principalId: r.principal_id, terminal: r.terminal }
 }
-
-export const JOB_STATUSES = ['DISPATCHED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const
-export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT']
 
 export interface DecisionFilter {
   jobId?: string

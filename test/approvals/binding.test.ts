@@ -1,5 +1,5 @@
 import t from 'tap'
-import { approvalApp, deploy, prodWrite } from './fixture.js'
+import { approvalApp, deploy, prodWrite } from '../fixtures/approvals.js'
 
 t.test('hash binding: any hashed change needs a new approval and supersedes the old; key order does not matter', async (t) => {
   const ctx = await approvalApp(t)

@@ -3,7 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { countRecords } from '../../src/store/audit-log.js'
 import { policyDir } from '../helpers.js'
-import { approvalApp, deploy, POLICY, prodWrite } from './fixture.js'
+import { approvalApp, deploy, POLICY, prodWrite } from '../fixtures/approvals.js'
 
 t.test('a pending approval expires at its TTL: the check answers DENY and records the expiry; a late vote is refused', async (t) => {
   const ctx = await approvalApp(t)

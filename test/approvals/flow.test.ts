@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { countRecords } from '../../src/store/audit-log.js'
-import { approvalApp, prodWrite } from './fixture.js'
+import { approvalApp, prodWrite } from '../fixtures/approvals.js'
 
 t.test('the flow: require approval, the queue, one item, approve, ALLOW with the ref, and the trace', async (t) => {
   const ctx = await approvalApp(t)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { countRecords } from '../../src/store/audit-log.js'
-import { approvalApp, deploy, POLICY, prodWrite, type ApprovalCtx } from './fixture.js'
+import { approvalApp, deploy, POLICY, prodWrite, type ApprovalCtx } from '../fixtures/approvals.js'
 
 async function grant (ctx: ApprovalCtx, body: Record<string, unknown>, token = ctx.tokens.alice): Promise<Record<string, any>> {
   const res = await ctx.call('POST', '/grants', token, { session_id: 's-1', match: { topics: ['job.write.*'], risk_tags: ['prod'] }, ttl_sec: 600, max_uses: 2, note: 'running the ticket migration', ...body })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { countRecords } from '../../src/store/audit-log.js'
-import { approvalApp, deploy, prodWrite, START } from './fixture.js'
+import { approvalApp, deploy, prodWrite, START } from '../fixtures/approvals.js'
 
 t.test('50 concurrent approve/deny calls on one approval, over two instances on one database: one resolution', async (t) => {
   const clockAt = { ms: START }

@@ -18,7 +18,7 @@ import { publicKeyRing, type EvidenceFilter, type Manifest } from '../../src/aud
 import { loadHmacKey } from '../../src/audit/hmac-key.js'
 import { auditCommand, exportEvidence, resolveTime, verifyEvidence, type AuditIo } from '../../src/cli/audit.js'
 import { PACKAGE_ROOT } from '../../src/paths.js'
-import { AuditWriter } from '../../src/store/audit-writer.js'
+import { AuditWriter } from '../../src/ledger/writer.js'
 import { insertCheckpoint } from '../../src/store/checkpoints.js'
 import { openEmbedded, type Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'

@@ -3,7 +3,7 @@ import policySchema from '../../src/policy/policy.schema.json' with { type: 'jso
 import { countRecords } from '../../src/store/audit-log.js'
 import { MAX_WINDOW_SEC, pruneRateLimits } from '../../src/store/rate-limits.js'
 import { holdTableLock, testApp } from '../helpers.js'
-import { check, movableClock, POLICY } from './rate-limit-fixture.js'
+import { check, movableClock, POLICY } from '../fixtures/rate-limit.js'
 
 t.test('simulate never consumes budget, and shows what would be counted', async (t) => {
   const clock = movableClock()

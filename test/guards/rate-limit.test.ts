@@ -1,6 +1,6 @@
 import t from 'tap'
 import { testApp } from '../helpers.js'
-import { check, movableClock, POLICY } from './rate-limit-fixture.js'
+import { check, movableClock, POLICY } from '../fixtures/rate-limit.js'
 
 t.test('two instances on one database admit exactly max jobs of one key between them', async (t) => {
   const clock = movableClock()

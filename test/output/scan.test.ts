@@ -1,9 +1,10 @@
 import { Buffer } from 'node:buffer'
 import t from 'tap'
 import {
-  DEFAULT_FINDING_VERDICTS, FINDING_TYPES, outputVerdict, redactOutput, scanOutput, summarizeFindings,
+  FINDING_TYPES, outputVerdict, redactOutput, scanOutput, summarizeFindings,
   type Finding, type FindingType, type FindingVerdicts
 } from '../../src/output/index.js'
+import { DEFAULT_FINDING_VERDICTS } from '../../src/policy/output-defaults.js'
 
 // Fake secrets are assembled at run time, so a secret scanner reading this file finds nothing.
 const DASHES = '-'.repeat(5)

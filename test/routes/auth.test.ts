@@ -5,7 +5,7 @@
 import type { InjectOptions } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
-import type { Role } from '../../src/auth/principal.js'
+import type { Role } from '../../src/domain/roles.js'
 import { holdTableLock, testApp, type TestApp } from '../helpers.js'
 
 type Inject = TestApp['app']['inject']

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
-import { AuditWriter } from '../../src/store/audit-writer.js'
+import { AuditWriter } from '../../src/ledger/writer.js'
 import { migrate } from '../../src/store/migrate.js'
 import { saveSnapshot } from '../../src/store/snapshots.js'
 import { testDatabase } from '../helpers.js'

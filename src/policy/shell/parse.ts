@@ -8,28 +8,11 @@
 import { BraceBudget } from './braces.js'
 import { ShellSyntaxError } from './lexer.js'
 import { Parser } from './parser.js'
+import type { SimpleCommand } from './ast.js'
+
+export type { SimpleCommand, SourceWord } from './ast.js'
 
 export { MAX_NESTING } from './parser.js'
-
-export interface SourceWord {
-  /** The word as written, quotes and all. */
-  raw: string
-  /** Where the word starts within the command's `text`. */
-  offset: number
-}
-
-export interface SimpleCommand {
-  /** The words after quote removal; expansions stay as written (`$HOME`, `$(pwd)`). */
-  argv: string[]
-  /** `argv`'s words as written, one for one (a word brace expansion made several of repeats). */
-  words: SourceWord[]
-  /** The command as written, from its first word, assignment or redirect to its last. */
-  text: string
-  /** Targets of output redirections (`>`, `>>`, `>|`, `&>`, `N>`, `<>`); fd duplications are left out. */
-  redirects: string[]
-  /** How many constructs (subshell, group, substitution, loop…) enclose the command. */
-  depth: number
-}
 
 export type ParseResult = { ok: true, commands: SimpleCommand[] } | { ok: false, error: string }
 

@@ -4,7 +4,7 @@
  */
 import { expandBraces, type BraceBudget } from './braces.js'
 import { Lexer, ShellSyntaxError, type Token, type WordToken } from './lexer.js'
-import type { SimpleCommand } from './parse.js'
+import type { SimpleCommand } from './ast.js'
 
 export const MAX_NESTING = 8
 

@@ -6,7 +6,7 @@ import {
   MAX_COMMAND_LENGTH,
   analyzeCommand
 } from '../../../src/policy/shell/index.js'
-import { analyze, checkTable, DF, ETC, type Row } from './fixtures/table.js'
+import { analyze, checkTable, DF, ETC, type Row } from '../../fixtures/shell-table.js'
 
 const TABLE: Row[] = [
   // Targets, protected and not

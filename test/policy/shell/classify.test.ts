@@ -3,7 +3,7 @@
  */
 import t from 'tap'
 import type { CommandClass } from '../../../src/policy/shell/index.js'
-import { analyze } from './fixtures/table.js'
+import { analyze } from '../../fixtures/shell-table.js'
 
 const CLASSES: Array<[string, CommandClass[]]> = [
   // read_only

@@ -3,7 +3,7 @@
  * an unknown wrapper) must not hide it from the guard.
  */
 import t from 'tap'
-import { analyze, checkTable, DF, type Row } from './fixtures/table.js'
+import { analyze, checkTable, DF, type Row } from '../../fixtures/shell-table.js'
 
 const TABLE: Row[] = [
   // Wrappers

@@ -26,8 +26,8 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
 import { ArbiterError } from '../errors.js'
-import { appendAndCommit, appendFailedForSure, appendRecords, backendBusy, hasRecord, lockHead, lockTransactions, transactionStatus } from './audit-log.js'
-import { CommitOutcomeUnknown, type Database, type Queryable } from './db.js'
+import { appendAndCommit, appendFailedForSure, appendRecords, backendBusy, hasRecord, lockHead, lockTransactions, transactionStatus } from '../store/audit-log.js'
+import { CommitOutcomeUnknown, type Database, type Queryable } from '../store/db.js'
 
 /**
  * Runs inside a transaction of one log, under its transaction lock: throwing undoes what it did

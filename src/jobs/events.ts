@@ -3,15 +3,14 @@
  * trace. The check runs under the log's transaction lock, so two racing terminal reports cannot both
  * be recorded.
  */
-import type { AuditEntry, SealedRecord } from './audit/chain.js'
-import { actorOf, speaksForJob, type Principal } from './auth/principal.js'
-import type { Clock } from './clock.js'
-import { ArbiterError } from './errors.js'
-import { DEFAULT_TENANT } from './policy/job.js'
-import { jobState, TERMINAL_STATUSES, type JOB_STATUSES } from './store/audit-log.js'
-import type { AuditWriter } from './store/audit-writer.js'
-
-export type JobStatus = typeof JOB_STATUSES[number]
+import type { AuditEntry, SealedRecord } from '../audit/chain.js'
+import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
+import type { Clock } from '../clock.js'
+import { ArbiterError } from '../errors.js'
+import { DEFAULT_TENANT } from '../policy/job.js'
+import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
+import { jobState } from '../store/audit-log.js'
+import type { AuditWriter } from '../ledger/writer.js'
 
 export interface JobEventRequest {
   tenant_id?: string

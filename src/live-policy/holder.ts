@@ -10,7 +10,7 @@ import { compilePolicy, formatProblem, type CompiledPolicy } from '../policy/ind
 import type { Clock } from '../clock.js'
 import type { Database } from '../store/db.js'
 import { saveSnapshot } from '../store/snapshots.js'
-import { isPolicyFile, readPolicySources } from './policy-sources.js'
+import { isPolicyFile, readPolicySources } from './sources.js'
 
 export interface ReloadError {
   at: string

@@ -2,18 +2,18 @@
  * The /check pipeline: normalize → evaluate (pure) → sign → record → answer. A decision is
  * returned only once its record is committed; otherwise the caller gets a recorded-nothing DENY.
  */
-import type { ApprovalService } from './approvals/service.js'
-import type { AuditEntry, SealedRecord } from './audit/chain.js'
+import type { ApprovalService } from '../approvals/service.js'
+import type { AuditEntry, SealedRecord } from '../audit/chain.js'
 import { performance } from 'node:perf_hooks'
-import { actorOf, type Principal } from './auth/principal.js'
-import type { Clock, IdGenerator } from './clock.js'
-import { ArbiterError } from './errors.js'
-import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from './policy/index.js'
-import type { CompiledPolicy } from './policy/compile.js'
-import { hasLiveApproval } from './store/approvals.js'
-import type { AuditWriter } from './store/audit-writer.js'
-import type { Database } from './store/db.js'
-import { admitJob } from './store/rate-limits.js'
+import { actorOf, type Principal } from '../auth/principal.js'
+import type { Clock, IdGenerator } from '../clock.js'
+import { ArbiterError } from '../errors.js'
+import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from '../policy/index.js'
+import type { CompiledPolicy } from '../policy/compile.js'
+import { hasLiveApproval } from '../store/approvals.js'
+import type { AuditWriter } from '../ledger/writer.js'
+import type { Database } from '../store/db.js'
+import { admitJob } from '../store/rate-limits.js'
 
 export interface DecisionResponse {
   decision: Evaluation['decision']

@@ -5,15 +5,15 @@
  * the output or a secret.
  */
 import { createHmac } from 'node:crypto'
-import type { HmacSigningKey, SealedRecord } from './audit/chain.js'
-import { actorOf, speaksForJob, type Principal } from './auth/principal.js'
-import type { Clock } from './clock.js'
-import { ArbiterError } from './errors.js'
-import { outputVerdict, redactOutput, scanOutput, summarizeFindings, type OutputVerdict } from './output/index.js'
-import type { CompiledPolicy } from './policy/compile.js'
-import { DEFAULT_TENANT } from './policy/job.js'
-import { jobState } from './store/audit-log.js'
-import type { AuditWriter } from './store/audit-writer.js'
+import type { HmacSigningKey, SealedRecord } from '../audit/chain.js'
+import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
+import type { Clock } from '../clock.js'
+import { ArbiterError } from '../errors.js'
+import { outputVerdict, redactOutput, scanOutput, summarizeFindings, type OutputVerdict } from '../output/index.js'
+import type { CompiledPolicy } from '../policy/compile.js'
+import { DEFAULT_TENANT } from '../policy/job.js'
+import { jobState } from '../store/audit-log.js'
+import type { AuditWriter } from '../ledger/writer.js'
 
 export interface OutputCheckRequest {
   job_id: string

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { ChainVerifier, type AuditEntry } from '../../src/audit/chain.js'
-import { AuditWriter, type LogWork, type WriterOptions } from '../../src/store/audit-writer.js'
+import { AuditWriter, type LogWork, type WriterOptions } from '../../src/ledger/writer.js'
 import { countRecords, lockTransactions, readLog } from '../../src/store/audit-log.js'
 import type { Database, Queryable } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
