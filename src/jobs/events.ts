@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js'
 import { ArbiterError } from '../errors.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
-import { jobState } from '../store/audit-log.js'
+import { jobState } from '../store/log-read.js'
 import type { AuditWriter } from '../ledger/writer.js'
 
 export interface JobEventRequest {

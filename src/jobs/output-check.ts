@@ -12,7 +12,7 @@ import { ArbiterError } from '../errors.js'
 import { outputVerdict, redactOutput, scanOutput, summarizeFindings, type OutputVerdict } from '../output/index.js'
 import type { CompiledPolicy } from '../policy/compile.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
-import { jobState } from '../store/audit-log.js'
+import { jobState } from '../store/log-read.js'
 import type { AuditWriter } from '../ledger/writer.js'
 
 export interface OutputCheckRequest {

@@ -8,7 +8,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import { ChainVerifier, GENESIS_HASH } from '../audit/chain.js'
 import { checkCheckpoint, signCheckpoint, type CheckpointKey } from '../audit/checkpoint.js'
 import type { Clock } from '../clock.js'
-import { readLog } from '../store/audit-log.js'
+import { readLog } from '../store/log-read.js'
 import type { Database } from '../store/db.js'
 import { insertCheckpoint, latestCheckpoint, latestCheckpoints } from '../store/checkpoints.js'
 

@@ -9,7 +9,7 @@ import { tenantFilter } from '../auth/principal.js'
 import { ArbiterError } from '../errors.js'
 import { DECISIONS } from '../policy/types.js'
 import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
-import { listDecisions, listTrace, type LogRow } from '../store/audit-log.js'
+import { listDecisions, listTrace, type LogRow } from '../store/log-read.js'
 import type { Database } from '../store/db.js'
 
 const AUDITOR = ['auditor'] as const

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { countRecords } from '../../src/store/audit-log.js'
+import { countRecords } from '../../src/store/log-read.js'
 import { policyDir } from '../helpers.js'
 import { approvalApp, deploy, POLICY, prodWrite } from '../fixtures/approvals.js'
 

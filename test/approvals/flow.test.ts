@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import { countRecords } from '../../src/store/audit-log.js'
+import { countRecords } from '../../src/store/log-read.js'
 import { approvalApp, prodWrite } from '../fixtures/approvals.js'
 
 t.test('the flow: require approval, the queue, one item, approve, ALLOW with the ref, and the trace', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { countRecords } from '../../src/store/audit-log.js'
+import { countRecords } from '../../src/store/log-read.js'
 import { approvalApp, deploy, POLICY, prodWrite, type ApprovalCtx } from '../fixtures/approvals.js'
 
 async function grant (ctx: ApprovalCtx, body: Record<string, unknown>, token = ctx.tokens.alice): Promise<Record<string, any>> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { countRecords } from '../../src/store/audit-log.js'
+import { countRecords } from '../../src/store/log-read.js'
 import { approvalApp, deploy, prodWrite, START } from '../fixtures/approvals.js'
 
 t.test('50 concurrent approve/deny calls on one approval, over two instances on one database: one resolution', async (t) => {

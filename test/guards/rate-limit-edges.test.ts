@@ -1,6 +1,6 @@
 import t from 'tap'
 import policySchema from '../../src/policy/policy.schema.json' with { type: 'json' }
-import { countRecords } from '../../src/store/audit-log.js'
+import { countRecords } from '../../src/store/log-read.js'
 import { MAX_WINDOW_SEC, pruneRateLimits } from '../../src/store/rate-limits.js'
 import { holdTableLock, testApp } from '../helpers.js'
 import { check, movableClock, POLICY } from '../fixtures/rate-limit.js'

@@ -6,7 +6,7 @@ import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { ChainVerifier } from '../../src/audit/chain.js'
-import { readLog } from '../../src/store/audit-log.js'
+import { readLog } from '../../src/store/log-read.js'
 import { DATABASE_URL, ON_POSTGRES, testApp } from '../helpers.js'
 
 t.test('killing connections while groups commit', { skip: !ON_POSTGRES && 'the embedded database has no connection to kill' }, async (t) => {

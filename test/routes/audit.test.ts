@@ -3,7 +3,7 @@ import t from 'tap'
 import { checkCheckpoint } from '../../src/audit/checkpoint.js'
 import { checkpointKeyId } from '../../src/audit/checkpoint-key.js'
 import { sealRecord } from '../../src/audit/chain.js'
-import { appendRecords, getHead } from '../../src/store/audit-log.js'
+import { appendRecords, getHead } from '../../src/store/log-append.js'
 import { testApp } from '../helpers.js'
 
 t.test('checkpoints every N records, verifiable with the published public key alone', async (t) => {

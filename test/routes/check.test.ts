@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { checkRecord, type ParsedRecord } from '../../src/audit/chain.js'
-import { countRecords, getDecisionRecord } from '../../src/store/audit-log.js'
+import { countRecords, getDecisionRecord } from '../../src/store/log-read.js'
 import { testApp, type TestApp } from '../helpers.js'
 
 async function check (ctx: TestApp, body: unknown) {

@@ -7,7 +7,7 @@ import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { openPostgres, type Database } from '../../src/store/db.js'
-import { countRecords } from '../../src/store/audit-log.js'
+import { countRecords } from '../../src/store/log-read.js'
 import { DATABASE_URL, holdTableLock, ON_POSTGRES, testApp, testDatabase } from '../helpers.js'
 
 const BUDGET_MS = 300
