@@ -1,23 +1,21 @@
 /**
- * buildApp(config, deps) → a ready-to-listen Fastify instance. Migrates the database, loads the
- * policy, then registers plugins and routes in the order they appear here. Only server.ts listens.
+ * buildApp(config, deps) → a ready-to-listen Fastify instance: creates the services
+ * (services.ts), then puts the HTTP layer in front of them in the order it appears here —
+ * framework options, lifecycle hooks, error handling, authentication, routes. Only server.ts listens.
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger as Logger } from 'fastify'
-import type { HmacSigningKey } from './audit/chain.js'
-import type { CheckpointKey } from './audit/checkpoint.js'
-import { publicKeyPem } from './audit/checkpoint-key.js'
-import { GrantService } from './approvals/grants.js'
-import { ApprovalService } from './approvals/service.js'
 import { FailureLimiter } from './auth/failure-limiter.js'
 import { KeyLookup } from './auth/key-lookup.js'
 import { registerAuth } from './auth/plugin.js'
-import { CheckService } from './decisions/check-service.js'
-import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
 import type { Config } from './config.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC, type ErrorCode } from './errors.js'
-import { Metrics } from './metrics.js'
+import type { ApprovalService } from './approvals/service.js'
+import type { Checkpointer } from './ledger/checkpointer.js'
+import type { AuditWriter } from './ledger/writer.js'
+import type { PolicyHolder } from './live-policy/holder.js'
+import type { Metrics } from './metrics.js'
 import { approvalRoutes, approvalSchema } from './routes/approvals.js'
 import { auditRoutes, checkpointSchema } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
@@ -30,14 +28,9 @@ import { readRoutes } from './routes/read.js'
 import { healthRoutes } from './routes/health.js'
 import { policyRoutes } from './routes/policies.js'
 import { SHARED_SCHEMAS } from './routes/schemas.js'
-import { Checkpointer } from './ledger/checkpointer.js'
-import { PolicyHolder } from './live-policy/holder.js'
-import type { Database } from './store/db.js'
-import { pendingStats } from './store/approvals.js'
-import { AuditWriter } from './ledger/writer.js'
-import { registerKey } from './store/checkpoints.js'
-import { migrate } from './store/migrate.js'
-import { pruneRateLimits } from './store/rate-limits.js'
+import { createServices, type AppDeps, type Services } from './services.js'
+
+export type { AppDeps } from './services.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,64 +46,26 @@ declare module 'fastify' {
   }
 }
 
-export interface AppDeps {
-  db: Database
-  key: HmacSigningKey
-  /** Every HMAC key the logs may hold records of (default: just `key`). */
-  hmacKeys?: ReadonlyMap<string, Buffer>
-  checkpointKey: CheckpointKey
-  logger: Logger
-  clock?: Clock
-  ids?: IdGenerator
+export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const services = await createServices(config, deps)
+  const app = createFastify(config, deps.logger)
+  app.decorate('policies', services.policies)
+  app.decorate('auditWriter', services.writer)
+  app.decorate('checkpointer', services.checkpointer)
+  app.decorate('metrics', services.metrics)
+  app.decorate('approvals', services.approvals)
+  addLifecycleHooks(app, services)
+  addErrorHandling(app)
+  // Before any route, so each route's declared access is checked as it registers.
+  const limiter = new FailureLimiter(config.authFailureLimit, config.authFailureWindowSec * 1000)
+  registerAuth(app, { keys: new KeyLookup(deps.db), enabled: config.authEnabled, limiter, timeoutMs: config.checkBudgetMs, onFailure: (reason) => services.metrics.authFailed(reason) })
+  if (!config.authEnabled) deps.logger.warn({ host: config.host }, 'ARBITER_AUTH=disabled: every request is served as an admin of every tenant; for local experiments only')
+  registerRoutes(app, services, config, deps)
+  return app
 }
 
-export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
-  const clock = deps.clock ?? systemClock
-  const ids = deps.ids ?? randomIds
-  const log = deps.logger
-
-  await migrate(deps.db)
-  const policies = new PolicyHolder(config.policyPath, deps.db, clock, log)
-  await policies.load()
-  await registerKey(deps.db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
-  await registerKey(deps.db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
-  const checkpointer = new Checkpointer(deps.db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
-  await checkpointer.start()
-  // Read at scrape time, when `writer` exists.
-  const metrics = new Metrics({
-    policyReloadFailures: () => policies.reloadFailures,
-    pendingAppends: () => writer.pending,
-    approvalQueues: async () => {
-      const now = clock.now()
-      // A scrape while the database is away still answers, without these two series.
-      const queues = await pendingStats(deps.db, now).catch((err: unknown) => {
-        log.warn({ err }, 'approval queue metrics unavailable')
-        return []
-      })
-      return queues.map((q) => ({ tenant: q.tenant_id, pending: q.pending, oldestAgeSec: Math.max(0, (now.getTime() - new Date(q.oldest).getTime()) / 1000) }))
-    }
-  })
-  const writer = new AuditWriter(deps.db, deps.key, {
-    log,
-    onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head),
-    onGroup: (outcome, records, ms) => {
-      metrics.recordGroupDuration.observe({ outcome }, ms / 1000)
-      metrics.recordGroupSize.observe({ outcome }, records)
-    }
-  })
-  const approvals = new ApprovalService({ db: deps.db, writer, clock, maxPending: config.maxPendingApprovals })
-  const service = new CheckService({ policy: () => policies.current, writer, approvals, db: deps.db, clock, ids })
-  let sweeping = false
-  const sweeper = setInterval(() => {
-    if (sweeping) return
-    sweeping = true
-    Promise.all([
-      approvals.sweep(config.checkBudgetMs).catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed')),
-      pruneRateLimits(deps.db, clock.now()).catch((err: unknown) => log.error({ err }, 'rate-limit pruning failed'))
-    ]).finally(() => { sweeping = false })
-  }, config.approvalSweepIntervalSec * 1000).unref()
-
-  const app = Fastify({
+function createFastify (config: Config, log: Logger): FastifyInstance {
+  return Fastify({
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
@@ -127,11 +82,10 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false }
     }
   })
-  app.decorate('policies', policies)
-  app.decorate('auditWriter', writer)
-  app.decorate('checkpointer', checkpointer)
-  app.decorate('metrics', metrics)
-  app.decorate('approvals', approvals)
+}
+
+/** Turns requests away while the instance drains, and stops the services once it has. */
+function addLifecycleHooks (app: FastifyInstance, services: Services): void {
   app.decorateRequest('receivedAt', 0)
   // preClose runs as close() begins, before the listener stops and in-flight requests drain;
   // onClose would run only after they had drained, too late to turn anything away.
@@ -147,15 +101,13 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       return reply
     }
   })
-  app.addHook('onClose', async () => {
-    clearInterval(sweeper)
-    policies.close()
-    metrics.close()
-    await checkpointer.close()
-  })
+  app.addHook('onClose', async () => { await services.close() })
+}
+
+/** Every error leaves in the catalogue's shape: `{statusCode, code, error, message}`. */
+function addErrorHandling (app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain')
   for (const schema of [...SHARED_SCHEMAS, checkpointSchema, approvalSchema, grantSchema]) app.addSchema(schema)
-
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { code, message } = classify(err)
     const body = errorBody(code, message)
@@ -167,24 +119,22 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.setNotFoundHandler((request, reply) => {
     return reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
   })
+}
 
-  // Before any route, so each route's declared access is checked as it registers.
-  const limiter = new FailureLimiter(config.authFailureLimit, config.authFailureWindowSec * 1000)
-  registerAuth(app, { keys: new KeyLookup(deps.db), enabled: config.authEnabled, limiter, timeoutMs: config.checkBudgetMs, onFailure: (reason) => metrics.authFailed(reason) })
-  if (!config.authEnabled) log.warn({ host: config.host }, 'ARBITER_AUTH=disabled: every request is served as an admin of every tenant; for local experiments only')
-
-  healthRoutes(app, { db: deps.db, policies, timeoutMs: config.checkBudgetMs })
-  checkRoutes(app, { service, budgetMs: config.checkBudgetMs, metrics })
-  policyRoutes(app, { policies, db: deps.db })
-  jobRoutes(app, { writer, clock, budgetMs: config.checkBudgetMs })
-  outputRoutes(app, { writer, clock, policy: () => policies.current, key: deps.key, budgetMs: config.checkBudgetMs })
-  approvalRoutes(app, { approvals, db: deps.db, clock, budgetMs: config.checkBudgetMs })
-  grantRoutes(app, { grants: new GrantService({ db: deps.db, writer, clock }), clock, budgetMs: config.checkBudgetMs })
-  readRoutes(app, { db: deps.db })
-  auditRoutes(app, { db: deps.db })
-  keyRoutes(app, { db: deps.db })
+function registerRoutes (app: FastifyInstance, services: Services, config: Config, deps: AppDeps): void {
+  const { db, clock, policies, writer, approvals, metrics } = services
+  const budgetMs = config.checkBudgetMs
+  healthRoutes(app, { db, policies, timeoutMs: budgetMs })
+  checkRoutes(app, { service: services.checks, budgetMs, metrics })
+  policyRoutes(app, { policies, db })
+  jobRoutes(app, { writer, clock, budgetMs })
+  outputRoutes(app, { writer, clock, policy: () => policies.current, key: deps.key, budgetMs })
+  approvalRoutes(app, { approvals, db, clock, budgetMs })
+  grantRoutes(app, { grants: services.grants, clock, budgetMs })
+  readRoutes(app, { db })
+  auditRoutes(app, { db })
+  keyRoutes(app, { db })
   metricsRoutes(app, { metrics })
-  return app
 }
 
 /**

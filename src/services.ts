@@ -1,0 +1,122 @@
+/**
+ * The services one Arbiter instance runs, created in dependency order and closed in reverse:
+ * the migrated database, the live policy, the checkpointer, the log writer, approvals, grants,
+ * the check pipeline and the background sweep. No HTTP here: app.ts puts routes in front.
+ */
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import type { HmacSigningKey } from './audit/chain.js'
+import type { CheckpointKey } from './audit/checkpoint.js'
+import { publicKeyPem } from './audit/checkpoint-key.js'
+import { GrantService } from './approvals/grants.js'
+import { ApprovalService } from './approvals/service.js'
+import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
+import type { Config } from './config.js'
+import { CheckService } from './decisions/check-service.js'
+import { Checkpointer } from './ledger/checkpointer.js'
+import { AuditWriter } from './ledger/writer.js'
+import { PolicyHolder } from './live-policy/holder.js'
+import { Metrics } from './metrics.js'
+import { pendingStats } from './store/approvals.js'
+import { registerKey } from './store/checkpoints.js'
+import type { Database } from './store/db.js'
+import { migrate } from './store/migrate.js'
+import { pruneRateLimits } from './store/rate-limits.js'
+
+export interface AppDeps {
+  db: Database
+  key: HmacSigningKey
+  /** Every HMAC key the logs may hold records of (default: just `key`). */
+  hmacKeys?: ReadonlyMap<string, Buffer>
+  checkpointKey: CheckpointKey
+  logger: Logger
+  clock?: Clock
+  ids?: IdGenerator
+}
+
+export interface Services {
+  db: Database
+  clock: Clock
+  policies: PolicyHolder
+  checkpointer: Checkpointer
+  metrics: Metrics
+  writer: AuditWriter
+  approvals: ApprovalService
+  grants: GrantService
+  checks: CheckService
+  /** Stops the background work; the database stays open (its owner closes it). */
+  close: () => Promise<void>
+}
+
+export async function createServices (config: Config, deps: AppDeps): Promise<Services> {
+  const clock = deps.clock ?? systemClock
+  const ids = deps.ids ?? randomIds
+  const log = deps.logger
+  const db = deps.db
+
+  await migrate(db)
+  const policies = new PolicyHolder(config.policyPath, db, clock, log)
+  await policies.load()
+  await registerKey(db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
+  await registerKey(db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
+  const checkpointer = new Checkpointer(db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
+  await checkpointer.start()
+  // Read at scrape time, when `writer` exists.
+  const metrics = new Metrics({
+    policyReloadFailures: () => policies.reloadFailures,
+    pendingAppends: () => writer.pending,
+    approvalQueues: async () => {
+      const now = clock.now()
+      // A scrape while the database is away still answers, without these two series.
+      const queues = await pendingStats(db, now).catch((err: unknown) => {
+        log.warn({ err }, 'approval queue metrics unavailable')
+        return []
+      })
+      return queues.map((q) => ({ tenant: q.tenant_id, pending: q.pending, oldestAgeSec: Math.max(0, (now.getTime() - new Date(q.oldest).getTime()) / 1000) }))
+    }
+  })
+  const writer = new AuditWriter(db, deps.key, {
+    log,
+    onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head),
+    onGroup: (outcome, records, ms) => {
+      metrics.recordGroupDuration.observe({ outcome }, ms / 1000)
+      metrics.recordGroupSize.observe({ outcome }, records)
+    }
+  })
+  const approvals = new ApprovalService({ db, writer, clock, maxPending: config.maxPendingApprovals })
+  const grants = new GrantService({ db, writer, clock })
+  const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids })
+  const stopSweeping = sweepEvery(config.approvalSweepIntervalSec * 1000, async () => {
+    await Promise.all([
+      approvals.sweep(config.checkBudgetMs).catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed')),
+      pruneRateLimits(db, clock.now()).catch((err: unknown) => log.error({ err }, 'rate-limit pruning failed'))
+    ])
+  })
+  return {
+    db,
+    clock,
+    policies,
+    checkpointer,
+    metrics,
+    writer,
+    approvals,
+    grants,
+    checks,
+    close: async () => {
+      stopSweeping()
+      policies.close()
+      metrics.close()
+      await checkpointer.close()
+    }
+  }
+}
+
+/** Runs `sweep` every `intervalMs`, never two at once; returns the function that stops it. */
+function sweepEvery (intervalMs: number, sweep: () => Promise<void>): () => void {
+  let sweeping = false
+  const timer = setInterval(() => {
+    if (sweeping) return
+    sweeping = true
+    sweep().finally(() => { sweeping = false })
+  }, intervalMs).unref()
+  return () => clearInterval(timer)
+}
