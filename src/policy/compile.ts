@@ -22,7 +22,14 @@ export interface CompiledMatch {
   readonly labels?: ReadonlyArray<readonly [string, ReadonlySet<string>]>
   readonly command?: readonly string[]
   readonly commandClasses?: ReadonlySet<CommandClass>
+  /**
+   * `all`: `command` and `command_class` hold only when every simple command of the line
+   * matches (allow-style rules); `any`: when one does (deny, throttle, approval, derivations).
+   */
+  readonly commandScope: CommandScope
 }
+
+export type CommandScope = 'all' | 'any'
 
 export interface CompiledRule extends CompiledMatch {
   readonly index: number
@@ -168,6 +175,7 @@ function compileRule (spec: RuleSpec, file: string, index: number): CompiledRule
     labels: m.labels,
     command: m.command,
     commandClasses: m.commandClasses,
+    commandScope: scopeOf(decision),
     index,
     id: spec.id,
     file,
@@ -182,8 +190,13 @@ function compileRule (spec: RuleSpec, file: string, index: number): CompiledRule
   })
 }
 
+/** An allow must hold for the whole command line; anything stricter for any part of it. */
+export const scopeOf = (decision: Decision): CommandScope =>
+  decision === 'ALLOW' || decision === 'ALLOW_WITH_CONSTRAINTS' ? 'all' : 'any'
+
 function compileMatch (m: Omit<RuleMatchSpec, 'risk_tags'> & { risk_tags?: string[] }): CompiledMatch {
   return {
+    commandScope: 'any',
     topics: m.topics?.map(compileGlob),
     riskTags: m.risk_tags === undefined ? undefined : m.risk_tags.length === 0 ? null : new Set(m.risk_tags),
     tenants: m.tenants?.map(compileGlob),
