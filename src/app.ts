@@ -16,10 +16,10 @@ import type { Checkpointer } from './ledger/checkpointer.js'
 import type { AuditWriter } from './ledger/writer.js'
 import type { PolicyHolder } from './live-policy/holder.js'
 import type { Metrics } from './metrics.js'
-import { approvalRoutes, approvalSchema } from './routes/approvals.js'
-import { auditRoutes, checkpointSchema } from './routes/audit.js'
+import { approvalRoutes } from './routes/approvals.js'
+import { auditRoutes } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
-import { grantRoutes, grantSchema } from './routes/grants.js'
+import { grantRoutes } from './routes/grants.js'
 import { jobRoutes } from './routes/jobs.js'
 import { outputRoutes } from './routes/output.js'
 import { keyRoutes } from './routes/keys.js'
@@ -27,7 +27,7 @@ import { metricsRoutes } from './routes/metrics.js'
 import { readRoutes } from './routes/read.js'
 import { healthRoutes } from './routes/health.js'
 import { policyRoutes } from './routes/policies.js'
-import { SHARED_SCHEMAS } from './routes/schemas.js'
+import { SHARED_SCHEMAS } from './schemas/index.js'
 import { createServices, type AppDeps, type Services } from './services.js'
 
 export type { AppDeps } from './services.js'
@@ -107,7 +107,7 @@ function addLifecycleHooks (app: FastifyInstance, services: Services): void {
 /** Every error leaves in the catalogue's shape: `{statusCode, code, error, message}`. */
 function addErrorHandling (app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...SHARED_SCHEMAS, checkpointSchema, approvalSchema, grantSchema]) app.addSchema(schema)
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { code, message } = classify(err)
     const body = errorBody(code, message)

@@ -2,50 +2,17 @@ import type { FastifyInstance } from 'fastify'
 import { callerOf } from '../auth/plugin.js'
 import { coversTenant } from '../auth/principal.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
-import { nameSchema } from '../policy/request-schema.js'
+import { auditKeysRoute, checkpointListRoute } from '../schemas/audit.js'
 import { listCheckpoints, listKeys } from '../store/checkpoints.js'
 import type { Database } from '../store/db.js'
 
 const AUDITOR = ['auditor'] as const
 const MAX_PAGE = 1000
 
-const keySchema = {
-  type: 'object',
-  required: ['key_id', 'algorithm', 'public_key', 'valid_from', 'valid_until'],
-  additionalProperties: false,
-  properties: {
-    key_id: { type: 'string' },
-    algorithm: { type: 'string', enum: ['ed25519', 'hmac-sha256'] },
-    public_key: { type: ['string', 'null'] },
-    valid_from: { type: 'string', format: 'date-time' },
-    valid_until: { type: ['string', 'null'], format: 'date-time' }
-  }
-} as const
-
-export const checkpointSchema = {
-  $id: 'Checkpoint',
-  type: 'object',
-  required: ['tenant_id', 'seq', 'head_hash', 'at', 'key_id', 'statement', 'signature'],
-  additionalProperties: false,
-  properties: {
-    tenant_id: { type: 'string' },
-    seq: { type: 'integer' },
-    head_hash: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
-    at: { type: 'string', format: 'date-time' },
-    key_id: { type: 'string' },
-    statement: { type: 'string' },
-    signature: { type: 'string' }
-  }
-} as const
-
 export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void {
   app.get('/audit/keys', {
     config: { access: AUDITOR },
-    schema: {
-      response: {
-        200: { type: 'object', required: ['keys'], additionalProperties: false, properties: { keys: { type: 'array', items: keySchema } } }
-      }
-    }
+    schema: auditKeysRoute
   }, async () => {
     const rows = await listKeys(opts.db)
     // A key is valid until the next key of its algorithm took over.
@@ -58,26 +25,7 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
 
   app.get<{ Querystring: { tenant_id?: string, after_seq?: string, limit?: string } }>('/audit/checkpoints', {
     config: { access: AUDITOR },
-    schema: {
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          tenant_id: nameSchema,
-          after_seq: { type: 'string', pattern: '^[0-9]{1,15}$' },
-          limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' }
-        }
-      },
-      response: {
-        200: {
-          type: 'object',
-          required: ['tenant_id', 'checkpoints'],
-          additionalProperties: false,
-          properties: { tenant_id: { type: 'string' }, checkpoints: { type: 'array', items: { $ref: 'Checkpoint#' } } }
-        },
-        400: { $ref: 'Error#' }
-      }
-    }
+    schema: checkpointListRoute
   }, async (request, reply) => {
     const tenantId = request.query.tenant_id ?? DEFAULT_TENANT
     request.log = reply.log = request.log.child({ tenantId })

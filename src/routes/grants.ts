@@ -6,67 +6,13 @@ import { assertTenant, callerOf } from '../auth/plugin.js'
 import { coversTenant, tenantFilter } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
-import { globSchema, nameSchema } from '../policy/request-schema.js'
 import { ArbiterError, recordFailure } from '../errors.js'
-import { pageLimit, pageOf } from './schemas.js'
-
-const printable = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const
-const time = { type: 'string', format: 'date-time' } as const
-const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const
-const actor = { type: ['object', 'null'], additionalProperties: { type: 'string' } } as const
-
-const matchSchema = {
-  type: 'object',
-  required: ['topics'],
-  additionalProperties: false,
-  properties: {
-    topics: { type: 'array', minItems: 1, maxItems: 64, items: globSchema },
-    risk_tags: { type: 'array', maxItems: 64, uniqueItems: true, items: nameSchema },
-    labels: { type: 'object', maxProperties: 64, propertyNames: nameSchema, additionalProperties: { type: 'string', maxLength: 256 } },
-    principals: { type: 'array', minItems: 1, maxItems: 64, items: globSchema }
-  }
-} as const
-
-export const grantSchema = {
-  $id: 'Grant',
-  type: 'object',
-  required: ['grant_id', 'tenant_id', 'session_id', 'match', 'note', 'created_by', 'created_at', 'expires_at', 'max_uses', 'uses', 'revoked_at', 'revoked_by'],
-  additionalProperties: false,
-  properties: {
-    grant_id: { type: 'string', format: 'uuid' },
-    tenant_id: { type: 'string' },
-    session_id: { type: 'string' },
-    match: matchSchema,
-    note: { type: 'string' },
-    created_by: actor,
-    created_at: time,
-    expires_at: time,
-    max_uses: { type: 'integer' },
-    uses: { type: 'integer' },
-    revoked_at: nullableTime,
-    revoked_by: actor
-  }
-} as const
+import { grantCreateRoute, grantListRoute, grantRevokeRoute } from '../schemas/grants.js'
 
 export function grantRoutes (app: FastifyInstance, opts: { grants: GrantService, clock: Clock, budgetMs: number }): void {
   app.post<{ Body: Omit<GrantRequest, 'tenant_id'> & { tenant_id?: string } }>('/grants', {
     config: { access: ['reviewer'] },
-    schema: {
-      body: {
-        type: 'object',
-        required: ['session_id', 'match', 'ttl_sec', 'max_uses', 'note'],
-        additionalProperties: false,
-        properties: {
-          tenant_id: nameSchema,
-          session_id: printable,
-          match: matchSchema,
-          ttl_sec: { type: 'integer', minimum: 1, maximum: 86400 },
-          max_uses: { type: 'integer', minimum: 1, maximum: 10000 },
-          note: { type: 'string', minLength: 1, maxLength: 4096 }
-        }
-      },
-      response: { 201: { $ref: 'Grant#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 503: { $ref: 'Error#' } }
-    }
+    schema: grantCreateRoute
   }, async (request, reply) => {
     const caller = callerOf(request)
     const tenantId = request.body.tenant_id ?? DEFAULT_TENANT
@@ -81,23 +27,7 @@ export function grantRoutes (app: FastifyInstance, opts: { grants: GrantService,
 
   app.get<{ Querystring: { tenant_id?: string, session_id?: string, include_inactive?: 'true' | 'false', cursor?: string, limit?: string } }>('/grants', {
     config: { access: ['reviewer', 'auditor'] },
-    schema: {
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          tenant_id: nameSchema,
-          session_id: printable,
-          include_inactive: { type: 'string', enum: ['true', 'false'] },
-          cursor: { type: 'string', maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' },
-          limit: pageLimit
-        }
-      },
-      response: {
-        200: pageOf('grants', 'Grant'),
-        400: { $ref: 'Error#' }
-      }
-    }
+    schema: grantListRoute
   }, async (request) => {
     const q = request.query
     const limit = Number(q.limit ?? 50)
@@ -118,10 +48,7 @@ export function grantRoutes (app: FastifyInstance, opts: { grants: GrantService,
 
   app.delete<{ Params: { grant_id: string } }>('/grants/:grant_id', {
     config: { access: ['reviewer'] },
-    schema: {
-      params: { type: 'object', required: ['grant_id'], additionalProperties: false, properties: { grant_id: { type: 'string', format: 'uuid' } } },
-      response: { 200: { $ref: 'Grant#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 503: { $ref: 'Error#' } }
-    }
+    schema: grantRevokeRoute
   }, async (request) => {
     const caller = callerOf(request)
     const revoked = await opts.grants.revoke(caller, request.params.grant_id, (t) => coversTenant(caller, t), request.receivedAt + opts.budgetMs)

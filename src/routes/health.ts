@@ -2,29 +2,17 @@ import type { FastifyInstance } from 'fastify'
 import type { Database } from '../store/db.js'
 import type { PolicyHolder } from '../live-policy/holder.js'
 import { errorBody } from '../errors.js'
-import { sha256Id } from './schemas.js'
+import { healthRoute, readyRoute } from '../schemas/health.js'
 
 export function healthRoutes (app: FastifyInstance, opts: { db: Database, policies: PolicyHolder, timeoutMs: number }): void {
   app.get('/health', {
     config: { access: 'public' },
-    schema: {
-      response: { 200: { type: 'object', required: ['status'], additionalProperties: false, properties: { status: { type: 'string', const: 'ok' } } } }
-    }
+    schema: healthRoute
   }, async () => ({ status: 'ok' }))
 
   app.get('/ready', {
     config: { access: 'public' },
-    schema: {
-      response: {
-        200: {
-          type: 'object',
-          required: ['status', 'policy_snapshot'],
-          additionalProperties: false,
-          properties: { status: { type: 'string', const: 'ready' }, policy_snapshot: sha256Id }
-        },
-        503: { $ref: 'Error#' }
-      }
-    }
+    schema: readyRoute
   }, async (_request, reply) => {
     const problem = await databaseProblem(opts.db, opts.timeoutMs)
     if (problem !== null || !opts.policies.isLoaded) {

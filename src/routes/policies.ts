@@ -3,28 +3,7 @@ import { ArbiterError } from '../errors.js'
 import type { PolicyHolder } from '../live-policy/holder.js'
 import type { Database } from '../store/db.js'
 import { getSnapshot } from '../store/snapshots.js'
-import { sha256Id } from './schemas.js'
-
-const reloadError = {
-  type: ['object', 'null'],
-  required: ['at', 'message', 'problems'],
-  additionalProperties: false,
-  properties: { at: { type: 'string', format: 'date-time' }, message: { type: 'string' }, problems: { type: 'array', items: { type: 'string' } } }
-} as const
-
-const policyStatus = {
-  type: 'object',
-  required: ['snapshot_id', 'version', 'rule_count', 'files', 'loaded_at', 'last_reload_error'],
-  additionalProperties: false,
-  properties: {
-    snapshot_id: sha256Id,
-    version: { type: 'string' },
-    rule_count: { type: 'integer' },
-    files: { type: 'array', items: { type: 'string' } },
-    loaded_at: { type: 'string', format: 'date-time' },
-    last_reload_error: reloadError
-  }
-} as const
+import { policyCurrentRoute, policyReloadRoute, snapshotRoute } from '../schemas/policies.js'
 
 /**
  * Every role may read the policy, but only with a key that reaches every tenant: a policy can
@@ -35,13 +14,12 @@ const ANY_ROLE = ['scheduler', 'reviewer', 'auditor'] as const
 export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHolder, db: Database }): void {
   app.get('/policies/current', {
     config: { access: ANY_ROLE, allTenants: true },
-    schema: { response: { 200: policyStatus } }
+    schema: policyCurrentRoute
   }, async () => opts.policies.status())
 
   app.post('/policies/reload', {
     config: { access: ['admin'], allTenants: true },
-    // It takes no body; one sent as malformed JSON or another media type is refused all the same.
-    schema: { response: { 200: policyStatus, 400: { $ref: 'Error#' }, 415: { $ref: 'Error#' }, 422: { $ref: 'Error#' } } }
+    schema: policyReloadRoute
   }, async (request) => {
     const outcome = await opts.policies.reload()
     if (!outcome.ok) {
@@ -53,37 +31,7 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
 
   app.get<{ Params: { snapshot_id: string } }>('/policies/snapshots/:snapshot_id', {
     config: { access: ANY_ROLE, allTenants: true },
-    schema: {
-      params: {
-        type: 'object',
-        required: ['snapshot_id'],
-        additionalProperties: false,
-        properties: { snapshot_id: sha256Id }
-      },
-      response: {
-        200: {
-          type: 'object',
-          required: ['snapshot_id', 'version', 'created_at', 'sources'],
-          additionalProperties: false,
-          properties: {
-            snapshot_id: sha256Id,
-            version: { type: 'string' },
-            created_at: { type: 'string', format: 'date-time' },
-            sources: {
-              type: 'array',
-              items: {
-                type: 'object',
-                required: ['file', 'text'],
-                additionalProperties: false,
-                properties: { file: { type: 'string' }, text: { type: 'string' } }
-              }
-            }
-          }
-        },
-        400: { $ref: 'Error#' },
-        404: { $ref: 'Error#' }
-      }
-    }
+    schema: snapshotRoute
   }, async (request) => {
     const row = await getSnapshot(opts.db, request.params.snapshot_id)
     if (row === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no policy snapshot ${request.params.snapshot_id}`)

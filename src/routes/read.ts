@@ -1,67 +1,19 @@
 /**
  * Reading the log back: a trace's timeline, and decisions by filter with cursor pagination.
  */
-import { nameSchema } from '../policy/request-schema.js'
 import type { FastifyInstance } from 'fastify'
 import type { ParsedRecord } from '../audit/chain.js'
 import { callerOf } from '../auth/plugin.js'
 import { tenantFilter } from '../auth/principal.js'
 import { ArbiterError } from '../errors.js'
-import { DECISIONS } from '../policy/types.js'
 import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
+import { decisionListRoute, traceRoute } from '../schemas/read.js'
 import { listDecisions, listTrace, type LogRow } from '../store/log-read.js'
 import type { Database } from '../store/db.js'
 
 const AUDITOR = ['auditor'] as const
 const MAX_TRACE = 10_000
 const MAX_PAGE = 500
-const name = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const
-const nullableString = { type: ['string', 'null'] } as const
-
-const timelineEntry = {
-  type: 'object',
-  required: ['tenant_id', 'seq', 'at', 'type', 'actor', 'job_id', 'decision', 'rule_id', 'reason', 'status', 'approval_state', 'verdict', 'job_status'],
-  additionalProperties: false,
-  properties: {
-    tenant_id: { type: 'string' },
-    seq: { type: 'integer' },
-    at: { type: 'string', format: 'date-time' },
-    type: { type: 'string' },
-    actor: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
-    job_id: nullableString,
-    decision: nullableString,
-    rule_id: nullableString,
-    reason: nullableString,
-    status: nullableString,
-    approval_state: nullableString,
-    /** An output.verdict record's verdict. */
-    verdict: nullableString,
-    job_status: nullableString
-  }
-} as const
-
-const decisionItem = {
-  type: 'object',
-  required: ['decision_id', 'tenant_id', 'seq', 'job_id', 'topic', 'decision', 'reason', 'rule_id', 'matched_rules', 'job_hash', 'policy_snapshot', 'trace_id', 'checked_at', 'signature'],
-  additionalProperties: false,
-  properties: {
-    decision_id: { type: 'string' },
-    tenant_id: { type: 'string' },
-    seq: { type: 'integer' },
-    job_id: { type: 'string' },
-    topic: { type: 'string' },
-    decision: { type: 'string', enum: DECISIONS },
-    reason: { type: 'string' },
-    rule_id: nullableString,
-    matched_rules: { type: 'array', items: { type: 'string' } },
-    constraints: { $ref: 'Constraints#' },
-    job_hash: { type: 'string' },
-    policy_snapshot: { type: 'string' },
-    trace_id: { type: 'string' },
-    checked_at: { type: 'string', format: 'date-time' },
-    signature: { type: 'string' }
-  }
-} as const
 
 function str (v: unknown): string | null {
   return typeof v === 'string' ? v : null
@@ -70,14 +22,7 @@ function str (v: unknown): string | null {
 export function readRoutes (app: FastifyInstance, opts: { db: Database }): void {
   app.get<{ Params: { trace_id: string } }>('/traces/:trace_id', {
     config: { access: AUDITOR },
-    schema: {
-      params: { type: 'object', required: ['trace_id'], additionalProperties: false, properties: { trace_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' } } },
-      response: {
-        200: { type: 'object', required: ['trace_id', 'entries'], additionalProperties: false, properties: { trace_id: { type: 'string' }, entries: { type: 'array', items: timelineEntry } } },
-        400: { $ref: 'Error#' },
-        404: { $ref: 'Error#' }
-      }
-    }
+    schema: traceRoute
   }, async (request, reply) => {
     request.log = reply.log = request.log.child({ traceId: request.params.trace_id })
     // Records of tenants beyond the caller's scope are not there for it, not even as a count.
@@ -111,27 +56,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
 
   app.get<{ Querystring: { job_id?: string, tenant_id?: string, topic?: string, decision?: string, rule_id?: string, since?: string, until?: string, cursor?: string, limit?: string } }>('/decisions', {
     config: { access: AUDITOR },
-    schema: {
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          job_id: name,
-          tenant_id: nameSchema,
-          topic: name,
-          decision: { type: 'string', enum: DECISIONS },
-          rule_id: name,
-          since: { type: 'string', format: 'date-time' },
-          until: { type: 'string', format: 'date-time' },
-          cursor: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' },
-          limit: { type: 'string', pattern: '^([1-9][0-9]?|[1-4][0-9]{2}|500)$' }
-        }
-      },
-      response: {
-        200: { type: 'object', required: ['decisions', 'next_cursor'], additionalProperties: false, properties: { decisions: { type: 'array', items: decisionItem }, next_cursor: nullableString } },
-        400: { $ref: 'Error#' }
-      }
-    }
+    schema: decisionListRoute
   }, async (request, reply) => {
     if (request.query.tenant_id !== undefined) request.log = reply.log = request.log.child({ tenantId: request.query.tenant_id })
     const q = request.query

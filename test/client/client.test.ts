@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { ArbiterClient, ArbiterClientError, DECISIONS, dispatchAction, JOB_STATUSES, type ArbiterDecision, type CheckJob, type CheckResult, type FailOpenEvent } from '../../src/client/index.js'
 import { DECISIONS as SERVER_DECISIONS } from '../../src/policy/types.js'
-import { decisionSchema } from '../../src/routes/schemas.js'
+import { decisionSchema } from '../../src/schemas/check.js'
 import { JOB_STATUSES as SERVER_JOB_STATUSES } from '../../src/domain/job-status.js'
 import { holdTableLock, testApp, type TestApp } from '../helpers.js'
 

@@ -1,11 +1,12 @@
 /**
- * JSON schemas shared by the routes, registered once on the app by `$id`. openapi.yaml states
- * the same contract; test/routes/openapi.test.ts keeps the two in step.
+ * /check and /check/simulate: the request (the policy core's own schema) and the answers, a
+ * recorded decision, a simulation, or the DENY given when a decision cannot be recorded.
  */
-import { checkRequestSchema } from '../policy/request-schema.js'
-import { COMMAND_CLASSES } from '../policy/shell/analyze.js'
 import { DECISIONS } from '../policy/types.js'
-import { APPROVAL_STATUSES } from '../domain/approval-status.js'
+import { COMMAND_CLASSES } from '../policy/shell/analyze.js'
+import { errorSchema, hmacSignature, sha256Id, strings, time, uuid } from './common.js'
+
+export { checkRequestSchema } from '../policy/request-schema.js'
 
 export const constraintsSchema = {
   $id: 'Constraints',
@@ -15,52 +16,9 @@ export const constraintsSchema = {
     max_runtime_sec: { type: 'integer' },
     max_retries: { type: 'integer' },
     max_output_bytes: { type: 'integer' },
-    allowed_paths: { type: 'array', items: { type: 'string' } },
-    network_allowlist: { type: 'array', items: { type: 'string' } }
+    allowed_paths: strings,
+    network_allowlist: strings
   }
-} as const
-
-export const errorSchema = {
-  $id: 'Error',
-  type: 'object',
-  required: ['statusCode', 'code', 'error', 'message'],
-  additionalProperties: false,
-  properties: {
-    statusCode: { type: 'integer' },
-    code: { type: 'string' },
-    error: { type: 'string' },
-    message: { type: 'string' }
-  }
-} as const
-
-/** `limit` of a list of approvals or grants: 1–200, as a querystring string. */
-export const pageLimit = { type: 'string', pattern: '^([1-9][0-9]?|1[0-9]{2}|200)$' } as const
-
-/** A page of a list: its items under `key`, and the cursor of the next page (null at the end). */
-export function pageOf (key: string, ref: string): Record<string, unknown> {
-  return { type: 'object', required: [key, 'next_cursor'], additionalProperties: false, properties: { [key]: { type: 'array', items: { $ref: `${ref}#` } }, next_cursor: { type: ['string', 'null'] } } }
-}
-
-/** `sha256:` + 64 hex digits: job hashes and policy snapshot ids. */
-export const sha256Id = { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } as const
-
-const decisionCore = {
-  decision: { type: 'string', enum: DECISIONS },
-  reason: { type: 'string' },
-  rule_id: { type: ['string', 'null'] },
-  matched_rules: { type: 'array', items: { type: 'string' } },
-  constraints: { $ref: 'Constraints#' },
-  policy_snapshot: sha256Id,
-  job_hash: sha256Id,
-  trace_id: { type: 'string' },
-  /** THROTTLE: how long to wait before checking again (also the Retry-After header, in seconds). */
-  retry_after_ms: { type: 'integer', minimum: 1 },
-  /** Risk tags the policy added to the declared ones; the declared ones are the job's own. */
-  derived_risk_tags: { type: 'array', items: { type: 'string' } },
-  /** What the job's command was found to be. */
-  command: { $ref: 'CommandSummary#' },
-  /** Evidence the deciding rule requires that the job lacks. */
-  missing_evidence: { type: 'array', items: { type: 'string' } }
 } as const
 
 export const commandSummarySchema = {
@@ -74,23 +32,23 @@ export const commandSummarySchema = {
   }
 } as const
 
-const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const
-
-/** An approval's state as a /check answer carries it. */
-export const approvalStateSchema = {
-  $id: 'ApprovalState',
-  type: 'object',
-  required: ['approval_id', 'status', 'expires_at', 'approvals_required', 'approvals_received', 'approved_at', 'dispatch_by'],
-  additionalProperties: false,
-  properties: {
-    approval_id: { type: 'string', format: 'uuid' },
-    status: { type: 'string', enum: APPROVAL_STATUSES },
-    expires_at: { type: 'string', format: 'date-time' },
-    approvals_required: { type: 'integer' },
-    approvals_received: { type: 'integer' },
-    approved_at: nullableTime,
-    dispatch_by: nullableTime
-  }
+const decisionCore = {
+  decision: { type: 'string', enum: DECISIONS },
+  reason: { type: 'string' },
+  rule_id: { type: ['string', 'null'] },
+  matched_rules: strings,
+  constraints: { $ref: 'Constraints#' },
+  policy_snapshot: sha256Id,
+  job_hash: sha256Id,
+  trace_id: { type: 'string' },
+  /** THROTTLE: how long to wait before checking again (also the Retry-After header, in seconds). */
+  retry_after_ms: { type: 'integer', minimum: 1 },
+  /** Risk tags the policy added to the declared ones; the declared ones are the job's own. */
+  derived_risk_tags: strings,
+  /** What the job's command was found to be. */
+  command: { $ref: 'CommandSummary#' },
+  /** Evidence the deciding rule requires that the job lacks. */
+  missing_evidence: strings
 } as const
 
 export const decisionSchema = {
@@ -100,13 +58,13 @@ export const decisionSchema = {
   additionalProperties: false,
   properties: {
     ...decisionCore,
-    decision_id: { type: 'string', format: 'uuid' },
-    checked_at: { type: 'string', format: 'date-time' },
-    signature: { type: 'string', pattern: '^hmac-sha256:[A-Za-z0-9_]+:[0-9a-f]{64}$' },
+    decision_id: uuid,
+    checked_at: time,
+    signature: hmacSignature,
     policy_decision: { type: 'string', const: 'REQUIRE_APPROVAL' },
     approval: { $ref: 'ApprovalState#' },
-    approval_ref: { type: 'string', format: 'uuid' },
-    grant_ref: { type: 'string', format: 'uuid' }
+    approval_ref: uuid,
+    grant_ref: uuid
   }
 } as const
 
@@ -168,9 +126,9 @@ export const simulationSchema = {
           reason: { type: 'string' },
           constraints: { $ref: 'Constraints#' },
           approval: approvalSpecSchema,
-          missing_evidence: { type: 'array', items: { type: 'string' } },
+          missing_evidence: strings,
           retry_after_ms: { type: 'integer' },
-          why: { type: 'array', items: { type: 'string' } }
+          why: strings
         }
       }
     }
@@ -192,5 +150,3 @@ export const unrecordedDenySchema = {
     policy_snapshot: sha256Id
   }
 } as const
-
-export const SHARED_SCHEMAS = [constraintsSchema, commandSummarySchema, approvalStateSchema, errorSchema, checkRequestSchema, decisionSchema, simulationSchema, unrecordedDenySchema]
