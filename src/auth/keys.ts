@@ -4,7 +4,7 @@
  * CLI works on the database directly and acts as the installation's operator (`by` null).
  */
 import { ArbiterError } from '../errors.js'
-import { NAME_PATTERN, nameSchema } from '../policy/request-schema.js'
+import { isPrintableId, NAME_PATTERN, nameSchema } from '../schemas/common.js'
 import { countRootAdmins, getApiKey, insertApiKey, listApiKeys, revokeApiKey, withKeysLocked, type ApiKeyRow } from '../store/api-keys.js'
 import type { Database } from '../store/db.js'
 import { ROLES, type Role } from '../domain/roles.js'
@@ -34,7 +34,6 @@ export interface KeyView {
 export const OPERATOR = null
 
 const TENANT = new RegExp(NAME_PATTERN)
-const PRINTABLE = /^[\x21-\x7e]{1,256}$/
 
 export function keyView (row: ApiKeyRow): KeyView {
   return {
@@ -53,7 +52,7 @@ export function keyView (row: ApiKeyRow): KeyView {
 /** The same rules the route's schema states, for callers (the CLI) that have no schema. */
 export function keyRequestProblems (r: KeyRequest): string[] {
   const problems: string[] = []
-  if (!PRINTABLE.test(r.principal_id)) problems.push('principal_id must be 1-256 printable characters without spaces')
+  if (!isPrintableId(r.principal_id)) problems.push('principal_id must be 1-256 printable characters without spaces')
   if (r.roles.length === 0) problems.push('a key needs at least one role')
   for (const role of r.roles) if (!ROLES.includes(role)) problems.push(`unknown role ${role} (roles: ${ROLES.join(', ')})`)
   if (r.tenants.length === 0) problems.push(`a key needs a tenant scope: tenant ids, or ${ALL_TENANTS} for all`)
@@ -61,7 +60,7 @@ export function keyRequestProblems (r: KeyRequest): string[] {
   for (const t of r.tenants) if (t !== ALL_TENANTS && (t.length > nameSchema.maxLength || !TENANT.test(t))) problems.push(`tenant ${t} is not a tenant id`)
   const agents = r.agents ?? [ANY_AGENT]
   if (agents.length === 0) problems.push(`agents must name at least one glob (${ANY_AGENT} for any)`)
-  for (const a of agents) if (!PRINTABLE.test(a)) problems.push(`agent glob ${a} must be 1-256 printable characters`)
+  for (const a of agents) if (!isPrintableId(a)) problems.push(`agent glob ${a} must be 1-256 printable characters`)
   return problems
 }
 

@@ -4,6 +4,7 @@
  * and an operator-chosen token (ARBITER_ADMIN_TOKEN) works the same way as a generated one.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { PRINTABLE } from '../schemas/common.js'
 
 /** Generated tokens start with this, so secret scanners and humans can tell what they are. */
 export const TOKEN_PREFIX = 'arb_'
@@ -33,7 +34,7 @@ export function generateToken (): TokenIdentity & { token: string } {
 
 /** Whether a string could be a token at all (before any lookup). */
 export function isTokenShaped (token: string): boolean {
-  return token.length >= MIN_TOKEN_LENGTH && token.length <= MAX_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token)
+  return token.length >= MIN_TOKEN_LENGTH && token.length <= MAX_TOKEN_LENGTH && PRINTABLE.test(token)
 }
 
 /** Constant-time comparison of a presented token's hash with the stored one. */
