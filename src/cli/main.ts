@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config.js'
 import { PolicyLoadError } from '../live-policy/holder.js'
 import { serve } from '../server.js'
+import { DataDirLocked } from '../store/data-dir-lock.js'
 import { auditCommand } from './audit.js'
 import { keysCommand } from './keys.js'
 import { lintCommand, testCommand, type Output } from './policy.js'
@@ -49,7 +50,7 @@ async function main (argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => {
   if (code >= 0) process.exitCode = code
 }, (err: unknown) => {
-  if (err instanceof ConfigError || err instanceof PolicyLoadError) io.err(err.message)
+  if (err instanceof ConfigError || err instanceof PolicyLoadError || err instanceof DataDirLocked) io.err(`arbiter: ${err.message}`)
   else io.err(`arbiter: ${(err as Error).stack ?? String(err)}`)
   // Open database handles would keep a failed start alive.
   process.exit(1)

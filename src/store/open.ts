@@ -2,8 +2,13 @@
 import path from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
+import { lockDataDir } from './data-dir-lock.js'
 import { openEmbedded, openPostgres, type Database } from './db.js'
 
+/**
+ * The embedded database belongs to one process at a time: opening it takes the data directory's
+ * lock (released by `close`), and a second process is refused with DataDirLocked.
+ */
 export async function openDatabase (config: Config, log: Logger): Promise<Database> {
   if (config.databaseUrl !== undefined) {
     return openPostgres(config.databaseUrl, {
@@ -11,7 +16,24 @@ export async function openDatabase (config: Config, log: Logger): Promise<Databa
       onError: (err) => log.warn({ err }, 'idle database connection failed')
     })
   }
+  const lock = await lockDataDir(config.dataDir)
   const dir = path.join(config.dataDir, 'pgdata')
   log.info({ dir }, 'using the embedded database (set DATABASE_URL to use a Postgres server)')
-  return await openEmbedded(dir)
+  let db: Database
+  try {
+    db = await openEmbedded(dir)
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
+  return {
+    ...db,
+    close: async () => {
+      try {
+        await db.close()
+      } finally {
+        await lock.release()
+      }
+    }
+  }
 }
