@@ -10,7 +10,7 @@ import { compilePolicy, formatProblem, type CompiledPolicy } from '../policy/ind
 import type { Clock } from '../clock.js'
 import type { Database } from '../store/db.js'
 import { saveSnapshot } from '../store/snapshots.js'
-import { isPolicyFile, readPolicySources } from './sources.js'
+import { PolicySourceError, readPolicySources, touchesPolicy } from './sources.js'
 
 export interface ReloadError {
   at: string
@@ -99,7 +99,7 @@ export class PolicyHolder {
       }
       problems = result.problems.map(formatProblem)
     } catch (err) {
-      problems = [(err as Error).message]
+      problems = err instanceof PolicySourceError ? err.problems : [(err as Error).message]
     }
     this.reloadFailures++
     this.lastError = { at: this.clock.now().toISOString(), message: `policy reload failed with ${problems.length} problem(s); the previous policy stays in force`, problems }
@@ -107,22 +107,35 @@ export class PolicyHolder {
     return { ok: false, error: this.lastError }
   }
 
-  /** Reloads when files under the policy path change (debounced: editors write in bursts). */
-  watch (debounceMs = 150): void {
+  /**
+   * Reloads when files under the policy path change (debounced: editors write in bursts), or when
+   * a ConfigMap volume swaps its `..data` link to a new version. Resolves once the watcher is in
+   * place, or has given up (logged, never thrown); callers need not wait for it.
+   */
+  async watch (debounceMs = 150): Promise<void> {
     if (this.watching) return
     this.watching = true
-    stat(this.policyPath).then((info) => {
+    try {
+      const info = await stat(this.policyPath)
       if (!this.watching) return
       const isDir = info.isDirectory()
       const dir = isDir ? this.policyPath : path.dirname(this.policyPath)
       const only = isDir ? undefined : path.basename(this.policyPath)
       this.watcher = watch(dir, (_event, name) => {
-        if (name !== null && (only !== undefined ? name !== only : !isPolicyFile(name))) return
+        if (name !== null && !touchesPolicy(name, only)) return
         clearTimeout(this.debounce)
-        this.debounce = setTimeout(() => { this.reload().catch((err: unknown) => this.log.error({ err }, 'policy reload failed')) }, debounceMs)
+        this.debounce = setTimeout(() => { this.reloadAfterCurrent() }, debounceMs)
       })
       this.watcher.on('error', (err) => this.log.warn({ err }, 'policy watcher failed; reload with SIGHUP'))
-    }).catch((err: unknown) => this.log.warn({ err }, 'cannot watch policy path; reload with SIGHUP'))
+    } catch (err) {
+      this.log.warn({ err }, 'cannot watch policy path; reload with SIGHUP')
+    }
+  }
+
+  /** A reload already under way may have read the files before this change: one more follows it. */
+  private reloadAfterCurrent (): void {
+    const running = this.reloading ?? Promise.resolve()
+    running.then(async () => await this.reload()).catch((err: unknown) => this.log.error({ err }, 'policy reload failed'))
   }
 
   close (): void {

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { PolicySource } from '../policy/types.js'
 
@@ -8,17 +8,75 @@ export function isPolicyFile (name: string): boolean {
 }
 
 /**
+ * A Kubernetes ConfigMap volume is updated by writing a new `..<timestamp>` directory and renaming
+ * a `..data_tmp` symlink over `..data`; the policy files are symlinks through `..data`, so their
+ * own names see no event when their content changes.
+ */
+export function isConfigMapSwap (name: string): boolean {
+  return name.startsWith('..')
+}
+
+/** Whether a change to `name` in the watched directory can change the policy (`only`: a single-file policy). */
+export function touchesPolicy (name: string, only?: string): boolean {
+  if (isConfigMapSwap(name)) return true
+  return only !== undefined ? name === only : !name.startsWith('.') && isPolicyFile(name)
+}
+
+/** Policy files that cannot be read safely: every one is named, none is skipped silently. */
+export class PolicySourceError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`policy files refused:\n  ${problems.join('\n  ')}`)
+    this.name = 'PolicySourceError'
+  }
+}
+
+/**
  * Reads a policy: one file, or every `*.yaml` / `*.yml` directly in a directory, in name order.
- * File names are given relative to the directory so snapshots do not depend on where Arbiter runs.
+ * Dot-entries are skipped (a ConfigMap's `..data`, editors' `.#name.yaml` locks). A symlink is
+ * followed only when it resolves, through any chain, to a file inside the directory; one that
+ * leads out of it or to nothing is refused, so a policy directory cannot be made to read
+ * elsewhere. File names are given relative to the directory, as listed, so snapshots depend
+ * neither on where Arbiter runs nor on a ConfigMap's timestamped directory.
  */
 export async function readPolicySources (policyPath: string): Promise<PolicySource[]> {
   const info = await stat(policyPath)
   if (!info.isDirectory()) {
     return [{ file: path.basename(policyPath), text: await readFile(policyPath, 'utf8') }]
   }
-  const names = (await readdir(policyPath, { withFileTypes: true }))
-    .filter((d) => d.isFile() && isPolicyFile(d.name))
-    .map((d) => d.name)
-    .sort()
-  return await Promise.all(names.map(async (file) => ({ file, text: await readFile(path.join(policyPath, file), 'utf8') })))
+  const root = await realpath(policyPath)
+  const entries = (await readdir(root, { withFileTypes: true }))
+    .filter((d) => !d.name.startsWith('.') && isPolicyFile(d.name) && (d.isFile() || d.isSymbolicLink()))
+    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  const problems: string[] = []
+  const sources: PolicySource[] = []
+  for (const d of entries) {
+    const target = d.isFile() ? path.join(root, d.name) : await resolveInside(root, d.name, problems)
+    // A link to a directory is no policy file, as a directory named `x.yaml` is none.
+    if (target === undefined || !(await stat(target)).isFile()) continue
+    // Read from the checked path, not through the link, which may be re-pointed in between.
+    sources.push({ file: d.name, text: await readFile(target, 'utf8') })
+  }
+  if (problems.length > 0) throw new PolicySourceError(problems)
+  return sources
+}
+
+/** The real path of the link `name` in `root` when it is inside `root`; otherwise a problem. */
+async function resolveInside (root: string, name: string, problems: string[]): Promise<string | undefined> {
+  const link = path.join(root, name)
+  let real: string
+  try {
+    real = await realpath(link)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT' && code !== 'ELOOP') throw err
+    const why = code === 'ELOOP' ? 'is a symlink loop' : `is a symlink to ${await readlink(link)}, which does not exist`
+    problems.push(`${name}: ${why}`)
+    return undefined
+  }
+  const rel = path.relative(root, real)
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    problems.push(`${name}: is a symlink that resolves to ${real}, outside the policy directory ${root}; refused`)
+    return undefined
+  }
+  return real
 }
