@@ -153,9 +153,9 @@ const TABLE: Array<[command: string, expected: [Decision, string], cwd?: string]
   ['echo $(date', BROKEN],
   ['ls &&', BROKEN],
   ['| grep x', BROKEN],
-  ['cat <<EOF\nhi\nEOF', BROKEN],
-  ['case $x in a) ls;; esac', BROKEN],
-  ['diff <(ls a) <(ls b)', BROKEN],
+  ['cat <<EOF\nhi', BROKEN],
+  ['case $x in a) ls;;', BROKEN],
+  ['diff <(ls a) <(ls b', BROKEN],
   ['echo trailing\\', BROKEN]
 ]
 

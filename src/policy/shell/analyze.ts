@@ -7,8 +7,9 @@ import { BraceBudget } from './braces.js'
 import { classifyCommand } from './classify.js'
 import type { CommandClass } from './classes.js'
 import { forcedDeletes, type ForcedDelete } from './forced-delete.js'
-import { parseShell } from './parse.js'
+import { newDefinitions, parseShell, type Definitions } from './parse.js'
 import { compileProtection, type Protection } from './protect.js'
+import { compileSystemProtection } from './targets.js'
 import { commandName, effectiveCommands } from './unwrap.js'
 
 export { COMMAND_CLASSES, type CommandClass } from './classes.js'
@@ -34,6 +35,8 @@ export interface AnalyzedCommand {
   /** The effective command as written. */
   text: string
   classes: CommandClass[]
+  /** Why it is not what its name alone says (an option, a variable, a protected target…), when it is not. */
+  reason?: string
 }
 
 export type CommandAnalysis =
@@ -44,24 +47,47 @@ export type CommandAnalysis =
 export function analyzeCommand (source: string, options: AnalyzeOptions): CommandAnalysis {
   // One budget for brace expansion over the whole analysis, strings run by `bash -c` included.
   const budget = new BraceBudget()
-  const parsed = parseShell(source, { budget })
+  const definitions = newDefinitions()
+  const parsed = parseShell(source, { budget, definitions })
   if (!parsed.ok) return unparseable(parsed.error)
-  // Compiled only for a command that has a forced delete to check: most have none.
+  // Compiled only for a command that needs them: most need neither.
   let compiled: Protection | undefined
+  let system: Protection | undefined
   const protection = (): Protection => (compiled ??= compileProtection(options.protectedPaths, options.workingDirectory))
+  const systemProtection = (): Protection => (system ??= compileSystemProtection(options.protectedPaths))
   const commands: AnalyzedCommand[] = []
   const deletes: ForcedDelete[] = []
   for (const simple of parsed.commands) {
-    const unwrapped = effectiveCommands(simple, { privileged: false, redirects: [], budget })
+    const unwrapped = effectiveCommands(simple, { privileged: false, redirects: [], budget, definitions })
     if (!unwrapped.ok) return unparseable(unwrapped.error)
     for (const command of unwrapped.commands) {
       const argv = command.argv.length === 0 ? [] : [commandName(command.argv[0]), ...command.argv.slice(1)]
-      commands.push({ argv, text: command.text, classes: classifyCommand(command.argv, command.redirects, command.privileged) })
+      const { classes, reason } = classifyCommand(command, systemProtection)
+      commands.push({ argv, text: command.text, classes, ...(reason === undefined ? {} : { reason }) })
       deletes.push(...forcedDeletes(command, protection))
     }
   }
+  for (const command of commands) calledDefinition(command, definitions)
   const classes = [...new Set(commands.flatMap((c) => c.classes))].sort()
   return { parsed: true, commands, classes, forcedDeletes: deletes }
+}
+
+/**
+ * A name the command line defines as a function or alias runs what the definition says, not
+ * what the table says of the name (`ls(){ rm -rf x; }; ls`): at least unknown. A function that
+ * runs itself beside itself (`:(){ :|:& };:`) is a fork bomb: destructive.
+ */
+function calledDefinition (command: AnalyzedCommand, definitions: Definitions): void {
+  const name = command.argv[0]
+  if (name === undefined) return
+  const fn = definitions.functions.get(name)
+  if (fn?.forkBomb === true) {
+    command.classes = ['destructive']
+    command.reason = `function '${name}' runs itself in the background or a pipeline: a fork bomb`
+  } else if (fn !== undefined || definitions.aliases.has(name)) {
+    command.classes = [...new Set([...command.classes.filter((c) => c !== 'read_only'), 'unknown' as const])].sort()
+    command.reason = `'${name}' is a ${fn !== undefined ? 'function' : 'alias'} this command line defines`
+  }
 }
 
 function unparseable (error: string): CommandAnalysis {

@@ -17,4 +17,17 @@ export interface SimpleCommand {
   redirects: string[]
   /** How many constructs (subshell, group, substitution, loop…) enclose the command. */
   depth: number
+  /** `NAME=value` words before the command (after quote removal), or the whole of a bare assignment. */
+  assignments: string[]
+  /** Run in the background (`&`) or as one of several commands of a pipeline. */
+  async?: true
 }
+
+/** Functions and aliases a command line defines, wherever in it (`bash -c` and `eval` strings too). */
+export interface Definitions {
+  /** Each function by name; `forkBomb` when its body calls it in the background or in a pipeline. */
+  functions: Map<string, { forkBomb: boolean }>
+  aliases: Set<string>
+}
+
+export const newDefinitions = (): Definitions => ({ functions: new Map(), aliases: new Set() })

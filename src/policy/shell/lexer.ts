@@ -44,9 +44,19 @@ const ASSIGNMENT_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=$/
 const ANSI_ESCAPE = /\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|[\s\S])/g
 const ANSI_SIMPLE: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v' }
 
+interface HereDocument {
+  delimiter: string
+  /** `<<-`: leading tabs are stripped from each line, the delimiter's too. */
+  strip: boolean
+  /** A quoted delimiter makes the body plain data; an unquoted one's substitutions run. */
+  quoted: boolean
+}
+
 export class Lexer {
   pos = 0
   private cached: Token | undefined
+  /** Here-documents whose bodies start after the next newline. */
+  private pending: HereDocument[] = []
 
   constructor (readonly src: string, private readonly hooks: LexerHooks) {}
 
@@ -65,31 +75,83 @@ export class Lexer {
     this.skipBlanks(false)
     const start = this.pos
     const c = this.src[start]
-    if (c === undefined) return { kind: 'eof', start, end: start }
-    if (c === '\n') { this.pos++; return { kind: 'newline', start, end: this.pos } }
+    if (c === undefined) {
+      if (this.pending.length > 0) throw new ShellSyntaxError(`here-document '${this.pending[0].delimiter}' is never closed`)
+      return { kind: 'eof', start, end: start }
+    }
+    if (c === '\n') {
+      this.pos++
+      if (this.pending.length > 0) this.readHereDocuments()
+      return { kind: 'newline', start, end: this.pos }
+    }
+    // `<(…)` and `>(…)`: process substitution, a word whose commands run.
+    if ((c === '<' || c === '>') && this.src[start + 1] === '(') return this.readWord()
     IO_NUMBER.lastIndex = start
     const fd = IO_NUMBER.exec(this.src)?.[0] ?? ''
     const redirect = REDIRECTS.find((r) => this.src.startsWith(r, start + fd.length))
     if (redirect !== undefined) return this.redirect(start, fd.length, redirect)
     const op = OPERATORS.find((o) => this.src.startsWith(o, start))
     if (op === undefined) return this.readWord()
-    if (op.startsWith(';;') || op === ';&') throw new ShellSyntaxError('case … esac is not supported')
     this.pos += op.length
     return { kind: 'op', op, start, end: this.pos }
   }
 
   private redirect (start: number, fdLength: number, op: string): Token {
     const at = start + fdLength
-    if (op === '<<' || op === '<<-') throw new ShellSyntaxError('here-documents (<<) are not supported')
-    if ((op === '<' || op === '>') && this.src[at + 1] === '(') throw new ShellSyntaxError('process substitution is not supported')
+    if ((op === '<' || op === '>') && this.src[at + 1] === '(') throw new ShellSyntaxError('process substitution after a descriptor number is not supported')
     this.pos = at + op.length
     return { kind: 'redirect', op, start, end: this.pos }
+  }
+
+  /** Registers a here-document (its delimiter word as lexed); its body is read after the next newline. */
+  hereDocument (word: WordToken, strip: boolean): void {
+    this.pending.push({ delimiter: word.value, strip, quoted: /['"\\]/.test(word.raw) })
+  }
+
+  /** Each pending body, up to its delimiter line; an unquoted body's substitutions are parsed. */
+  private readHereDocuments (): void {
+    const documents = this.pending
+    this.pending = []
+    for (const doc of documents) {
+      const start = this.pos
+      let end = -1
+      for (let at = start; at <= this.src.length;) {
+        const newline = this.src.indexOf('\n', at)
+        const lineEnd = newline === -1 ? this.src.length : newline
+        const line = this.src.slice(at, lineEnd)
+        if ((doc.strip ? line.replace(/^\t+/, '') : line) === doc.delimiter) {
+          end = at
+          this.pos = newline === -1 ? lineEnd : newline + 1
+          break
+        }
+        if (newline === -1) break
+        at = newline + 1
+      }
+      if (end === -1) throw new ShellSyntaxError(`here-document '${doc.delimiter}' is never closed`)
+      if (!doc.quoted) this.scanHereDocument(start, end)
+    }
+  }
+
+  /** Runs the substitutions of an unquoted body; everything else in it is data. */
+  private scanHereDocument (start: number, end: number): void {
+    const after = this.pos
+    this.pos = start
+    while (this.pos < end) {
+      const c = this.src[this.pos]
+      if (c === '\\') this.pos += 2
+      else if (c === '$') this.readDollar(true)
+      else if (c === '`') this.readBacktick(true)
+      else this.pos++
+    }
+    if (this.pos > end) throw new ShellSyntaxError('a substitution in a here-document runs past its end')
+    this.pos = after
   }
 
   /** Blanks, line continuations and comments; with `newlines`, newlines too. */
   skipBlanks (newlines: boolean): void {
     for (;;) {
       const c = this.src[this.pos]
+      if (newlines && c === '\n' && this.pending.length > 0) throw new ShellSyntaxError('a here-document inside [[ … ]] or an array is not supported')
       if (BLANK.has(c) || (newlines && c === '\n')) this.pos++
       else if (c === '\\' && this.src[this.pos + 1] === '\n') this.pos += 2
       // A comment starts only where a word could start, which is always here.
@@ -105,6 +167,7 @@ export class Lexer {
     while (this.pos < this.src.length) {
       const c = this.src[this.pos]
       if (c === '(' && ASSIGNMENT_PREFIX.test(this.src.slice(start, this.pos))) value += this.hooks.nested(() => this.readArray())
+      else if ((c === '<' || c === '>') && this.src[this.pos + 1] === '(') value += this.readProcessSubstitution()
       else if (META.has(c)) break
       else if (c === '\\') value += this.readEscape()
       else if (c === "'") value += this.readSingle()
@@ -118,6 +181,14 @@ export class Lexer {
       }
     }
     return { kind: 'word', value, raw: this.src.slice(start, this.pos), start, end: this.pos, braces }
+  }
+
+  /** `<(…)` or `>(…)`: kept as written; its commands go to the parser like a `$(…)`'s. */
+  private readProcessSubstitution (): string {
+    const start = this.pos
+    this.pos += 2
+    this.hooks.nested(() => this.hooks.substitution())
+    return this.src.slice(start, this.pos)
   }
 
   private readEscape (): string {

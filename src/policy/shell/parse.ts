@@ -8,9 +8,9 @@
 import { BraceBudget } from './braces.js'
 import { ShellSyntaxError } from './lexer.js'
 import { Parser } from './parser.js'
-import type { SimpleCommand } from './ast.js'
+import { newDefinitions, type Definitions, type SimpleCommand } from './ast.js'
 
-export type { SimpleCommand, SourceWord } from './ast.js'
+export { newDefinitions, type Definitions, type SimpleCommand, type SourceWord } from './ast.js'
 
 export { MAX_NESTING } from './parser.js'
 
@@ -21,6 +21,8 @@ export interface ParseOptions {
   depth?: number
   /** What brace expansion may still make, shared with the command line this one came from. */
   budget?: BraceBudget
+  /** Where the functions and aliases it defines are recorded, shared with the command line it came from. */
+  definitions?: Definitions
 }
 
 export const MAX_COMMAND_LENGTH = 16 * 1024
@@ -29,7 +31,7 @@ export const MAX_COMMAND_LENGTH = 16 * 1024
 export function parseShell (source: string, options: ParseOptions = {}): ParseResult {
   if (source.length > MAX_COMMAND_LENGTH) return { ok: false, error: `command longer than ${MAX_COMMAND_LENGTH} characters` }
   try {
-    const parser = new Parser(source, options.depth ?? 0, options.budget ?? new BraceBudget())
+    const parser = new Parser(source, options.depth ?? 0, options.budget ?? new BraceBudget(), options.definitions ?? newDefinitions())
     parser.parseProgram()
     return { ok: true, commands: parser.commands }
   } catch (err) {

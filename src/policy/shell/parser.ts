@@ -4,7 +4,7 @@
  */
 import { expandBraces, type BraceBudget } from './braces.js'
 import { Lexer, ShellSyntaxError, type Token, type WordToken } from './lexer.js'
-import type { SimpleCommand } from './ast.js'
+import type { Definitions, SimpleCommand } from './ast.js'
 
 export const MAX_NESTING = 8
 
@@ -17,6 +17,7 @@ const STOP_FI = new Set(['fi'])
 const STOP_DO = new Set(['do'])
 const STOP_DONE = new Set(['done'])
 const STOP_BRACE = new Set(['}'])
+const STOP_ESAC = new Set(['esac'])
 const NO_STOP = new Set<string>()
 const BANG = new Set(['!'])
 const IN = new Set(['in'])
@@ -35,7 +36,7 @@ export class Parser {
   readonly commands: SimpleCommand[] = []
   private readonly lexer: Lexer
 
-  constructor (private readonly source: string, private depth: number, private readonly budget: BraceBudget) {
+  constructor (private readonly source: string, private depth: number, private readonly budget: BraceBudget, private readonly definitions: Definitions) {
     this.lexer = new Lexer(source, {
       substitution: () => this.parseSubstitution(),
       backtick: (inner) => this.parseBacktick(inner),
@@ -69,10 +70,12 @@ export class Parser {
     for (;;) {
       this.skipNewlines()
       const tok = this.lexer.peek()
-      if (tok.kind === 'eof' || isOp(tok, ')') || isWord(tok, stops)) return count
+      if (tok.kind === 'eof' || isOp(tok, ')', ';;', ';&', ';;&') || isWord(tok, stops)) return count
+      const first = this.commands.length
       this.parseAndOr()
       count++
       const sep = this.lexer.peek()
+      if (isOp(sep, '&')) this.markAsync(first)
       if (isOp(sep, ';', '&')) this.lexer.next()
       else if (sep.kind !== 'newline') return count
     }
@@ -90,13 +93,22 @@ export class Parser {
 
   private parsePipeline (): boolean {
     if (isWord(this.lexer.peek(), BANG)) this.lexer.next()
+    const first = this.commands.length
     if (!this.parseCommand()) return false
+    let piped = false
     for (let tok = this.lexer.peek(); isOp(tok, '|', '|&'); tok = this.lexer.peek()) {
       this.lexer.next()
       this.skipNewlines()
       if (!this.parseCommand()) fail(`${describe(tok)} with no command after it`)
+      piped = true
     }
+    if (piped) this.markAsync(first)
     return true
+  }
+
+  /** The commands from `first` on run beside the shell: in the background or a pipeline. */
+  private markAsync (first: number): void {
+    for (let i = first; i < this.commands.length; i++) this.commands[i].async = true
   }
 
   /** One command of a pipeline; false when none starts here. */
@@ -117,9 +129,9 @@ export class Parser {
       case 'if': this.lexer.next(); this.nested(() => this.parseIf()); return true
       case 'while': case 'until': this.lexer.next(); this.nested(() => this.parseLoop(tok.raw)); return true
       case 'for': case 'select': this.lexer.next(); this.nested(() => this.parseFor(tok.raw)); return true
-      case 'function': this.lexer.next(); this.parseFunction(true); return true
+      case 'function': this.lexer.next(); this.parseFunction(undefined); return true
       case '[[': this.lexer.next(); this.parseConditional(tok); return true
-      case 'case': return fail('case … esac is not supported')
+      case 'case': this.lexer.next(); this.nested(() => this.parseCase()); return true
       case 'coproc': return this.parseCoproc(tok)
     }
     if (CLOSERS.has(tok.raw)) fail(`unexpected '${tok.raw}'`)
@@ -162,7 +174,7 @@ export class Parser {
   }
 
   private parseBacktick (inner: string): void {
-    const parser = new Parser(inner, this.depth, this.budget)
+    const parser = new Parser(inner, this.depth, this.budget, this.definitions)
     parser.parseProgram()
     for (const command of parser.commands) this.commands.push(command)
   }
@@ -196,6 +208,31 @@ export class Parser {
     }
   }
 
+  /** `case WORD in [(]PATTERN[|PATTERN…]) LIST ;; … esac`; the patterns are words, not commands. */
+  private parseCase (): void {
+    if (this.lexer.next().kind !== 'word') fail("'case' without a word")
+    this.skipNewlines()
+    this.expect('in', 'case')
+    for (;;) {
+      this.skipNewlines()
+      const tok = this.lexer.peek()
+      if (isWord(tok, STOP_ESAC)) { this.lexer.next(); return }
+      if (tok.kind === 'eof') fail("unclosed 'case'")
+      if (isOp(tok, '(')) this.lexer.next()
+      for (;;) {
+        const pattern = this.lexer.next()
+        if (pattern.kind !== 'word') fail(`expected a pattern in 'case', found ${describe(pattern)}`)
+        const sep = this.lexer.next()
+        if (isOp(sep, ')')) break
+        if (!isOp(sep, '|')) fail(`expected ')' after a pattern in 'case', found ${describe(sep)}`)
+      }
+      this.parseList(STOP_ESAC)
+      const end = this.lexer.peek()
+      if (isOp(end, ';;', ';&', ';;&')) this.lexer.next()
+      else if (!isWord(end, STOP_ESAC)) fail(end.kind === 'eof' ? "unclosed 'case'" : `unexpected ${describe(end)} in 'case'`)
+    }
+  }
+
   private parseLoop (keyword: string): void {
     this.body(STOP_DO, keyword, 'do')
     this.body(STOP_DONE, keyword, 'done')
@@ -219,18 +256,26 @@ export class Parser {
     this.body(STOP_DONE, keyword, 'done')
   }
 
-  /** `function NAME [()] BODY`, or (`keyword` false) the `() BODY` after `NAME`. */
-  private parseFunction (keyword: boolean): void {
-    if (keyword && this.lexer.next().kind !== 'word') fail("'function' without a name")
+  /** `function NAME [()] BODY`, or (`named` given) the `() BODY` after `NAME`. */
+  private parseFunction (named: string | undefined): void {
+    const keyword = named === undefined
+    const tok = keyword ? this.lexer.next() : undefined
+    if (tok !== undefined && tok.kind !== 'word') fail("'function' without a name")
+    const name = named ?? (tok as WordToken).value
     if (!keyword || isOp(this.lexer.peek(), '(')) {
       this.lexer.next()
       if (!isOp(this.lexer.next(), ')')) fail("expected ')' in function definition")
     }
     this.skipNewlines()
-    const tok = this.lexer.peek()
-    const compound = isOp(tok, '(') || isWord(tok, COMPOUND_STARTS)
+    const body = this.lexer.peek()
+    const compound = isOp(body, '(') || isWord(body, COMPOUND_STARTS)
     if (!compound) fail('a function body must be a compound command')
+    const first = this.commands.length
     this.parseCommand()
+    // A body that runs the function again beside itself (`:(){ :|:& }`) multiplies without end.
+    const selfCalls = this.commands.slice(first).filter((c) => c.argv[0] === name)
+    const forkBomb = selfCalls.some((c) => c.async === true) || this.definitions.functions.get(name)?.forkBomb === true
+    this.definitions.functions.set(name, { forkBomb })
   }
 
   /** `[[ … ]]` becomes one command, `[[` to `]]`, whatever operators it holds. */
@@ -243,7 +288,8 @@ export class Parser {
       words: all.map((w) => ({ raw: w.raw, offset: w.start - open.start })),
       text: this.source.slice(open.start, end),
       redirects: [],
-      depth: this.depth
+      depth: this.depth,
+      assignments: []
     })
   }
 
@@ -251,6 +297,7 @@ export class Parser {
     const argv: string[] = []
     const words: WordToken[] = []
     const redirects: string[] = []
+    const assignments: string[] = []
     const start = this.lexer.peek().start
     let end = start
     for (let tok = this.lexer.peek(); tok.kind === 'word' || tok.kind === 'redirect'; tok = this.lexer.peek()) {
@@ -261,13 +308,16 @@ export class Parser {
         end = target.word.end
       } else if (tok.kind === 'word') {
         end = tok.end
-        if (argv.length === 0 && ASSIGNMENT.test(tok.raw)) continue
+        if (argv.length === 0 && ASSIGNMENT.test(tok.raw)) {
+          assignments.push(tok.value)
+          continue
+        }
         for (const value of expandBraces(tok.value, tok.braces, this.budget)) {
           argv.push(value)
           words.push(tok)
         }
         if (argv.length === 1 && isOp(this.lexer.peek(), '(')) {
-          this.parseFunction(false)
+          this.parseFunction(argv[0])
           return true
         }
       }
@@ -277,14 +327,17 @@ export class Parser {
       words: words.map((w) => ({ raw: w.raw, offset: w.start - start })),
       text: this.source.slice(start, end),
       redirects,
-      depth: this.depth
+      depth: this.depth,
+      assignments
     })
+    if (argv[0] === 'alias') for (const word of argv.slice(1)) if (word.indexOf('=') > 0) this.definitions.aliases.add(word.slice(0, word.indexOf('=')))
     return true
   }
 
   private redirectTarget (op: string): { word: WordToken, output: boolean } {
     const word = this.lexer.next()
     if (word.kind !== 'word') return fail(`'${op}' with no target`)
+    if (op === '<<' || op === '<<-') this.lexer.hereDocument(word, op === '<<-')
     // `>&2` and `2>&1` duplicate a descriptor; bash reads `>&file` as `&>file`.
     const output = OUTPUT_REDIRECTS.has(op) || (op === '>&' && !/^(\d+|-)$/.test(word.value))
     return { word, output }

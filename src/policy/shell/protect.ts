@@ -22,10 +22,10 @@ const PWD = /^(?:\$PWD|\$\{PWD\}|~\+|\$\(\s*pwd(?:\s+-[LP])?\s*\)|`\s*pwd(?:\s+-
 const BRACED_NAME = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 /** Compiles protected paths (entries ending in `/**` protect everything under them). */
-export function compileProtection (paths: readonly string[], workingDirectory?: string): Protection {
+export function compileProtection (paths: readonly string[], workingDirectory?: string, guardWorkingDirectory = true): Protection {
   const cwd = workingDirectory?.startsWith('/') === true ? toPath(workingDirectory) : undefined
-  // The working directory is always protected, named or not.
-  const guards: Guard[] = [{ path: cwd ?? { root: '.', segments: [] }, deep: false }]
+  // The working directory is protected from deletes, named or not.
+  const guards: Guard[] = guardWorkingDirectory ? [{ path: cwd ?? { root: '.', segments: [] }, deep: false }] : []
   for (const entry of paths) {
     const deep = entry.endsWith('/**')
     const text = entry.replace(BRACED_NAME, (_all, name: string) => `$${name}`)

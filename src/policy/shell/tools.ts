@@ -2,7 +2,8 @@
  * Tools whose subcommand decides what they do: `git log` reads, `git push --force` destroys
  * history. A subcommand missing from a tool's table is `unknown`.
  */
-import { D, DN, N, NW, R, U, W, type CommandClass, type Rule } from './classes.js'
+import { applyRule, D, DN, N, NW, P, R, U, verdict, W, withClasses, type CommandClass, type Outcome, type Rule } from './classes.js'
+import { GIT_READS, gitGlobal } from './git-shapes.js'
 import { hasOption, operands, scanOptions, type OptionSpec } from './options.js'
 
 type Subcommands = Record<string, Rule>
@@ -12,8 +13,7 @@ function bySubcommand (subs: Subcommands, spec: OptionSpec = {}, always: readonl
   return (args) => {
     const at = scanOptions(args, 0, spec).next
     const rule = at >= args.length ? bare : Object.hasOwn(subs, args[at]) ? subs[args[at]] : U
-    const classes = typeof rule === 'function' ? rule(args.slice(at + 1)) : rule
-    return [...classes, ...always]
+    return withClasses(applyRule(rule, args.slice(at + 1)), always)
   }
 }
 
@@ -47,18 +47,40 @@ const gitConfig: Rule = (args) => {
   return operands(args, 0, { short: 'f', long: ['file', 'type', 'default', 'blob'] }).length >= 2 ? W : R
 }
 
+/** `git checkout -- .`, `git checkout -f`, `git restore .`: uncommitted work discarded. */
+const discards = (force: string[]): Rule => (args) => {
+  if (hasOption(args, 0, force)) return verdict(D, 'discards uncommitted changes')
+  const paths = args.includes('--') ? args.slice(args.indexOf('--') + 1) : []
+  return paths.length > 0 ? verdict(D, 'overwrites files with their committed version, discarding changes') : W
+}
+
+const gitRestore: Rule = (args) => {
+  const staged = hasOption(args, 0, ['S', 'staged'])
+  const worktree = hasOption(args, 0, ['W', 'worktree'])
+  return staged && !worktree ? W : verdict(D, 'git restore discards uncommitted changes in the working tree')
+}
+
 const GIT: Subcommands = {
-  ...names('status log diff show rev-parse blame describe shortlog grep ls-files ls-tree cat-file reflog show-ref for-each-ref merge-base rev-list help version name-rev check-ignore count-objects whatchanged', R),
-  ...names('add commit checkout switch merge rebase cherry-pick revert restore mv rm init am apply worktree notes gc', W),
+  ...GIT_READS,
+  ...names('add commit merge rebase cherry-pick revert mv rm init am apply notes', W),
+  checkout: (a) => a.length > 0 && (a[0] === '.' || (a.length === 1 && a[0] === '--')) ? verdict(D, 'discards uncommitted changes') : applyRule(discards(['f', 'force']), a),
+  switch: discards(['f', 'force', 'discard-changes']),
+  restore: gitRestore,
+  worktree: (a) => a[0] === 'list' ? R : a[0] === 'remove' && hasOption(a, 1, ['f', 'force']) ? D : W,
+  gc: (a) => a.some((w) => /^--prune=(now|all)/.test(w)) ? D : W,
+  'filter-branch': verdict(D, 'git filter-branch rewrites history'),
+  'filter-repo': verdict(D, 'git filter-repo rewrites history'),
+  'update-ref': (a) => hasOption(a, 0, ['d']) ? D : W,
+  reflog: (a) => ['expire', 'delete', 'drop'].includes(a[0]) ? D : applyRule(GIT_READS.log, a[0] === 'show' ? a.slice(1) : a),
   clone: NW,
   pull: NW,
-  submodule: NW,
   fetch: N,
   'ls-remote': N,
   push: gitPush,
   branch: gitBranch,
   config: gitConfig,
-  tag: (a) => has(a, 'l', 'list', 'n') || first(a) === undefined ? R : W,
+  tag: (a) => has(a, 'd', 'delete') ? D : has(a, 'l', 'list', 'n') || first(a) === undefined ? R : W,
+  submodule: (a) => a[0] === 'deinit' && has(a, 'f', 'force') ? D : a[0] === 'status' || a[0] === undefined ? R : NW,
   stash: verb({ list: R, show: R, drop: D, clear: D }, W),
   reset: (a) => has(a, 'hard') ? D : W,
   clean: (a) => has(a, 'f', 'force') ? D : W,
@@ -73,8 +95,13 @@ const KUBECTL: Subcommands = {
   rollout: (a) => a[0] === 'status' || a[0] === 'history' ? R : W
 }
 
+/** terraform plan runs the providers and any `external` data source the configuration names. */
+const RUNS_PROVIDERS: Outcome = verdict(['network', 'unknown'], 'terraform runs the providers (and external programs) the configuration names')
+
 const TERRAFORM: Subcommands = {
-  ...names('plan show validate output version providers graph console', R),
+  ...names('show validate output version providers graph', R),
+  plan: (a) => a.some((w) => /^-?-out(=|$)/.test(w)) ? withClasses(RUNS_PROVIDERS, W) : RUNS_PROVIDERS,
+  console: RUNS_PROVIDERS,
   ...names('import refresh taint untaint force-unlock', W),
   fmt: (a) => tfFlag(a, 'check') ? R : W,
   init: NW,
@@ -114,7 +141,8 @@ const HELM: Subcommands = {
 const packages = (install: string, remove: string, read: string, extra: Subcommands = {}): Subcommands =>
   ({ ...names(install, NW), ...names(remove, W), ...names(read, R), ...extra })
 
-const NPM = packages('install i ci add update up upgrade link dedupe publish unpublish', 'uninstall remove rm un r unlink prune', 'ls list help config whoami', {
+const NPM = packages('install i ci add update up upgrade link dedupe publish unpublish', 'uninstall remove rm un r unlink prune', 'ls list help whoami', {
+  config: verb({ get: R, list: R, ls: R }, W),
   ...names('view info show outdated search ping', N),
   audit: (a) => a[0] === 'fix' ? NW : N,
   version: W
@@ -123,13 +151,28 @@ const NPM = packages('install i ci add update up upgrade link dedupe publish unp
 const cloud: Rule = (args) =>
   args.some((w) => /^(rm|rb|delete|remove|destroy|purge|terminate|(delete|terminate|remove)-.+)$/.test(w)) ? DN : N
 
+/** Options that point a client at a configuration that can name programs to run, or act as someone else. */
+function clientOptions (tool: string, rule: Rule, config: string[], impersonate: string[] = []): Rule {
+  return (args) => {
+    const set = args.find((w) => config.some((c) => w === c || w.startsWith(`${c}=`)))
+    if (set !== undefined) return verdict(U, `${tool} ${set.split('=')[0]} reads a configuration that can name programs to run`)
+    const as = args.find((w) => impersonate.some((c) => w === c || w.startsWith(`${c}=`)))
+    if (as !== undefined) return verdict(P, `${tool} ${as.split('=')[0]} acts as someone else`)
+    return applyRule(rule, args)
+  }
+}
+
+const GIT_GLOBAL: OptionSpec = { short: 'Cc', long: ['git-dir', 'work-tree', 'namespace', 'super-prefix', 'config-env', 'exec-path', 'list-cmds', 'attr-source'] }
+const gitRule = bySubcommand(GIT, GIT_GLOBAL)
+
 export const TOOLS: Record<string, Rule> = {
-  git: bySubcommand(GIT, { short: 'Cc', long: ['git-dir', 'work-tree', 'namespace', 'super-prefix', 'config-env'] }),
-  kubectl: bySubcommand(KUBECTL, { short: 'ns', long: ['namespace', 'context', 'cluster', 'kubeconfig', 'user', 'server', 'token', 'as', 'as-group', 'request-timeout'] }, N),
+  git: (args) => gitGlobal(scanOptions(args, 0, GIT_GLOBAL)) ?? applyRule(gitRule, args),
+  kubectl: clientOptions('kubectl', bySubcommand(KUBECTL, { short: 'ns', long: ['namespace', 'context', 'cluster', 'kubeconfig', 'user', 'server', 'token', 'as', 'as-group', 'request-timeout'] }, N),
+    ['--kubeconfig', '--exec-command'], ['--as', '--as-group', '--as-uid']),
   terraform: bySubcommand(TERRAFORM),
-  docker: bySubcommand(DOCKER, { short: 'Hc', long: ['host', 'context', 'config', 'log-level'] }),
+  docker: clientOptions('docker', bySubcommand(DOCKER, { short: 'Hc', long: ['host', 'context', 'config', 'log-level'] }), ['--config']),
   podman: bySubcommand(DOCKER, { long: ['url', 'connection', 'root', 'runroot'] }),
-  helm: bySubcommand(HELM, { short: 'n', long: ['namespace', 'kube-context', 'kubeconfig'] }, N),
+  helm: clientOptions('helm', bySubcommand(HELM, { short: 'n', long: ['namespace', 'kube-context', 'kubeconfig'] }, N), ['--kubeconfig', '--post-renderer']),
   npm: bySubcommand(NPM),
   pnpm: bySubcommand(packages('install i add update up', 'remove rm uninstall', 'ls list why'), {}, [], NW),
   yarn: bySubcommand(packages('install add upgrade up', 'remove', 'list info why'), {}, [], NW),

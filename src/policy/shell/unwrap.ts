@@ -4,7 +4,7 @@
  * shells and `eval` take as a string, so a policy judges what would actually run.
  */
 import type { BraceBudget } from './braces.js'
-import { parseShell, type SimpleCommand } from './parse.js'
+import { parseShell, type Definitions, type SimpleCommand } from './parse.js'
 import { RUN_AS } from './run-as.js'
 import { WRAPPERS as RUN, type Step, type Wrapper, type XargsInput } from './wrappers.js'
 
@@ -23,6 +23,8 @@ export interface EffectiveCommand {
   privileged: boolean
   /** Run by xargs or parallel, which add operands read from their input. */
   xargs?: XargsInput
+  /** `NAME=value` words it runs with: before it, before its wrappers, or given to env, sudo… */
+  assignments: string[]
 }
 
 export type UnwrapResult = { ok: true, commands: EffectiveCommand[] } | { ok: false, error: string }
@@ -33,9 +35,14 @@ export interface UnwrapContext {
   redirects: string[]
   /** Shared with the command line the strings came from, so brace expansion is bounded in all. */
   budget?: BraceBudget
+  /** Assignments the wrappers around it were given. */
+  assignments?: string[]
+  /** Where functions and aliases defined in `sh -c` strings are recorded. */
+  definitions?: Definitions
 }
 
 const WRAPPERS: Record<string, Wrapper> = { ...RUN, ...RUN_AS }
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/
 const LOCATED = /^(?:\$\(|`)\s*(?:which|command\s+-v|type\s+-P)\s+([^\s`)]+)\s*(?:\)|`)$/
 
 /** The name a command word runs: `/usr/bin/sudo` → `sudo`, `$(which rm)` → `rm`. */
@@ -49,6 +56,7 @@ export function effectiveCommands (command: SimpleCommand, context: UnwrapContex
   const { argv } = command
   let privileged = context.privileged
   let xargs = context.xargs
+  const assignments = [...context.assignments ?? [], ...command.assignments]
   let i = 0
   while (i < argv.length) {
     const name = commandName(argv[i])
@@ -56,12 +64,15 @@ export function effectiveCommands (command: SimpleCommand, context: UnwrapContex
     if (step.kind === 'self') break
     privileged ||= step.privileged === true
     xargs ??= step.xargs
-    if (step.kind === 'script') return unwrapScripts(name, step.sources, command, { ...context, privileged, xargs })
+    // `env A=1 cmd`, `sudo A=1 cmd`, `systemd-run -E A=1 cmd`: what the wrapper sets, cmd sees.
+    const end = step.kind === 'script' ? argv.length : Math.min(step.at, argv.length)
+    for (let j = i + 1; j < end; j++) if (ASSIGNMENT.test(argv[j])) assignments.push(argv[j])
+    if (step.kind === 'script') return unwrapScripts(name, step.sources, command, { ...context, privileged, xargs, assignments })
     // A wrapper with nothing after it (`sudo`, `env A=1`) is itself the command.
     if (step.at >= argv.length) break
     i = step.at
   }
-  return { ok: true, commands: [effective(command, i, { ...context, privileged, xargs })] }
+  return { ok: true, commands: [effective(command, i, { ...context, privileged, xargs, assignments })] }
 }
 
 function unwrapScripts (name: string, sources: string[], outer: SimpleCommand, context: UnwrapContext): UnwrapResult {
@@ -69,7 +80,7 @@ function unwrapScripts (name: string, sources: string[], outer: SimpleCommand, c
   // What the outer command writes to, the commands it runs write to.
   const inner: UnwrapContext = { ...context, redirects: [...context.redirects, ...outer.redirects] }
   for (const source of sources) {
-    const parsed = parseShell(source, { depth: outer.depth + 1, budget: context.budget })
+    const parsed = parseShell(source, { depth: outer.depth + 1, budget: context.budget, definitions: context.definitions })
     if (!parsed.ok) return { ok: false, error: `in the command line given to ${name}: ${parsed.error}` }
     for (const command of parsed.commands) {
       const result = effectiveCommands(command, inner)
@@ -89,6 +100,7 @@ function effective (command: SimpleCommand, i: number, context: UnwrapContext): 
     text: command.text.slice(base),
     redirects: [...context.redirects, ...command.redirects],
     privileged: context.privileged,
+    assignments: context.assignments ?? [],
     ...(context.xargs === undefined ? {} : { xargs: context.xargs })
   }
 }

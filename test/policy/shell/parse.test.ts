@@ -92,7 +92,7 @@ t.test('text, words and depth', async (t) => {
   t.same(cmds.map((c) => c.text), ['sudo  rm -rf "/"', 'id', 'echo  $(id)'])
   t.same(cmds[0].words, [{ raw: 'sudo', offset: 0 }, { raw: 'rm', offset: 6 }, { raw: '-rf', offset: 9 }, { raw: '"/"', offset: 13 }])
   t.same(cmds.map((c) => c.depth), [0, 2, 1])
-  t.same(parseShell('a', { depth: 3 }), { ok: true, commands: [{ argv: ['a'], words: [{ raw: 'a', offset: 0 }], text: 'a', redirects: [], depth: 3 }] })
+  t.same(parseShell('a', { depth: 3 }), { ok: true, commands: [{ argv: ['a'], words: [{ raw: 'a', offset: 0 }], text: 'a', redirects: [], depth: 3, assignments: [] }] })
 })
 
 t.test('empty input is no commands', async (t) => {
@@ -128,12 +128,21 @@ t.test('what cannot be read with confidence is refused, with a reason', async (t
     ['a & ; b', "';' with no command before it"],
     ['a )', "unexpected ')'"],
     ['{ a; } b', "unexpected 'b'"],
-    ['cat <<EOF\nhi\nEOF', 'here-documents (<<) are not supported'],
-    ['cat <<-EOF', 'here-documents (<<) are not supported'],
-    ['case $x in a) b ;; esac', 'case … esac is not supported'],
-    ['case $x in', 'case … esac is not supported'],
-    ['diff <(ls a) <(ls b)', 'process substitution is not supported'],
-    ['tee >(cat)', 'process substitution is not supported'],
+    ['cat <<EOF\nhi\nEO', "here-document 'EOF' is never closed"],
+    ['cat <<-EOF', "here-document 'EOF' is never closed"],
+    ['cat <<EOF\n$(ls\nEOF', "unclosed '$('"],
+    ['cat <<EOF\n${x\nEOF\n}', 'a substitution in a here-document runs past its end'],
+    ['[[ $(cat <<EOF) ==\nx ]]', 'a here-document inside [[ … ]] or an array is not supported'],
+    ['case $x in', "unclosed 'case'"],
+    ['case $x in a) b', "unclosed 'case'"],
+    ['case $x in a b) c;; esac', "expected ')' after a pattern in 'case', found 'b'"],
+    ['case $x in ;; esac', "expected a pattern in 'case', found ';;'"],
+    ['case $x in a) b ) esac', "unexpected ')' in 'case'"],
+    ['case', "'case' without a word"],
+    ['case x y', "expected 'in' after 'case', found 'y'"],
+    ['a ;; b', "unexpected ';;'"],
+    ['diff <(ls a', "unclosed '$('"],
+    ['cat 3<(ls)', 'process substitution after a descriptor number is not supported'],
     ['fi', "unexpected 'fi'"],
     ['done', "unexpected 'done'"],
     ['if a; then b', "unclosed 'if'"],
@@ -163,6 +172,29 @@ t.test('what cannot be read with confidence is refused, with a reason', async (t
     ['x'.repeat(MAX_COMMAND_LENGTH + 1), 'command longer than 16384 characters']
   ]
   for (const [source, reason] of cases) t.equal(error(source), reason, source.slice(0, 60))
+})
+
+t.test('here-documents, case, process substitution and arithmetic parse', async (t) => {
+  const argvs = (source: string): string[][] => commands(source).map((c) => c.argv)
+  t.same(argvs("cat > notes.md <<'EOF'\n# $(rm -rf /) `id`\nEOF\nls"), [['cat'], ['ls']], 'a quoted body is data')
+  t.same(argvs('cat > f <<EOF\nhello $(whoami) and `hostname`\n$HOME ${USER:-x}\nEOF'), [['whoami'], ['hostname'], ['cat']], 'an unquoted body\'s substitutions run')
+  t.same(argvs('cat <<"E F"\n$(id)\nE F\n'), [['cat']], 'a double-quoted delimiter, spaces and all')
+  t.same(argvs('cat <<\\EOF\n$(id)\nEOF'), [['cat']], 'a backslash quotes the delimiter too')
+  t.same(argvs('cat <<-EOF | grep x\n\thi $(date)\n\tEOF\necho done'), [['cat'], ['date'], ['grep', 'x'], ['echo', 'done']], '<<- strips tabs (a body is read at the end of its line)')
+  t.same(argvs('cat <<A; cat <<B\na\nA\nb $(id)\nB'), [['cat'], ['id'], ['cat']], 'two bodies after one line, in order')
+  t.same(argvs('x=$(cat <<EOF\nv\nEOF\n)'), [['cat'], []], 'a here-document inside a substitution')
+  t.same(argvs('case "$1" in\n  start|up) run a ;;\n  (stop) run b ;&\n  *) run c ;;&\nesac'), [['run', 'a'], ['run', 'b'], ['run', 'c']])
+  t.same(argvs('case $(pick) in a) ;; esac'), [['pick']], 'an empty clause, the subject substituted')
+  t.same(argvs('case x in a) one\n two\n;; esac'), [['one'], ['two']])
+  t.same(argvs('diff <(sort a) <(sort b) > >(tee log)'), [['sort', 'a'], ['sort', 'b'], ['tee', 'log'], ['diff', '<(sort a)', '<(sort b)']])
+  t.same(argvs('while read -r l; do echo "$l"; done < <(find . -name x)'), [['read', '-r', 'l'], ['echo', '$l'], ['find', '.', '-name', 'x']])
+  t.same(argvs('echo $(( 1 + $(id -u) )); (( n++ )); [[ $a == b* && -f x ]]'), [['id', '-u'], ['echo', '$(( 1 + $(id -u) ))'], ['[[', '$a', '==', 'b*', '&&', '-f', 'x', ']]']])
+  t.same(argvs('until ok; do sleep 1; done; select s in a b; do echo $s; break; done'), [['ok'], ['sleep', '1'], ['echo', '$s'], ['break']])
+})
+
+t.test('what runs beside the shell is marked: pipelines and the background', async (t) => {
+  t.same(commands('a | b; c & d').map((c) => c.async ?? false), [true, true, true, false])
+  t.same(commands('A=1 B=$(x) c').map((c) => c.assignments), [[], ['A=1', 'B=$(x)']])
 })
 
 t.test('nesting: eight levels parse, nine do not', async (t) => {

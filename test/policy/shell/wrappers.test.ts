@@ -87,7 +87,7 @@ const TABLE: Row[] = [
   ['bash --rcfile x -o errexit +x -- -c "rm -rf /"', 'pass', { classes: ['unknown'] }],
   ['bash --rcfile x -o errexit +x -c "rm -rf /"', 'deny'],
   ['doas -u root rm -rf /', 'deny', { classes: ['destructive', 'privileged'] }],
-  ['env -i PATH=/bin FOO=1 rm -rf /', 'deny', { reason: 'rm -rf /', classes: DF }],
+  ['env -i PATH=/bin FOO=1 rm -rf /', 'deny', { reason: 'rm -rf /', classes: ['destructive', 'privileged'] }],
   ['env -u HOME rm -rf .', 'deny'],
   ['command rm -rf /', 'deny'],
   ['builtin exec rm -rf /', 'deny'],
