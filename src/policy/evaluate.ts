@@ -4,9 +4,9 @@
  * rate limits are counted by the caller, who says which keys are over (`exceeded`).
  */
 import type { CompiledPolicy, CompiledRule } from './compile.js'
-import { matchHolds, type Subject } from './match.js'
+import { decidingCommand, matchHolds, type Subject } from './match.js'
 import { analyzeCommand, type CommandAnalysis } from './shell/analyze.js'
-import { DEFAULT_APPROVAL, RESTRICTIVENESS, type ApprovalRequirement, type ApprovalSpec, type Constraints, type Evaluation, type Job, type RateLimitUse, type RuleMatch } from './types.js'
+import { DEFAULT_APPROVAL, RESTRICTIVENESS, type ApprovalRequirement, type ApprovalSpec, type CommandSummary, type Constraints, type Evaluation, type Job, type RateLimitUse, type RuleMatch } from './types.js'
 
 export interface EvaluateOptions {
   /** Say why each matching rule matched (for simulation; costs a little). */
@@ -27,6 +27,7 @@ export function evaluate (policy: CompiledPolicy, job: Job, options: EvaluateOpt
   const subject: Subject = { job, tags: derived.length === 0 ? job.risk_tags : [...job.risk_tags, ...derived].sort(), command }
   const matches = guardMatches(policy, command, options.explain === true)
   const rateLimits: RateLimitUse[] = []
+  const ruleOf = new Map<RuleMatch, CompiledRule>()
   let constraints: Constraints | undefined
   for (const i of policy.index.candidates(job.topic)) {
     const rule = policy.rules[i]
@@ -35,15 +36,16 @@ export function evaluate (policy: CompiledPolicy, job: Job, options: EvaluateOpt
     const match = ruleMatch(rule, subject, why, options.exceeded, rateLimits)
     if (match === undefined) continue
     matches.push(match)
+    if (command !== undefined) ruleOf.set(match, rule)
     if (rule.constraints !== undefined) constraints = mergeConstraints(constraints, rule.constraints)
-  }
-  const extras = {
-    derived_tags: derived,
-    rate_limits: rateLimits,
-    ...(command === undefined ? {} : { command: { parsed: command.parsed, classes: command.classes } })
   }
   // Strictly greater: among equals the first (guards, then file order) keeps rule_id and reason.
   const winner = matches.reduce<RuleMatch | undefined>((w, m) => (w === undefined || RESTRICTIVENESS[m.decision] > RESTRICTIVENESS[w.decision] ? m : w), undefined)
+  const extras = {
+    derived_tags: derived,
+    rate_limits: rateLimits,
+    ...(command === undefined ? {} : { command: commandSummary(command, winner, winner === undefined ? undefined : ruleOf.get(winner)) })
+  }
   const matchedRules = matches.map((m) => m.rule_id)
   if (winner === undefined) {
     const fallback: Evaluation = { decision: policy.defaults.decision, reason: policy.defaults.reason, rule_id: null, matched_rules: matchedRules, ...extras, matches }
@@ -60,6 +62,25 @@ export function evaluate (policy: CompiledPolicy, job: Job, options: EvaluateOpt
     evaluation.retry_after_ms = Math.max(...matches.map((m) => m.retry_after_ms ?? 0))
   }
   return evaluation
+}
+
+/** What the command was found to be, each simple command's classes, and which one the decision turned on. */
+function commandSummary (command: CommandAnalysis, winner: RuleMatch | undefined, rule: CompiledRule | undefined): CommandSummary {
+  const summary: CommandSummary = {
+    parsed: command.parsed,
+    classes: command.classes,
+    ...(command.parsed ? {} : { error: command.error }),
+    commands: command.commands.map((c) => ({ text: c.text, classes: c.classes, ...(c.reason === undefined ? {} : { reason: c.reason }) }))
+  }
+  if (winner === undefined || !command.parsed) return summary
+  if (winner.rule_id === RECURSIVE_DELETE_RULE) {
+    const index = command.commands.findIndex((c) => c.text === command.forcedDeletes[0].segment)
+    if (index !== -1) summary.decided_by = { command: index, class: 'destructive' }
+    return summary
+  }
+  const hit = rule === undefined ? undefined : decidingCommand(rule, command)
+  if (hit !== undefined) summary.decided_by = { command: hit.index, ...(hit.class === undefined ? {} : { class: hit.class }) }
+  return summary
 }
 
 /** The built-in shell guards: they deny whatever the rules say. */

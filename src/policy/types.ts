@@ -32,9 +32,12 @@ export interface RuleMatchSpec {
   tenants?: string[]
   principals?: string[]
   labels?: Record<string, string | string[]>
-  /** Patterns over each simple command of the job's `command`, after parsing and unwrapping. */
+  /**
+   * Patterns over each simple command of the job's `command`, after parsing and unwrapping: an
+   * allow-style rule needs every simple command to match one, any other rule one.
+   */
   command?: string[]
-  /** Any-of over the classes of the job's command. */
+  /** The classes of each simple command: an allow-style rule needs every one's among them, any other rule one's. */
   command_class?: CommandClass[]
 }
 
@@ -115,6 +118,15 @@ export interface OutputRulesSpec {
   /** Output past max_output_bytes: quarantined (default), or only its first max_output_bytes scanned. */
   on_oversize?: 'quarantine' | 'scan_prefix'
   findings?: Partial<Record<FindingType, OutputFindingVerdict>>
+  /** The policy's own detectors: findings of type `id`, matched by RE2 (linear time). */
+  detectors?: OutputDetectorSpec[]
+}
+
+export interface OutputDetectorSpec {
+  id: string
+  pattern: string
+  verdict: OutputFindingVerdict
+  description?: string
 }
 
 export interface PolicyFileSpec {
@@ -174,9 +186,24 @@ export interface RateLimitUse {
   window_sec: number
 }
 
+/** One simple command of a job's command line, as the gate saw it. */
+export interface CommandPart {
+  /** The effective command as written (wrappers removed). */
+  text: string
+  classes: CommandClass[]
+  /** Why its classes are not what its name alone says (an option, a variable, a protected target…). */
+  reason?: string
+}
+
 export interface CommandSummary {
   parsed: boolean
+  /** Every class of every simple command, sorted. */
   classes: CommandClass[]
+  /** Why the command could not be parsed. */
+  error?: string
+  commands: CommandPart[]
+  /** The simple command (an index into `commands`) and class the deciding rule or guard turned on, when one did. */
+  decided_by?: { command: number, class?: CommandClass }
 }
 
 export interface Evaluation {

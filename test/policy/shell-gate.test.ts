@@ -171,10 +171,28 @@ t.test('the guard\'s reason names the offending segment and target', async (t) =
   const ev = evaluate(policy, normalizeJob({ job_id: 'j', topic: 'job.agent.exec.shell', command: 'make build && sudo bash -c "rm -fr ~/"' }))
   t.equal(ev.rule_id, RM)
   t.equal(ev.reason, "recursive forced delete of protected path '~/' in 'rm -fr ~/'")
-  t.same(ev.command, { parsed: true, classes: ['destructive', 'privileged', 'unknown'] })
+  t.same(ev.command, {
+    parsed: true,
+    classes: ['destructive', 'privileged', 'unknown'],
+    commands: [{ text: 'make build', classes: ['unknown'] }, { text: 'rm -fr ~/', classes: ['destructive', 'privileged'] }],
+    decided_by: { command: 1, class: 'destructive' }
+  })
   const broken = evaluate(policy, normalizeJob({ job_id: 'j', topic: 'job.agent.exec.shell', command: "echo 'x" }))
   t.match(broken.reason, /^the command cannot be parsed \(unbalanced single quote\)/)
-  t.same(broken.command, { parsed: false, classes: ['unknown'] })
+  t.same(broken.command, { parsed: false, classes: ['unknown'], error: 'unbalanced single quote', commands: [] })
+})
+
+t.test('the decision says which simple command it turned on, and why that one is what it is', async (t) => {
+  const job = (command: string) => evaluate(policy, normalizeJob({ job_id: 'j', topic: 'job.agent.exec.shell', command }))
+  const env = job('ls && LD_PRELOAD=/tmp/x.so cat f')
+  t.same([env.decision, env.rule_id], PRIVILEGED)
+  t.same(env.command?.commands[1], { text: 'LD_PRELOAD=/tmp/x.so cat f', classes: ['privileged'], reason: 'setting LD_PRELOAD changes which code runs (loader, search path or start-up files)' })
+  t.same(env.command?.decided_by, { command: 1, class: 'privileged' })
+  const git = job('git status; git -c core.pager=sh log')
+  t.same(git.command?.commands.map((c) => c.classes), [['read_only'], ['unknown']])
+  t.match(git.command?.commands[1].reason, /^git -c overrides configuration/)
+  t.same(job('git push --force origin main').command?.decided_by, { command: 0 }, 'a pattern rule names the command, no class')
+  t.notOk('decided_by' in (job('ls').command ?? {}), 'a rule that says nothing of commands turns on none')
 })
 
 t.test('an unparseable command is never less restricted than the job without it', async (t) => {
