@@ -3,14 +3,15 @@
  * (services.ts), then puts the HTTP layer in front of them in the order it appears here —
  * framework options, lifecycle hooks, error handling, authentication, routes. Only server.ts listens.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { FailureLimiter } from './auth/failure-limiter.js'
 import { KeyLookup } from './auth/key-lookup.js'
 import { registerAuth } from './auth/plugin.js'
 import type { Config } from './config.js'
-import { ArbiterError, errorBody, RETRY_AFTER_SEC, type ErrorCode } from './errors.js'
+import { errorBody, RETRY_AFTER_SEC } from './errors/index.js'
+import { answerFrameworkError, installErrorHandler, installNotFoundHandler } from './errors/http.js'
 import type { ApprovalService } from './approvals/service.js'
 import type { Checkpointer } from './ledger/checkpointer.js'
 import type { AuditWriter } from './ledger/writer.js'
@@ -74,7 +75,7 @@ function createFastify (config: Config, log: Logger): FastifyInstance {
     // Ids in paths are as long as /check accepts them (job ids up to 256 characters).
     routerOptions: { maxParamLength: 1024 },
     // Router errors (a bad percent-escape, an over-long parameter) in the catalogue's shape too.
-    frameworkErrors: (err, _request, reply) => (reply as FastifyReply).code(400).send(errorBody('ARBITER_ERR_VALIDATION', err.message)),
+    frameworkErrors: answerFrameworkError,
     // Fastify's own draining 503 is a bare body outside the catalogue: the onRequest hook answers instead.
     return503OnClosing: false,
     ajv: {
@@ -108,17 +109,8 @@ function addLifecycleHooks (app: FastifyInstance, services: Services): void {
 function addErrorHandling (app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain')
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const { code, message } = classify(err)
-    const body = errorBody(code, message)
-    if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
-    // A 503 is temporary by definition here: the database, or a draining instance.
-    if (body.statusCode === 503) reply.header('retry-after', RETRY_AFTER_SEC)
-    return reply.code(body.statusCode).send(body)
-  })
-  app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
-  })
+  installErrorHandler(app)
+  installNotFoundHandler(app)
 }
 
 function registerRoutes (app: FastifyInstance, services: Services, config: Config, deps: AppDeps): void {
@@ -144,42 +136,6 @@ function registerRoutes (app: FastifyInstance, services: Services, config: Confi
 export function buildMetricsApp (metrics: Metrics, logger: Logger): FastifyInstance {
   const app = Fastify({ loggerInstance: logger, disableRequestLogging: true })
   metricsRoutes(app, { metrics, access: 'public' })
-  app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('ARBITER_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; this listener serves only GET /metrics`)))
+  installNotFoundHandler(app, 'noMetricsRoute')
   return app
-}
-
-const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'ARBITER_ERR_BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ARBITER_ERR_BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'ARBITER_ERR_INVALID_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'ARBITER_ERR_INVALID_JSON'
-}
-
-/** Maps anything thrown in a request to a catalogue code; internals never reach the caller. */
-function classify (err: FastifyError): { code: ErrorCode, message: string } {
-  if (err instanceof ArbiterError) return { code: err.code, message: err.message }
-  if (err.validation !== undefined) return { code: 'ARBITER_ERR_VALIDATION', message: validationMessage(err) }
-  const mapped = FASTIFY_CODES[err.code]
-  if (mapped !== undefined) return { code: mapped, message: err.message }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-    return { code: 'ARBITER_ERR_VALIDATION', message: err.message }
-  }
-  return { code: 'ARBITER_ERR_INTERNAL', message: 'internal error' }
-}
-
-/** Names the offending field: `body.labels.env must be string`, `body has unknown field 'x'`. */
-function validationMessage (err: FastifyError): string {
-  const first = err.validation?.[0]
-  if (first === undefined) return err.message
-  const where = [err.validationContext ?? 'body', ...first.instancePath.split('/').slice(1)].join('.')
-  const params = first.params as Record<string, unknown>
-  switch (first.keyword) {
-    case 'additionalProperties':
-      return `${where} has unknown field '${String(params.additionalProperty)}'`
-    case 'required':
-      return `${where}.${String(params.missingProperty)} is required`
-    default:
-      return `${where} ${first.message ?? 'is invalid'}`
-  }
 }

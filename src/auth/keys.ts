@@ -3,7 +3,7 @@
  * Nobody can create, see or revoke a key that reaches further than their own (`mayGrant`); the
  * CLI works on the database directly and acts as the installation's operator (`by` null).
  */
-import { ArbiterError } from '../errors.js'
+import { errorFor } from '../errors/index.js'
 import { isPrintableId, NAME_PATTERN, nameSchema } from '../schemas/common.js'
 import { countRootAdmins, getApiKey, insertApiKey, listApiKeys, revokeApiKey, withKeysLocked, type ApiKeyRow } from '../store/api-keys.js'
 import type { Database } from '../store/db.js'
@@ -72,11 +72,9 @@ function actorName (by: Principal | null): string {
 /** Creates a key; the token is in the answer and nowhere else, ever. */
 export async function createKey (db: Database, by: Principal | null, request: KeyRequest): Promise<KeyView & { token: string }> {
   const problems = keyRequestProblems(request)
-  if (problems.length > 0) throw new ArbiterError('ARBITER_ERR_VALIDATION', problems.join('; '))
+  if (problems.length > 0) throw errorFor('invalidKeyRequest', problems)
   const scope = { tenants: request.tenants, agents: request.agents ?? [ANY_AGENT] }
-  if (by !== OPERATOR && !mayGrant(by, scope)) {
-    throw new ArbiterError('ARBITER_ERR_FORBIDDEN', 'a key cannot reach tenants or agents beyond those of the key that creates it')
-  }
+  if (by !== OPERATOR && !mayGrant(by, scope)) throw errorFor('keyBeyondReach')
   const fresh = generateToken()
   const row = await insertApiKey(db, {
     keyId: fresh.keyId,
@@ -104,12 +102,10 @@ export async function revokeKey (db: Database, by: Principal | null, keyId: stri
   return await withKeysLocked(db, async (tx) => {
     const row = await getApiKey(tx, keyId)
     // Keys beyond the caller's reach look like keys that do not exist.
-    if (row === undefined || (by !== OPERATOR && !mayGrant(by, row))) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no key ${keyId}`)
+    if (row === undefined || (by !== OPERATOR && !mayGrant(by, row))) throw errorFor('noKey', keyId)
     if (row.revoked_at !== null) return keyView(row)
     const root = row.roles.includes('admin') && row.tenants.includes(ALL_TENANTS) && row.agents.includes(ANY_AGENT)
-    if (root && await countRootAdmins(tx) <= 1) {
-      throw new ArbiterError('ARBITER_ERR_LAST_ADMIN', `key ${keyId} is the last admin key that reaches every tenant; create another before revoking it`)
-    }
+    if (root && await countRootAdmins(tx) <= 1) throw errorFor('lastAdminKey', keyId)
     return keyView(await revokeApiKey(tx, keyId, actorName(by)) as ApiKeyRow)
   })
 }

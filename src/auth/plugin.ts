@@ -5,7 +5,7 @@
  * Tenancy is enforced where the tenant is known (in the routes), through `callerOf`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ArbiterError, errorBody } from '../errors.js'
+import { errorBodyFor, errorCausedBy, errorFor } from '../errors/index.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import type { FailureLimiter } from './failure-limiter.js'
 import type { KeyLookup } from './key-lookup.js'
@@ -41,7 +41,7 @@ export interface AuthOptions {
 /** The caller of a non-public route. */
 export function callerOf (request: FastifyRequest): Principal {
   // Unreachable while every non-public route runs the hook below; fail closed if one did not.
-  if (request.principal === null) throw new ArbiterError('ARBITER_ERR_INTERNAL', 'request reached a handler unauthenticated')
+  if (request.principal === null) throw errorFor('unauthenticatedHandler')
   return request.principal
 }
 
@@ -50,7 +50,7 @@ export function callerOf (request: FastifyRequest): Principal {
  * tenant's name and existence do not leak to other tenants' keys.
  */
 export function assertTenant (p: Principal, tenantId: string): void {
-  if (!coversTenant(p, tenantId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no tenant ${tenantId}`)
+  if (!coversTenant(p, tenantId)) throw errorFor('noTenant', tenantId)
 }
 
 /**
@@ -66,11 +66,7 @@ export function jobTenant (request: FastifyRequest, reply: FastifyReply, tenantI
 
 /** Refuses a job for an agent principal the caller's key may not speak for. */
 export function assertSpeaksFor (p: Principal, agentId: string | undefined): void {
-  if (!speaksForJob(p, agentId)) {
-    throw new ArbiterError('ARBITER_ERR_FORBIDDEN', agentId === undefined
-      ? 'this key may only submit jobs that name their principal_id'
-      : `this key may not submit jobs for principal ${agentId}`)
-  }
+  if (!speaksForJob(p, agentId)) throw agentId === undefined ? errorFor('unnamedPrincipal') : errorFor('foreignPrincipal', agentId)
 }
 
 export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
@@ -89,7 +85,7 @@ export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
     if (!opts.enabled && !isLoopbackName(request.hostname)) {
       // Without keys, only a loopback name is served: a web page that rebinds its own name to
       // 127.0.0.1 must not be able to drive Arbiter from a browser.
-      return await reply.code(403).send(errorBody('ARBITER_ERR_FORBIDDEN', 'with ARBITER_AUTH=disabled, only requests for localhost or a loopback address are served'))
+      return await reply.code(403).send(errorBodyFor('remoteWithoutAuth'))
     }
     const principal = opts.enabled ? await authenticate(request, reply, opts) : UNAUTHENTICATED
     if (principal === undefined) return reply
@@ -97,12 +93,11 @@ export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
     request.log = reply.log = request.log.child({ principal: principal.principalId, key_id: principal.keyId })
     if (Array.isArray(access) && !hasRole(principal, access)) {
       opts.onFailure?.('forbidden')
-      const method = request.method
-      return await reply.code(403).send(errorBody('ARBITER_ERR_FORBIDDEN', `roles ${principal.roles.join(', ')} may not call ${method} ${request.routeOptions.url ?? ''}; it needs ${access.join(' or ')}`))
+      return await reply.code(403).send(errorBodyFor('roleRefused', principal.roles, request.method, request.routeOptions.url ?? '', access))
     }
     if (request.routeOptions.config.allTenants === true && !allTenants(principal)) {
       opts.onFailure?.('forbidden')
-      return await reply.code(403).send(errorBody('ARBITER_ERR_FORBIDDEN', `${request.method} ${request.routeOptions.url ?? ''} concerns every tenant: it needs a key whose tenants are *`))
+      return await reply.code(403).send(errorBodyFor('needsAllTenants', request.method, request.routeOptions.url ?? ''))
     }
   })
 }
@@ -115,29 +110,28 @@ export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
  */
 async function authenticate (request: FastifyRequest, reply: FastifyReply, opts: AuthOptions): Promise<Principal | undefined> {
   const address = request.ip
-  const fail = async (reason: 'missing' | 'invalid', message: string): Promise<undefined> => {
+  const fail = async (reason: 'missing' | 'invalid'): Promise<undefined> => {
     const wait = opts.limiter.blockedFor(address)
     if (wait > 0) {
       opts.onFailure?.('rate_limited')
       await reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
-        .send(errorBody('ARBITER_ERR_TOO_MANY_FAILURES', 'too many failed authentications from this address; try again later'))
+        .send(errorBodyFor('tooManyFailures'))
       return undefined
     }
     opts.limiter.recordFailure(address)
     opts.onFailure?.(reason)
-    await reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('ARBITER_ERR_UNAUTHORIZED', message))
+    await reply.code(401).header('www-authenticate', 'Bearer').send(errorBodyFor(reason === 'missing' ? 'missingToken' : 'invalidToken'))
     return undefined
   }
   const token = bearerToken(request.headers.authorization)
-  if (token === undefined) return await fail('missing', 'this request needs an Authorization: Bearer <token> header')
-  // One message for every bad token: unknown, revoked and mistyped look alike.
-  const invalid = 'the bearer token is not valid'
-  if (!isTokenShaped(token)) return await fail('invalid', invalid)
+  if (token === undefined) return await fail('missing')
+  // One answer for every bad token: unknown, revoked and mistyped look alike.
+  if (!isTokenShaped(token)) return await fail('invalid')
   const id = identifyToken(token)
   const row = await opts.keys.get(id.keyId, opts.timeoutMs).catch((err: unknown) => {
-    throw new ArbiterError('ARBITER_ERR_AUTH_UNAVAILABLE', 'the key store did not answer; try again', { cause: err })
+    throw errorCausedBy(err, 'keyStoreUnavailable')
   })
-  if (row === undefined || !hashesMatch(id.hash, row.token_hash) || row.revoked_at !== null) return await fail('invalid', invalid)
+  if (row === undefined || !hashesMatch(id.hash, row.token_hash) || row.revoked_at !== null) return await fail('invalid')
   return { keyId: row.key_id, principalId: row.principal_id, roles: row.roles, tenants: row.tenants, agents: row.agents }
 }
 

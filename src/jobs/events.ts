@@ -6,7 +6,7 @@
 import type { AuditEntry, SealedRecord } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
-import { ArbiterError } from '../errors.js'
+import { errorFor } from '../errors/index.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
 import { jobState } from '../store/log-read.js'
@@ -29,8 +29,8 @@ export async function reportJobEvent (
   const { records } = await deps.writer.transact(tenantId, deadline, async (tx) => {
     const job = await jobState(tx, tenantId, jobId)
     // Unknown jobs, and jobs of agents the reporter's key may not speak for, look alike.
-    if (job === undefined || !speaksForJob(reporter, job.principalId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no job ${jobId}`)
-    if (job.terminal !== null) throw new ArbiterError('ARBITER_ERR_JOB_FINAL', `job ${jobId} already reported ${job.terminal}; a terminal status is final`)
+    if (job === undefined || !speaksForJob(reporter, job.principalId)) throw errorFor('noJob', jobId)
+    if (job.terminal !== null) throw errorFor('jobFinal', jobId, job.terminal)
     const entry: AuditEntry = {
       type: 'job.event',
       tenant_id: tenantId,

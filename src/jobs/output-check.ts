@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto'
 import type { HmacSigningKey, SealedRecord } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
-import { ArbiterError } from '../errors.js'
+import { errorFor } from '../errors/index.js'
 import { outputVerdict, redactOutput, scanOutput, summarizeFindings, type OutputVerdict } from '../output/index.js'
 import type { CompiledPolicy } from '../policy/compile.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
@@ -87,10 +87,8 @@ export async function checkOutput (
   const scan = scanJobOutput(policy, request.output, deps.key)
   const { records } = await deps.writer.transact(tenantId, deadline, async (tx) => {
     const job = await jobState(tx, tenantId, request.job_id)
-    if (job === undefined || !speaksForJob(reporter, job.principalId)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no job ${request.job_id}`)
-    if (request.trace_id !== undefined && request.trace_id !== job.traceId) {
-      throw new ArbiterError('ARBITER_ERR_TRACE_MISMATCH', `job ${request.job_id} runs under another trace`)
-    }
+    if (job === undefined || !speaksForJob(reporter, job.principalId)) throw errorFor('noJob', request.job_id)
+    if (request.trace_id !== undefined && request.trace_id !== job.traceId) throw errorFor('traceMismatch', request.job_id)
     const { redacted: _redacted, ...evidence } = scan
     const entry = {
       type: 'output.verdict' as const,

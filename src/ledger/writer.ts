@@ -25,7 +25,7 @@
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { sealRecord, type AuditEntry, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
-import { ArbiterError } from '../errors.js'
+import { ArbiterError } from '../errors/index.js'
 import { appendAndCommit, appendFailedForSure, appendRecords, backendBusy, hasRecord, lockHead, lockTransactions, transactionStatus } from '../store/log-append.js'
 import { CommitOutcomeUnknown, type Database, type Queryable } from '../store/db.js'
 

@@ -6,7 +6,7 @@ import { assertTenant, callerOf } from '../auth/plugin.js'
 import { coversTenant, tenantFilter } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
-import { ArbiterError, recordFailure } from '../errors.js'
+import { errorFor, recordFailure } from '../errors/index.js'
 import { grantCreateRoute, grantListRoute, grantRevokeRoute } from '../schemas/grants.js'
 
 export function grantRoutes (app: FastifyInstance, opts: { grants: GrantService, clock: Clock, budgetMs: number }): void {
@@ -18,7 +18,7 @@ export function grantRoutes (app: FastifyInstance, opts: { grants: GrantService,
     const tenantId = request.body.tenant_id ?? DEFAULT_TENANT
     assertTenant(caller, tenantId)
     // A grant stands in for its maker's approval: a key that cannot be checked against a person cannot make one.
-    if (caller.keyId === null) throw new ArbiterError('ARBITER_ERR_FORBIDDEN', 'grants cannot be made while ARBITER_AUTH=disabled')
+    if (caller.keyId === null) throw errorFor('grantsNeedAuth')
     const grant = await opts.grants.create(caller, { ...request.body, tenant_id: tenantId }, request.receivedAt + opts.budgetMs)
       .catch(recordFailure('the grant'))
     request.log.info({ grantId: grant.grant_id, tenantId, sessionId: request.body.session_id }, 'grant created')
@@ -66,5 +66,5 @@ function decodeCursor (cursor: string): { createdAt: Date, grantId: string } {
     if (typeof at === 'string' && /^(?!0000)\d{4}-\d{2}-\d{2}T/.test(at) && !Number.isNaN(createdAt.getTime()) &&
       typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) return { createdAt, grantId: id }
   } catch {}
-  throw new ArbiterError('ARBITER_ERR_VALIDATION', 'querystring.cursor is not a cursor this service gave out')
+  throw errorFor('foreignCursor')
 }

@@ -2,7 +2,7 @@
  * Bearer keys, for admins: create (the token is shown once), list, revoke.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { ArbiterError } from '../errors.js'
+import { errorFor } from '../errors/index.js'
 import { callerOf } from '../auth/plugin.js'
 import { createKey, listKeys, revokeKey, type KeyRequest } from '../auth/keys.js'
 import type { Database } from '../store/db.js'
@@ -12,9 +12,7 @@ const ADMIN = ['admin'] as const
 
 /** Keys made or revoked without authentication would outlive the mode that let anyone make them. */
 async function keysNeedAuthentication (request: FastifyRequest): Promise<void> {
-  if (callerOf(request).keyId === null) {
-    throw new ArbiterError('ARBITER_ERR_FORBIDDEN', 'keys cannot be created or revoked while ARBITER_AUTH=disabled; use `arbiter keys` on the database')
-  }
+  if (callerOf(request).keyId === null) throw errorFor('keysNeedAuth')
 }
 
 export function keyRoutes (app: FastifyInstance, opts: { db: Database }): void {

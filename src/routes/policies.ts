@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { ArbiterError } from '../errors.js'
+import { errorFor } from '../errors/index.js'
 import type { PolicyHolder } from '../live-policy/holder.js'
 import type { Database } from '../store/db.js'
 import { getSnapshot } from '../store/snapshots.js'
@@ -22,9 +22,7 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
     schema: policyReloadRoute
   }, async (request) => {
     const outcome = await opts.policies.reload()
-    if (!outcome.ok) {
-      throw new ArbiterError('ARBITER_ERR_POLICY_INVALID', `${outcome.error.message}: ${outcome.error.problems.join('; ')}`)
-    }
+    if (!outcome.ok) throw errorFor('policyInvalid', outcome.error.message, outcome.error.problems)
     request.log.info({ snapshotId: outcome.snapshotId, changed: outcome.changed }, 'policy reloaded on request')
     return opts.policies.status()
   })
@@ -34,7 +32,7 @@ export function policyRoutes (app: FastifyInstance, opts: { policies: PolicyHold
     schema: snapshotRoute
   }, async (request) => {
     const row = await getSnapshot(opts.db, request.params.snapshot_id)
-    if (row === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no policy snapshot ${request.params.snapshot_id}`)
+    if (row === undefined) throw errorFor('noSnapshot', request.params.snapshot_id)
     return { snapshot_id: row.snapshot_id, version: row.version, created_at: new Date(row.created_at).toISOString(), sources: row.sources }
   })
 }

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ParsedRecord } from '../audit/chain.js'
 import { callerOf } from '../auth/plugin.js'
 import { tenantFilter } from '../auth/principal.js'
-import { ArbiterError } from '../errors.js'
+import { errorFor } from '../errors/index.js'
 import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
 import { decisionListRoute, traceRoute } from '../schemas/read.js'
 import { listDecisions, listTrace, type LogRow } from '../store/log-read.js'
@@ -27,7 +27,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
     request.log = reply.log = request.log.child({ traceId: request.params.trace_id })
     // Records of tenants beyond the caller's scope are not there for it, not even as a count.
     const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE, tenantFilter(callerOf(request)))
-    if (rows.length === 0) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `nothing recorded under trace ${request.params.trace_id}`)
+    if (rows.length === 0) throw errorFor('noTrace', request.params.trace_id)
     const parsed = rows.map((r) => ({ row: r, rec: JSON.parse(r.record) as ParsedRecord }))
     const finalStatus = new Map<string, string>()
     for (const { rec } of parsed) {
@@ -104,7 +104,7 @@ function decodeCursor (cursor: string): { at: string, tenantId: string, seq: num
     const [at, tenantId, seq] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string, number]
     if (isTime(at) && typeof tenantId === 'string' && Number.isSafeInteger(seq) && seq >= 1) return { at, tenantId, seq }
   } catch {}
-  throw new ArbiterError('ARBITER_ERR_VALIDATION', 'querystring.cursor is not a cursor this service gave out')
+  throw errorFor('foreignCursor')
 }
 
 /** An RFC 3339 time Postgres can hold: ajv's date-time admits year 0, which Postgres refuses. */
@@ -113,6 +113,6 @@ function isTime (value: unknown): value is string {
 }
 
 function checkTime (value: string | undefined, name: string): string | undefined {
-  if (value !== undefined && !isTime(value)) throw new ArbiterError('ARBITER_ERR_VALIDATION', `querystring.${name} must be a time from year 1 on`)
+  if (value !== undefined && !isTime(value)) throw errorFor('timeBeforeYearOne', name)
   return value
 }

@@ -1,0 +1,89 @@
+/**
+ * The one catalogue of errors Arbiter answers with: every code and its HTTP status (the codes
+ * openapi.yaml documents), and every message, by name, as a template of typed parameters.
+ * Tests assert on `code`, never on wording; the wording still lives here and nowhere else.
+ */
+
+export const CODES = {
+  ARBITER_ERR_VALIDATION: 400,
+  ARBITER_ERR_INVALID_JSON: 400,
+  ARBITER_ERR_BODY_TOO_LARGE: 400,
+  ARBITER_ERR_UNAUTHORIZED: 401,
+  ARBITER_ERR_FORBIDDEN: 403,
+  ARBITER_ERR_NOT_FOUND: 404,
+  ARBITER_ERR_JOB_FINAL: 409,
+  ARBITER_ERR_LAST_ADMIN: 409,
+  ARBITER_ERR_STALE_JOB_HASH: 409,
+  ARBITER_ERR_APPROVAL_CLOSED: 409,
+  ARBITER_ERR_ALREADY_VOTED: 409,
+  ARBITER_ERR_TRACE_MISMATCH: 409,
+  ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  ARBITER_ERR_POLICY_INVALID: 422,
+  ARBITER_ERR_TOO_MANY_FAILURES: 429,
+  ARBITER_ERR_RECORD_UNAVAILABLE: 503,
+  ARBITER_ERR_AUTH_UNAVAILABLE: 503,
+  ARBITER_ERR_NOT_READY: 503,
+  ARBITER_ERR_SHUTTING_DOWN: 503,
+  ARBITER_ERR_INTERNAL: 500
+} as const
+
+export type ErrorCode = keyof typeof CODES
+
+export interface Template<P extends unknown[]> {
+  code: ErrorCode
+  status: number
+  message: (...params: P) => string
+}
+
+function template<P extends unknown[]> (code: ErrorCode, message: (...params: P) => string): Template<P> {
+  return { code, status: CODES[code], message }
+}
+
+export const CATALOGUE = {
+  // 400
+  foreignCursor: template('ARBITER_ERR_VALIDATION', () => 'querystring.cursor is not a cursor this service gave out'),
+  timeBeforeYearOne: template('ARBITER_ERR_VALIDATION', (param: string) => `querystring.${param} must be a time from year 1 on`),
+  invalidKeyRequest: template('ARBITER_ERR_VALIDATION', (problems: readonly string[]) => problems.join('; ')),
+  // 401: one message for every bad token, so unknown, revoked and mistyped ones look alike.
+  missingToken: template('ARBITER_ERR_UNAUTHORIZED', () => 'this request needs an Authorization: Bearer <token> header'),
+  invalidToken: template('ARBITER_ERR_UNAUTHORIZED', () => 'the bearer token is not valid'),
+  // 403
+  remoteWithoutAuth: template('ARBITER_ERR_FORBIDDEN', () => 'with ARBITER_AUTH=disabled, only requests for localhost or a loopback address are served'),
+  roleRefused: template('ARBITER_ERR_FORBIDDEN', (roles: readonly string[], method: string, url: string, access: readonly string[]) =>
+    `roles ${roles.join(', ')} may not call ${method} ${url}; it needs ${access.join(' or ')}`),
+  needsAllTenants: template('ARBITER_ERR_FORBIDDEN', (method: string, url: string) => `${method} ${url} concerns every tenant: it needs a key whose tenants are *`),
+  unnamedPrincipal: template('ARBITER_ERR_FORBIDDEN', () => 'this key may only submit jobs that name their principal_id'),
+  foreignPrincipal: template('ARBITER_ERR_FORBIDDEN', (agentId: string) => `this key may not submit jobs for principal ${agentId}`),
+  keyBeyondReach: template('ARBITER_ERR_FORBIDDEN', () => 'a key cannot reach tenants or agents beyond those of the key that creates it'),
+  keysNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'keys cannot be created or revoked while ARBITER_AUTH=disabled; use `arbiter keys` on the database'),
+  grantsNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'grants cannot be made while ARBITER_AUTH=disabled'),
+  // 404: what a key may not reach is answered as what does not exist.
+  noRoute: template('ARBITER_ERR_NOT_FOUND', (method: string, path: string) => `no route ${method} ${path}`),
+  noMetricsRoute: template('ARBITER_ERR_NOT_FOUND', (method: string, path: string) => `no route ${method} ${path}; this listener serves only GET /metrics`),
+  noTenant: template('ARBITER_ERR_NOT_FOUND', (tenantId: string) => `no tenant ${tenantId}`),
+  noJob: template('ARBITER_ERR_NOT_FOUND', (jobId: string) => `no job ${jobId}`),
+  noKey: template('ARBITER_ERR_NOT_FOUND', (keyId: string) => `no key ${keyId}`),
+  noTrace: template('ARBITER_ERR_NOT_FOUND', (traceId: string) => `nothing recorded under trace ${traceId}`),
+  noSnapshot: template('ARBITER_ERR_NOT_FOUND', (snapshotId: string) => `no policy snapshot ${snapshotId}`),
+  // 409
+  jobFinal: template('ARBITER_ERR_JOB_FINAL', (jobId: string, terminal: string) => `job ${jobId} already reported ${terminal}; a terminal status is final`),
+  lastAdminKey: template('ARBITER_ERR_LAST_ADMIN', (keyId: string) => `key ${keyId} is the last admin key that reaches every tenant; create another before revoking it`),
+  traceMismatch: template('ARBITER_ERR_TRACE_MISMATCH', (jobId: string) => `job ${jobId} runs under another trace`),
+  // 422
+  policyInvalid: template('ARBITER_ERR_POLICY_INVALID', (message: string, problems: readonly string[]) => `${message}: ${problems.join('; ')}`),
+  // 429
+  tooManyFailures: template('ARBITER_ERR_TOO_MANY_FAILURES', () => 'too many failed authentications from this address; try again later'),
+  // 500: what went wrong is logged, never told.
+  internal: template('ARBITER_ERR_INTERNAL', () => 'internal error'),
+  unauthenticatedHandler: template('ARBITER_ERR_INTERNAL', () => 'request reached a handler unauthenticated'),
+  // 503
+  notRecorded: template('ARBITER_ERR_RECORD_UNAVAILABLE', (what: string) => `${what} could not be recorded`),
+  keyStoreUnavailable: template('ARBITER_ERR_AUTH_UNAVAILABLE', () => 'the key store did not answer; try again'),
+  databaseTimeout: template('ARBITER_ERR_NOT_READY', (timeoutMs: number) => `database did not answer within ${timeoutMs} ms`),
+  databaseUnreachable: template('ARBITER_ERR_NOT_READY', (reason: string) => `database unreachable: ${reason}`),
+  noPolicyLoaded: template('ARBITER_ERR_NOT_READY', () => 'no policy is loaded')
+} as const
+
+export type ErrorName = keyof typeof CATALOGUE
+/** The parameters of an entry's message template. */
+export type ParamsOf<N extends ErrorName> = Parameters<(typeof CATALOGUE)[N]['message']>
