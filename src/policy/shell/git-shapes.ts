@@ -50,7 +50,7 @@ export const GIT_READS: Record<string, Rule> = {
   log,
   show: log,
   whatchanged: log,
-  shortlog: shaped('shortlog', { short: `${DIFF_SHORT}n:sec:w?`, long: `${LOG_LONG} numbered summary email group= committer format? width?`, numeric: true, bad: OUTPUT }),
+  shortlog: shaped('shortlog', { short: `${DIFF_SHORT}nsecw?`, long: `${LOG_LONG} numbered summary email group= committer format? width?`, numeric: true, bad: OUTPUT }),
   diff,
   status: shaped('status', {
     short: 'sbvzu?M?',

@@ -44,6 +44,8 @@ function changed (name: string, args: readonly string[]): string[] {
       const ops = operands(args, 0, COPY)
       return target.length > 0 ? target : ops.slice(-1)
     }
+    case 'sort':
+      return optionValues(args, 0, ['o', 'output'], { short: 'kotST', long: ['key', 'field-separator', 'output', 'buffer-size', 'temporary-directory'] })
     case 'dd':
       return args.filter((w) => w.startsWith('of=')).map((w) => w.slice(3))
     case 'tee': case 'truncate': case 'shred': case 'wipefs': case 'mkswap':
