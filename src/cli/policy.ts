@@ -1,7 +1,7 @@
 /** `arbiter policy lint PATH` and `arbiter policy test PATH`. */
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { compilePolicy, formatProblem, type CompiledPolicy } from '../policy/index.js'
+import { compilePolicy, formatProblem, lintPolicy, type CompiledPolicy } from '../policy/index.js'
 import { parseSuite, runSuite } from '../policy/test-suite.js'
 import { readPolicySources } from '../live-policy/sources.js'
 
@@ -18,11 +18,16 @@ async function compileAt (policyPath: string, io: Output): Promise<CompiledPolic
   return undefined
 }
 
-/** Exit code 0 when the policy loads, 1 with every problem printed as file:line otherwise. */
+/**
+ * Exit code 0 when the policy loads (warnings about rules easy to misread are printed, and do
+ * not fail it), 1 with every problem printed as file:line otherwise.
+ */
 export async function lintCommand (policyPath: string, io: Output): Promise<number> {
   const policy = await compileAt(policyPath, io)
   if (policy === undefined) return 1
-  io.out(`ok: ${policy.rules.length} rule(s) in ${policy.sources.length} file(s), snapshot ${policy.snapshotId}`)
+  const warnings = lintPolicy(policy)
+  for (const w of warnings) io.err(`warning: ${w.file}: rule ${w.rule}: ${w.message}`)
+  io.out(`ok: ${policy.rules.length} rule(s) in ${policy.sources.length} file(s), snapshot ${policy.snapshotId}${warnings.length === 0 ? '' : `, ${warnings.length} warning(s)`}`)
   return 0
 }
 

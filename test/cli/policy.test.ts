@@ -13,7 +13,8 @@ function capture (): Output & { lines: string[], errors: string[] } {
 t.test('lint: 0 for a good policy, 1 with every problem as file:line', async (t) => {
   const ok = capture()
   t.equal(await lintCommand(EXAMPLE_POLICY_DIR, ok), 0)
-  t.match(ok.lines, [/^ok: 11 rule\(s\) in 2 file\(s\), snapshot sha256:/])
+  t.match(ok.lines, [/^ok: 13 rule\(s\) in 2 file\(s\), snapshot sha256:[0-9a-f]{64}$/])
+  t.same(ok.errors, [], 'the shipped policy has nothing easy to misread')
 
   const dir = policyDir(t, {
     'a.yaml': EXAMPLE_POLICY,
@@ -27,6 +28,42 @@ t.test('lint: 0 for a good policy, 1 with every problem as file:line', async (t)
   ])
   const single = capture()
   t.equal(await lintCommand(path.join(dir, 'a.yaml'), single), 0, 'a single file can be linted')
+})
+
+t.test('lint: warns of rules whose meaning is easy to misread, and still passes', async (t) => {
+  const dir = policyDir(t, {
+    'p.yaml': `version: v1
+rules:
+  - id: allow-anything-destructive
+    match: { topics: [a], command_class: [read_only, destructive] }
+    decision: allow
+  - id: review-reads
+    match: { topics: [a], command_class: [read_only, write] }
+    decision: require_approval
+  - id: allow-reads-everywhere
+    match: { command_class: [read_only] }
+    decision: allow_with_constraints
+    constraints: { max_runtime_sec: 5 }
+  - id: allow-git-log
+    match: { topics: [a], command: ["git log*", "git status"] }
+    decision: allow
+  - id: fine
+    match: { topics: [a], command_class: [privileged, unknown] }
+    decision: deny
+  - id: fine-too
+    match: { topics: [a], command_class: [read_only, network] }
+    decision: allow
+`
+  })
+  const io = capture()
+  t.equal(await lintCommand(dir, io), 0)
+  t.same(io.errors, [
+    'warning: p.yaml: rule allow-anything-destructive: allows command lines whose simple commands are [destructive] without review',
+    'warning: p.yaml: rule review-reads: matches every command line with one read_only part (nearly all of them): for a rule that is not an allow, command_class is any-of',
+    'warning: p.yaml: rule allow-reads-everywhere: allows these commands on every topic, for every tenant and principal',
+    "warning: p.yaml: rule allow-git-log: allow pattern 'git log*' also matches options that write or run programs (git log --output=…); command_class: [read_only] checks them"
+  ])
+  t.match(io.lines, [/^ok: 6 rule\(s\) in 1 file\(s\), snapshot sha256:[0-9a-f]{64}, 4 warning\(s\)$/])
 })
 
 t.test('test: the shipped suite passes against the shipped policy', async (t) => {
