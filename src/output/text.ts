@@ -23,3 +23,12 @@ export function regexSpans (text: string, re: RegExp, valueLength = 0): Span[] {
   }
   return spans
 }
+
+/** Shannon entropy in bits per UTF-16 unit: near 0 for `xxxx…`, about 4 for random hex, 5–6 for random base64. */
+export function shannonEntropy (s: string): number {
+  const counts = new Map<number, number>()
+  for (let i = 0; i < s.length; i++) counts.set(s.charCodeAt(i), (counts.get(s.charCodeAt(i)) ?? 0) + 1)
+  let bits = 0
+  for (const n of counts.values()) bits -= (n / s.length) * Math.log2(n / s.length)
+  return bits
+}
