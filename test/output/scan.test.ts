@@ -136,7 +136,10 @@ t.test('the verdict is the most restrictive over the findings', async (t) => {
 
 t.test('the default verdicts cover every type and cannot be changed', async (t) => {
   t.same(Object.keys(DEFAULT_FINDING_VERDICTS).sort(), [...FINDING_TYPES].sort())
-  t.same(FINDING_TYPES.filter((type) => DEFAULT_FINDING_VERDICTS[type] === 'quarantine'), ['private_key', 'aws_access_key', 'github_token', 'slack_token'])
+  t.same(FINDING_TYPES.filter((type) => DEFAULT_FINDING_VERDICTS[type] === 'quarantine'), [
+    'private_key', 'aws_access_key', 'github_token', 'slack_token', 'stripe_key', 'openai_key', 'anthropic_key', 'google_api_key',
+    'azure_storage_key', 'npm_token', 'pypi_token', 'gitlab_token', 'connection_string', 'generic_secret'
+  ])
   t.ok(Object.isFrozen(DEFAULT_FINDING_VERDICTS))
 })
 
