@@ -118,6 +118,15 @@ export interface OutputRulesSpec {
   /** Output past max_output_bytes: quarantined (default), or only its first max_output_bytes scanned. */
   on_oversize?: 'quarantine' | 'scan_prefix'
   findings?: Partial<Record<FindingType, OutputFindingVerdict>>
+  /** The policy's own detectors: findings of type `id`, matched by RE2 (linear time). */
+  detectors?: OutputDetectorSpec[]
+}
+
+export interface OutputDetectorSpec {
+  id: string
+  pattern: string
+  verdict: OutputFindingVerdict
+  description?: string
 }
 
 export interface PolicyFileSpec {
