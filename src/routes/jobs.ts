@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { callerOf, jobTenant } from '../auth/plugin.js'
 import type { Clock } from '../clock.js'
-import { recordFailure } from '../errors.js'
+import { recordFailure } from '../errors/index.js'
 import { reportJobEvent, type JobEventRequest } from '../jobs/events.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import { jobEventRoute } from '../schemas/jobs.js'
