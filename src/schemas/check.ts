@@ -28,7 +28,30 @@ export const commandSummarySchema = {
   additionalProperties: false,
   properties: {
     parsed: { type: 'boolean' },
-    classes: { type: 'array', items: { type: 'string', enum: COMMAND_CLASSES } }
+    classes: { type: 'array', items: { type: 'string', enum: COMMAND_CLASSES } },
+    error: { type: 'string' },
+    commands: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['text', 'classes'],
+        additionalProperties: false,
+        properties: {
+          text: { type: 'string' },
+          classes: { type: 'array', items: { type: 'string', enum: COMMAND_CLASSES } },
+          reason: { type: 'string' }
+        }
+      }
+    },
+    decided_by: {
+      type: 'object',
+      required: ['command'],
+      additionalProperties: false,
+      properties: {
+        command: { type: 'integer', minimum: 0 },
+        class: { type: 'string', enum: COMMAND_CLASSES }
+      }
+    }
   }
 } as const
 
