@@ -8,11 +8,15 @@ export interface Clock {
 export interface IdGenerator {
   decisionId: () => string
   traceId: () => string
+  approvalId: () => string
+  grantId: () => string
 }
 
 export const systemClock: Clock = { now: () => new Date() }
 
 export const randomIds: IdGenerator = {
   decisionId: () => randomUUID(),
-  traceId: () => randomUUID().replaceAll('-', '')
+  traceId: () => randomUUID().replaceAll('-', ''),
+  approvalId: () => randomUUID(),
+  grantId: () => randomUUID()
 }

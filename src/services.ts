@@ -82,8 +82,8 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
       metrics.recordGroupSize.observe({ outcome }, records)
     }
   })
-  const approvals = new ApprovalService({ db, writer, clock, maxPending: config.maxPendingApprovals })
-  const grants = new GrantService({ db, writer, clock })
+  const approvals = new ApprovalService({ db, writer, clock, ids, maxPending: config.maxPendingApprovals })
+  const grants = new GrantService({ db, writer, clock, ids })
   const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids })
   const stopSweeping = sweepEvery(config.approvalSweepIntervalSec * 1000, async () => {
     await Promise.all([

@@ -3,10 +3,9 @@
  * a number of uses. Creation and revocation are records in the tenant's log; each use is
  * recorded by the check that spends it (on-check.ts).
  */
-import { randomUUID } from 'node:crypto'
 import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, type Principal } from '../auth/principal.js'
-import type { Clock } from '../clock.js'
+import type { Clock, IdGenerator } from '../clock.js'
 import { ArbiterError } from '../errors/index.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database } from '../store/db.js'
@@ -23,14 +22,14 @@ export interface GrantRequest {
 }
 
 export class GrantService {
-  constructor (private readonly deps: { db: Database, writer: AuditWriter, clock: Clock }) {}
+  constructor (private readonly deps: { db: Database, writer: AuditWriter, clock: Clock, ids: IdGenerator }) {}
 
   async create (by: Principal, req: GrantRequest, deadline: number): Promise<Record<string, unknown>> {
     const now = this.deps.clock.now()
     const actor = actorOf(by)
     const { result } = await this.deps.writer.transact(req.tenant_id, deadline, async (tx) => {
       const g = await insertGrant(tx, {
-        grant_id: randomUUID(),
+        grant_id: this.deps.ids.grantId(),
         tenant_id: req.tenant_id,
         session_id: req.session_id,
         match: req.match,

@@ -3,10 +3,10 @@
  * the tenant log's transaction: find the job's latest approval, move it on, and say what the
  * decision is. The decision record comes last among the records it returns.
  */
-import { randomUUID } from 'node:crypto'
 import stableStringify from 'fast-json-stable-stringify'
 import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
+import type { IdGenerator } from '../clock.js'
 import type { ApprovalRequirement, Evaluation, Job } from '../policy/types.js'
 import { changeApproval, countPending, insertApproval, lockLatestApproval, type ApprovalRow } from '../store/approvals.js'
 import type { Queryable } from '../store/db.js'
@@ -27,6 +27,7 @@ export interface CheckContext {
   base: Record<string, unknown> & { decision_id: string }
   decisionEntry: (body: Record<string, unknown>) => AuditEntry
   maxPending: number
+  ids: Pick<IdGenerator, 'approvalId'>
 }
 
 type Outcome = { entries: AuditEntry[], result: Record<string, unknown> }
@@ -93,7 +94,7 @@ export async function decideWithApproval (tx: Queryable, c: CheckContext): Promi
     return finish(denied(asked, 'approval queue full'))
   }
   const a = await insertApproval(tx, {
-    approval_id: randomUUID(),
+    approval_id: c.ids.approvalId(),
     tenant_id: c.job.tenant_id,
     job_id: c.job.job_id,
     job_hash: c.jobHash,

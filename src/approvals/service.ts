@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks'
 import type { AuditEntry, SealedRecord } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
-import type { Clock } from '../clock.js'
+import type { Clock, IdGenerator } from '../clock.js'
 import { ArbiterError } from '../errors/index.js'
 import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes, lockLatestApproval, type ApprovalChange, type ApprovalRow, type VoteRow } from '../store/approvals.js'
 import type { AuditWriter } from '../ledger/writer.js'
@@ -25,11 +25,11 @@ export interface VoteRequest {
 }
 
 export class ApprovalService {
-  constructor (private readonly deps: { db: Database, writer: AuditWriter, clock: Clock, maxPending: number }) {}
+  constructor (private readonly deps: { db: Database, writer: AuditWriter, clock: Clock, ids: IdGenerator, maxPending: number }) {}
 
   /** A check whose policy answer is REQUIRE_APPROVAL or DENY: see on-check.ts. Resolves with the decision body. */
-  async decide (c: Omit<CheckContext, 'maxPending'>, deadline: number): Promise<{ body: Record<string, unknown>, decision: SealedRecord }> {
-    const { records, result } = await this.deps.writer.transact(c.job.tenant_id, deadline, async (tx) => await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending }), { refuses: false })
+  async decide (c: Omit<CheckContext, 'maxPending' | 'ids'>, deadline: number): Promise<{ body: Record<string, unknown>, decision: SealedRecord }> {
+    const { records, result } = await this.deps.writer.transact(c.job.tenant_id, deadline, async (tx) => await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending, ids: this.deps.ids }), { refuses: false })
     return { body: result, decision: records[records.length - 1] }
   }
 
