@@ -45,7 +45,8 @@ export interface Prepared {
   policy: CompiledPolicy
 }
 
-export class RecordFailure extends ArbiterError {
+/** A check whose decision was not recorded, and so not made: answered as a 503 DENY. */
+export class UnrecordedDecision extends ArbiterError {
   declare readonly prepared: Prepared
 
   constructor (prepared: Prepared, cause: unknown) {
@@ -80,7 +81,7 @@ export class CheckService {
 
   /**
    * Decides and records, naming `requester` (from its key) as the record's actor; throws
-   * RecordFailure when the record is not committed by `deadline`.
+   * UnrecordedDecision when the record is not committed by `deadline`.
    */
   async check (request: CheckRequest, deadline: number, requester: Principal): Promise<DecisionResponse> {
     const prepared = this.prepare(request)
@@ -91,7 +92,7 @@ export class CheckService {
     try {
       ev = await this.rateLimited(evaluate(policy, job), prepared, now, deadline)
     } catch (err) {
-      throw new RecordFailure(prepared, err)
+      throw new UnrecordedDecision(prepared, err)
     }
     const base = {
       decision_id: this.deps.ids.decisionId(),
@@ -121,7 +122,7 @@ export class CheckService {
         sealed = await this.deps.writer.append(decisionEntry(base), deadline)
       }
     } catch (err) {
-      throw new RecordFailure(prepared, err)
+      throw new UnrecordedDecision(prepared, err)
     }
     const { job: _job, approval_state: _state, ...response } = body
     return { ...response, trace_id: prepared.traceId, checked_at: at, signature: `hmac-sha256:${sealed.keyId}:${sealed.mac}` } as unknown as DecisionResponse

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { assertSpeaksFor, assertTenant, callerOf } from '../auth/plugin.js'
-import { decisionExtras, RecordFailure, type CheckService } from '../decisions/check-service.js'
+import { decisionExtras, UnrecordedDecision, type CheckService } from '../decisions/check-service.js'
 import { ArbiterError, errorBody, RETRY_AFTER_SEC } from '../errors/index.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckRequest } from '../policy/index.js'
@@ -62,7 +62,7 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
       if (decided.retry_after_ms !== undefined) reply.header('retry-after', String(Math.ceil(decided.retry_after_ms / 1000)))
       return decided
     } catch (err) {
-      if (!(err instanceof RecordFailure)) throw err
+      if (!(err instanceof UnrecordedDecision)) throw err
       request.log.error({ err, traceId: err.prepared.traceId }, 'decision not recorded; answering DENY')
       const reason = `decision could not be recorded: ${err.message}`
       return await reply.code(503).header('retry-after', RETRY_AFTER_SEC).send({
