@@ -45,13 +45,17 @@ async function holdLock (db: Database, take: (tx: Queryable) => Promise<unknown>
 
 const headOf = (tenant: string) => async (tx: Queryable): Promise<unknown> => await tx.query('select 1 from audit_heads where tenant_id = $1 for update', [tenant])
 
-/** A migrated database and a writer that has appended one record to 'acme' (so it knows the head). */
-async function seeded (t: Test, options?: WriterOptions): Promise<{ db: Database, open: () => Promise<Database>, writer: AuditWriter }> {
+/**
+ * A migrated database and a writer that has appended one record to 'acme' (so it knows the head);
+ * `use` hands the writer another database (one with faults) from then on.
+ */
+async function seeded (t: Test, options?: WriterOptions): Promise<{ db: Database, open: () => Promise<Database>, writer: AuditWriter, use: (db: Database) => void }> {
   const { db, open } = await testDatabase(t)
   await migrate(db)
-  const writer = new AuditWriter(db, key, options)
+  let current = db
+  const writer = new AuditWriter(new Proxy(db, { get: (_, name) => Reflect.get(current, name) }), key, options)
   await writer.append(entry('acme', 0), later())
-  return { db, open, writer }
+  return { db, open, writer, use: (next) => { current = next } }
 }
 
 type AppendHandler = (run: (on?: Queryable) => Promise<{ rows: unknown[] }>, tell: (pid: number | undefined) => void) => Promise<{ rows: unknown[] }>
@@ -285,7 +289,7 @@ t.test('appends do not wait for a transaction that waits for its lock', { skip: 
 })
 
 t.test('a group sealed ahead commits in one statement of its own, sent once the group before has returned', async (t) => {
-  const { db, writer } = await seeded(t, { maxBatch: 1 })
+  const { db, writer, use } = await seeded(t, { maxBatch: 1 })
   const events: string[] = []
   let statements = 0
   let transactions = 0
@@ -306,7 +310,7 @@ t.test('a group sealed ahead commits in one statement of its own, sent once the 
     }
   }
   // The same writer on the slow handle: its head is known, so both groups are sealed ahead.
-  Object.assign(writer, { db: slow })
+  use(slow)
   const [a, b] = await Promise.all([writer.append(entry('acme', 1), later()), writer.append(entry('acme', 2), later())])
   t.same([a.seq, b.seq], [2, 3])
   t.same(events, ['A sent', 'A returned', 'B sent', 'B returned'])
@@ -339,16 +343,14 @@ t.test('a group whose statement cannot get its rows in within its budget is roll
 
 t.test('a lost answer to a group\'s statement is resolved by reading the log once the server process is done', { skip: ON_POSTGRES ? false : 'the embedded database runs in this process: no answer can be lost' }, async (t) => {
   for (const committed of [true, false]) {
-    const { db, writer } = await seeded(t)
+    const { db, writer, use } = await seeded(t)
     // The statement runs (or not) and then its answer is lost, as when the socket dies.
-    Object.assign(writer, {
-      db: interceptAppend(db, async (run) => {
-        if (committed) await run()
-        throw lost()
-      })
-    })
+    use(interceptAppend(db, async (run) => {
+      if (committed) await run()
+      throw lost()
+    }))
     const [r] = await Promise.allSettled([writer.append(entry('acme', 1), later())])
-    Object.assign(writer, { db })
+    use(db)
     if (committed) {
       t.equal(r.status, 'fulfilled', 'committed: the caller is told so')
       t.equal(writer.stats.recoveredCommits, 1)
@@ -365,14 +367,12 @@ t.test('a lost answer to a group\'s statement is resolved by reading the log onc
 })
 
 t.test('a lost answer with no server process to ask about is counted in doubt, not taken for a failure', async (t) => {
-  const { db, writer } = await seeded(t)
-  Object.assign(writer, {
-    db: interceptAppend(db, async (run, tell) => {
-      tell(undefined)
-      await run()
-      throw lost()
-    })
-  })
+  const { db, writer, use } = await seeded(t)
+  use(interceptAppend(db, async (run, tell) => {
+    tell(undefined)
+    await run()
+    throw lost()
+  }))
   const [r] = await Promise.allSettled([writer.append(entry('acme', 1), later())])
   t.equal(r.status, 'rejected', 'the caller is answered 503')
   t.equal(writer.stats.inDoubt, 1, 'and the record, which did commit, is counted in doubt')
@@ -380,7 +380,7 @@ t.test('a lost answer with no server process to ask about is counted in doubt, n
 })
 
 t.test('a lost answer while the server process still waits to commit is resolved only once it is done', { skip: ON_POSTGRES ? false : 'the embedded database runs in this process: no answer can be lost' }, async (t) => {
-  const { db, open, writer } = await seeded(t)
+  const { db, open, writer, use } = await seeded(t)
   const side = await open()
   const holder = await open()
   // The head is held elsewhere, so the statement waits on the server; its answer is lost at once
@@ -399,7 +399,7 @@ t.test('a lost answer while the server process still waits to commit is resolved
     await new Promise((resolve) => setTimeout(resolve, 50))
     throw lost()
   })
-  Object.assign(writer, { db: losing })
+  use(losing)
   const appending = writer.append(entry('acme', 1), later())
   const released = new Promise((resolve) => setTimeout(resolve, 300)).then(release)
   const r = await appending

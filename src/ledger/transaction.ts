@@ -1,0 +1,72 @@
+/**
+ * A transaction (`transact`) leads a group of its own: its work runs under the log's
+ * transaction lock (one at a time, on every instance; appends go on around it) and in a
+ * savepoint; it may change other tables and returns the records to append, which commit with
+ * the group's other records, so a state change and the records that tell of it commit together
+ * or not at all. A work that throws is refused alone; the rest of its group goes on.
+ */
+import type { Queryable } from '../store/db.js'
+import { lockTransactions } from '../store/log-append.js'
+import { settle, type Pending, type WriterContext } from './group.js'
+import { fired, type Lane } from './lane.js'
+import type { Head } from './sealing.js'
+
+/** How long a transaction waits, holding its connection, for the group it would be sealed on to be sent. */
+const AHEAD_WAIT_MS = 100
+
+/**
+ * Runs the work of `p`, the transaction leading its group, in the group's transaction `tx`;
+ * returns the head to seal the group ahead on, or undefined to take the head under the lock.
+ */
+export async function runTransaction (ctx: Pick<WriterContext, 'db' | 'stats' | 'heads'>, tx: Queryable, tenantId: string, p: Pending, lane: Lane): Promise<Head | undefined> {
+  // Transactions of a log run one at a time (on every instance), each seeing what the
+  // ones before it committed, while the log's appends go on around them; its records
+  // are then sealed ahead like any group's.
+  await lockTransactions(tx, tenantId)
+  await runWork(ctx, tx, p)
+  return await headAhead(ctx, tenantId, lane)
+}
+
+/** Runs a transaction's work in a savepoint: if it throws, it alone is undone and refused. */
+async function runWork (ctx: Pick<WriterContext, 'stats'>, tx: Queryable, p: Pending): Promise<void> {
+  const work = p.work as NonNullable<Pending['work']>
+  if (p.kind === 'total') {
+    p.entries = await work(tx)
+    return
+  }
+  await tx.query('savepoint arbiter_work')
+  try {
+    p.entries = await work(tx)
+    p.refusal = undefined
+  } catch (err) {
+    await tx.query('rollback to savepoint arbiter_work')
+    p.entries = []
+    ctx.stats.refused++
+    p.refusal = err instanceof Error ? err : new Error(String(err))
+    settle(p, p.refusal)
+    return
+  }
+  await tx.query('release savepoint arbiter_work')
+}
+
+/**
+ * The head a transaction's records are sealed ahead on: the one the last group sealed will
+ * leave, once that group's append has returned, new groups held back meanwhile. Waiting for that
+ * holds this connection and the lock while the group may itself wait for a connection: so not at
+ * all on the embedded database (its only connection is this one), and only a moment on a server.
+ * Otherwise (undefined) the head is taken under the lock, and the groups not yet sent find it
+ * moved and are sealed again.
+ */
+async function headAhead (ctx: Pick<WriterContext, 'db' | 'heads'>, tenantId: string, lane: Lane): Promise<Head | undefined> {
+  let ahead = lane.resync ? undefined : ctx.heads.get(tenantId)
+  if (ahead?.appended === undefined || ahead.appended.fired) return ahead
+  lane.hold()
+  try {
+    if (!await fired(ahead.appended, ctx.db.kind === 'embedded' ? 0 : AHEAD_WAIT_MS)) ahead = undefined
+  } finally {
+    lane.release()
+  }
+  // A group that failed meanwhile took its head with it.
+  if (lane.resync || ctx.heads.get(tenantId) !== ahead) ahead = undefined
+  return ahead
+}
