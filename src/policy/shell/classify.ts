@@ -165,7 +165,7 @@ export function classifyCommand (command: ClassifyInput, system: () => Protectio
   const name = argv.length === 0 ? '' : commandName(argv[0])
   const written = redirects.filter((target) => !HARMLESS_TARGETS.has(target))
   if (written.length > 0) classes.push('write')
-  const aimed = [...protectedTargets(name, argv.slice(1), system()), ...written.filter((t) => system().protects(t))]
+  const aimed = [...protectedTargets(name, argv.slice(1), system), ...written.filter((t) => system().protects(t))]
   if (aimed.length > 0) {
     classes.push('destructive')
     reason = `changes protected path '${aimed[0]}'`

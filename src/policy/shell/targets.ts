@@ -24,8 +24,9 @@ const MODE: OptionSpec = { long: ['reference', 'from'] }
 const COPY: OptionSpec = { short: 'tSbm', long: ['target-directory', 'suffix', 'backup', 'mode', 'owner', 'group', 'sparse', 'reflink', 'preserve', 'no-preserve'] }
 
 /** The words of `name args` that it changes and that are protected, as written. */
-export function protectedTargets (name: string, args: readonly string[], protection: Protection): string[] {
-  return changed(name, args).filter((t) => protection.protects(t))
+export function protectedTargets (name: string, args: readonly string[], protection: () => Protection): string[] {
+  const targets = changed(name, args)
+  return targets.length === 0 ? targets : targets.filter((t) => protection().protects(t))
 }
 
 function changed (name: string, args: readonly string[]): string[] {
