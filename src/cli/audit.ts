@@ -1,28 +1,21 @@
 /**
  * `arbiter audit export` writes evidence out of the audit log, re-verifying every log from its
- * first record as it goes; `arbiter audit verify` checks such a file offline. The file format
- * and why it proves what it does: src/audit/evidence.ts.
+ * first record as it goes (src/ledger/export.ts); `arbiter audit verify` checks such a file
+ * offline. The file format and why it proves what it does: src/audit/evidence.ts.
  */
 import type { KeyObject } from 'node:crypto'
 import { createReadStream, existsSync } from 'node:fs'
-import { open, readFile, type FileHandle } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
-import { GENESIS_HASH, type ParsedRecord } from '../audit/chain.js'
-import type { Checkpoint } from '../audit/checkpoint.js'
 import { CHECKPOINT_KEY_FILE, loadCheckpointKey, publicKeyPem } from '../audit/checkpoint-key.js'
-import {
-  EvidenceVerifier, LogAuditor, Tally, checkpointLine, formatProblem, headerLine, manifestLine, matchesFilter,
-  parseRecord, publicKeyRing, recordLine, type EvidenceFilter, type Problem, type VerifyReport
-} from '../audit/evidence.js'
+import { EvidenceVerifier, formatProblem, publicKeyRing, type EvidenceFilter, type VerifyReport } from '../audit/evidence.js'
 import { HMAC_KEY_FILE, loadHmacKey, loadHmacKeyring } from '../audit/hmac-key.js'
 import { loadConfig, type Config } from '../config.js'
+import { exportLogs, type EvidenceOptions, type EvidenceSummary } from '../ledger/export.js'
 import { openDatabase } from '../store/open.js'
-import { getHead } from '../store/log-append.js'
-import { lastSeq, logIds, matchingRange, readLog, type LogRow } from '../store/log-read.js'
-import { latestCheckpoints, listCheckpoints } from '../store/checkpoints.js'
 import type { Database, Queryable } from '../store/db.js'
 import type { Output } from './policy.js'
 
@@ -136,132 +129,30 @@ function withProgress (io: AuditIo): AuditIo {
   }
 }
 
-export interface ExportOptions {
+export interface ExportOptions extends EvidenceOptions {
   db: Queryable
-  /** Every key the records may be signed with; without, signatures are not checked. */
-  hmacKeys?: ReadonlyMap<string, Buffer>
-  publicKeys: ReadonlyMap<string, KeyObject | string>
-  filter: EvidenceFilter
   out: string
   io: AuditIo
-  batchSize?: number
-  now?: Date
 }
 
-export interface ExportResult {
+export interface ExportResult extends EvidenceSummary {
   code: number
-  scanned: number
-  written: number
-  selected: number
-  checkpoints: number
-  failing: number
-  /** The first problem of each failing log. */
-  problems: Problem[]
 }
 
 /** Verifies every log the filter touches from seq 1 and writes the evidence file `out`. */
 export async function exportEvidence (o: ExportOptions): Promise<ExportResult> {
   const file = await open(o.out, 'w', 0o600)
-  const tally = new Tally()
-  const auditors: LogAuditor[] = []
+  let summary: EvidenceSummary
   try {
-    await file.write(headerLine(o.filter, (o.now ?? new Date()).toISOString()) + '\n')
-    // Read before any log's end: each checkpoint in it vouches for records committed by then.
-    const vouched = await latestCheckpoints(o.db)
-    for (const log of await logIds(o.db, o.filter.tenant_id)) {
-      const scanned = auditors.reduce((n, a) => n + a.records, 0)
-      auditors.push(await exportLog(o, log, vouched.get(log) ?? 0, { file, tally, scanned }))
-    }
-    await file.write(manifestLine(o.filter, tally, summarize(auditors)) + '\n')
+    summary = await exportLogs(o.db, o, { write: async (text) => { await file.write(text) }, progress: o.io.progress })
   } finally {
     await file.close()
   }
   o.io.progress?.('')
-  const { scanned, failing, problems } = summarize(auditors)
+  const { scanned, written, selected, checkpoints, failing, problems } = summary
   for (const p of problems) o.io.err(formatProblem(p))
-  const { totals } = tally.summary()
-  o.io.out(`audit export: scanned ${scanned}, wrote ${totals.records}, failing ${failing} (${totals.selected} matching the filter, ${totals.checkpoints} checkpoints) to ${o.out}`)
-  return { code: failing === 0 ? 0 : 1, scanned, written: totals.records, selected: totals.selected, checkpoints: totals.checkpoints, failing, problems }
-}
-
-function summarize (auditors: LogAuditor[]): { scanned: number, failing: number, problems: Problem[] } {
-  return {
-    scanned: auditors.reduce((n, a) => n + a.records, 0),
-    failing: auditors.reduce((n, a) => n + a.failing, 0),
-    problems: auditors.flatMap((a) => a.first ?? [])
-  }
-}
-
-interface Sink { file: FileHandle, tally: Tally, scanned: number }
-interface Run { first: number, last: number }
-
-async function exportLog (o: ExportOptions, log: string, vouched: number, sink: Sink): Promise<LogAuditor> {
-  const head = await getHead(o.db, log)
-  const end = await lastSeq(o.db, log)
-  const run = await exportedRun(o.db, log, end, o.filter)
-  const auditor = new LogAuditor(log, { hmac: o.hmacKeys, publicKeys: o.publicKeys }, { seq: 1, prevHash: GENESIS_HASH })
-  const size = o.batchSize ?? 1000
-  for (let from = 1; from <= end;) {
-    const rows = await readLog(o.db, log, from, end, size)
-    if (rows.length === 0) break
-    const to = rows[rows.length - 1].seq
-    const checkpoints = await listCheckpoints(o.db, log, from, to, to - from + 1)
-    const lines = checkBatch(o.filter, auditor, rows, checkpoints, run, sink.tally)
-    if (lines.length > 0) await sink.file.write(lines.join('\n') + '\n')
-    o.io.progress?.(`audit export: log ${log}, seq ${to} of ${end}; scanned ${sink.scanned + auditor.records}`)
-    from = to + 1
-  }
-  // A checkpoint read before `end` that lies beyond it vouches for records no longer there.
-  if (vouched > end) {
-    const [c] = await listCheckpoints(o.db, log, end + 1, vouched, 1)
-    if (c !== undefined) auditor.checkpoint(c)
-  }
-  if (head !== undefined && head.seq > end) auditor.fail(end + 1, `the log's head says seq ${head.seq}, but the records stop at seq ${end}: records were removed`)
-  return auditor
-}
-
-/** Checks rows and the checkpoints among them in seq order; returns the lines to export. */
-function checkBatch (filter: EvidenceFilter, auditor: LogAuditor, rows: LogRow[], checkpoints: Checkpoint[], run: Run | undefined, tally: Tally): string[] {
-  const lines: string[] = []
-  const inRun = (seq: number): boolean => run !== undefined && seq >= run.first && seq <= run.last
-  let i = 0
-  const checkpointsTo = (seq: number): void => {
-    for (; i < checkpoints.length && checkpoints[i].seq <= seq; i++) {
-      auditor.checkpoint(checkpoints[i])
-      if (!inRun(checkpoints[i].seq)) continue
-      lines.push(checkpointLine(checkpoints[i]))
-      tally.checkpoint(checkpoints[i])
-    }
-  }
-  for (const row of rows) {
-    // Checkpoints passed over name records that are missing.
-    checkpointsTo(row.seq - 1)
-    const parsed = parseRecord(row.record)
-    auditor.record(row, queryColumnsProblem(row, parsed))
-    if (inRun(row.seq)) {
-      const selected = parsed !== undefined && matchesFilter(parsed, filter)
-      lines.push(recordLine(row, selected))
-      tally.record(row, selected, parsed)
-    }
-    checkpointsTo(row.seq)
-  }
-  return lines
-}
-
-/** Filters select by these copies of the signed fields: one changed could hide a record. */
-function queryColumnsProblem (row: LogRow, p: ParsedRecord | undefined): string | null {
-  if (p === undefined) return null
-  const at = row.at instanceof Date ? row.at.getTime() : Date.parse(row.at)
-  const same = row.record_type === p.type && row.trace_id === p.trace_id && row.job_id === p.job_id && at === Date.parse(p.at)
-  return same ? null : 'the query columns (type, time, trace, job) do not match the signed record'
-}
-
-/** From the log's first matching record to its last, or on to the checkpoint that vouches for it. */
-async function exportedRun (db: Queryable, log: string, end: number, f: EvidenceFilter): Promise<Run | undefined> {
-  const range = await matchingRange(db, log, end, f)
-  if (range === undefined) return undefined
-  const [cover] = await listCheckpoints(db, log, range.last, end, 1)
-  return { first: range.first, last: cover?.seq ?? range.last }
+  o.io.out(`audit export: scanned ${scanned}, wrote ${written}, failing ${failing} (${selected} matching the filter, ${checkpoints} checkpoints) to ${o.out}`)
+  return { code: failing === 0 ? 0 : 1, scanned, written, selected, checkpoints, failing, problems }
 }
 
 /** Verifies an evidence file offline. */

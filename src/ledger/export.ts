@@ -1,0 +1,141 @@
+/**
+ * Exporting evidence out of the audit log: every log the filter touches is re-verified from its
+ * first record as it goes, and what the filter selects is written out with the checkpoints that
+ * vouch for it. The file format and why it proves what it does: src/audit/evidence.ts.
+ */
+import type { KeyObject } from 'node:crypto'
+import { GENESIS_HASH, type ParsedRecord } from '../audit/chain.js'
+import type { Checkpoint } from '../audit/checkpoint.js'
+import {
+  LogAuditor, Tally, checkpointLine, headerLine, manifestLine, matchesFilter, parseRecord, recordLine,
+  type EvidenceFilter, type Problem
+} from '../audit/evidence.js'
+import { latestCheckpoints, listCheckpoints } from '../store/checkpoints.js'
+import type { Queryable } from '../store/db.js'
+import { getHead } from '../store/log-append.js'
+import { lastSeq, logIds, matchingRange, readLog, type LogRow } from '../store/log-read.js'
+
+export interface EvidenceOptions {
+  /** Every key the records may be signed with; without, signatures are not checked. */
+  hmacKeys?: ReadonlyMap<string, Buffer>
+  publicKeys: ReadonlyMap<string, KeyObject | string>
+  filter: EvidenceFilter
+  batchSize?: number
+  now?: Date
+}
+
+/** Where the evidence goes. */
+export interface EvidenceSink {
+  /** Takes the next lines of the evidence file, each ending in a newline. */
+  write: (text: string) => Promise<void>
+  /** Told how far the export got. */
+  progress?: (line: string) => void
+}
+
+export interface EvidenceSummary {
+  scanned: number
+  written: number
+  selected: number
+  checkpoints: number
+  failing: number
+  /** The first problem of each failing log. */
+  problems: Problem[]
+}
+
+/** Verifies every log the filter touches from seq 1 and writes the evidence to `sink`. */
+export async function exportLogs (db: Queryable, o: EvidenceOptions, sink: EvidenceSink): Promise<EvidenceSummary> {
+  const tally = new Tally()
+  const auditors: LogAuditor[] = []
+  await sink.write(headerLine(o.filter, (o.now ?? new Date()).toISOString()) + '\n')
+  // Read before any log's end: each checkpoint in it vouches for records committed by then.
+  const vouched = await latestCheckpoints(db)
+  for (const log of await logIds(db, o.filter.tenant_id)) {
+    const scanned = auditors.reduce((n, a) => n + a.records, 0)
+    auditors.push(await exportLog(db, o, log, vouched.get(log) ?? 0, { sink, tally, scanned }))
+  }
+  await sink.write(manifestLine(o.filter, tally, summarize(auditors)) + '\n')
+  const { scanned, failing, problems } = summarize(auditors)
+  const { totals } = tally.summary()
+  return { scanned, written: totals.records, selected: totals.selected, checkpoints: totals.checkpoints, failing, problems }
+}
+
+function summarize (auditors: LogAuditor[]): { scanned: number, failing: number, problems: Problem[] } {
+  return {
+    scanned: auditors.reduce((n, a) => n + a.records, 0),
+    failing: auditors.reduce((n, a) => n + a.failing, 0),
+    problems: auditors.flatMap((a) => a.first ?? [])
+  }
+}
+
+/** Where one log's export goes, and how many records the logs before it scanned. */
+interface LogSink { sink: EvidenceSink, tally: Tally, scanned: number }
+interface Run { first: number, last: number }
+
+async function exportLog (db: Queryable, o: EvidenceOptions, log: string, vouched: number, out: LogSink): Promise<LogAuditor> {
+  const head = await getHead(db, log)
+  const end = await lastSeq(db, log)
+  const run = await exportedRun(db, log, end, o.filter)
+  const auditor = new LogAuditor(log, { hmac: o.hmacKeys, publicKeys: o.publicKeys }, { seq: 1, prevHash: GENESIS_HASH })
+  const size = o.batchSize ?? 1000
+  for (let from = 1; from <= end;) {
+    const rows = await readLog(db, log, from, end, size)
+    if (rows.length === 0) break
+    const to = rows[rows.length - 1].seq
+    const checkpoints = await listCheckpoints(db, log, from, to, to - from + 1)
+    const lines = checkBatch(o.filter, auditor, rows, checkpoints, run, out.tally)
+    if (lines.length > 0) await out.sink.write(lines.join('\n') + '\n')
+    out.sink.progress?.(`audit export: log ${log}, seq ${to} of ${end}; scanned ${out.scanned + auditor.records}`)
+    from = to + 1
+  }
+  // A checkpoint read before `end` that lies beyond it vouches for records no longer there.
+  if (vouched > end) {
+    const [c] = await listCheckpoints(db, log, end + 1, vouched, 1)
+    if (c !== undefined) auditor.checkpoint(c)
+  }
+  if (head !== undefined && head.seq > end) auditor.fail(end + 1, `the log's head says seq ${head.seq}, but the records stop at seq ${end}: records were removed`)
+  return auditor
+}
+
+/** Checks rows and the checkpoints among them in seq order; returns the lines to export. */
+function checkBatch (filter: EvidenceFilter, auditor: LogAuditor, rows: LogRow[], checkpoints: Checkpoint[], run: Run | undefined, tally: Tally): string[] {
+  const lines: string[] = []
+  const inRun = (seq: number): boolean => run !== undefined && seq >= run.first && seq <= run.last
+  let i = 0
+  const checkpointsTo = (seq: number): void => {
+    for (; i < checkpoints.length && checkpoints[i].seq <= seq; i++) {
+      auditor.checkpoint(checkpoints[i])
+      if (!inRun(checkpoints[i].seq)) continue
+      lines.push(checkpointLine(checkpoints[i]))
+      tally.checkpoint(checkpoints[i])
+    }
+  }
+  for (const row of rows) {
+    // Checkpoints passed over name records that are missing.
+    checkpointsTo(row.seq - 1)
+    const parsed = parseRecord(row.record)
+    auditor.record(row, queryColumnsProblem(row, parsed))
+    if (inRun(row.seq)) {
+      const selected = parsed !== undefined && matchesFilter(parsed, filter)
+      lines.push(recordLine(row, selected))
+      tally.record(row, selected, parsed)
+    }
+    checkpointsTo(row.seq)
+  }
+  return lines
+}
+
+/** Filters select by these copies of the signed fields: one changed could hide a record. */
+function queryColumnsProblem (row: LogRow, p: ParsedRecord | undefined): string | null {
+  if (p === undefined) return null
+  const at = row.at instanceof Date ? row.at.getTime() : Date.parse(row.at)
+  const same = row.record_type === p.type && row.trace_id === p.trace_id && row.job_id === p.job_id && at === Date.parse(p.at)
+  return same ? null : 'the query columns (type, time, trace, job) do not match the signed record'
+}
+
+/** From the log's first matching record to its last, or on to the checkpoint that vouches for it. */
+async function exportedRun (db: Queryable, log: string, end: number, f: EvidenceFilter): Promise<Run | undefined> {
+  const range = await matchingRange(db, log, end, f)
+  if (range === undefined) return undefined
+  const [cover] = await listCheckpoints(db, log, range.last, end, 1)
+  return { first: range.first, last: cover?.seq ?? range.last }
+}
