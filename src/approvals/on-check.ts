@@ -1,7 +1,8 @@
 /**
  * What a /check does when the policy asks for approval (or denies a job that has one), inside
- * the tenant log's transaction: find the job's latest approval, move it on, and say what the
- * decision is. The decision record comes last among the records it returns.
+ * the caller's transaction of the tenant's log: find the job's latest approval, move it on, and
+ * say what that means for the check. The caller turns the outcome into the decision and appends
+ * its record after the records returned here.
  */
 import stableStringify from 'fast-json-stable-stringify'
 import type { AuditEntry } from '../audit/chain.js'
@@ -11,9 +12,8 @@ import type { ApprovalRequirement, Evaluation, Job } from '../policy/types.js'
 import { changeApproval, countPending, insertApproval, lockLatestApproval, type ApprovalRow } from '../store/approvals.js'
 import type { Queryable } from '../store/db.js'
 import { lockUsableGrants, useGrant } from '../store/grants.js'
-import { grantApplies, isLive, recheck } from './lifecycle.js'
+import { grantApplies, isLive, recheck, type Recheck } from './lifecycle.js'
 import { approvalEntry, CLOCK_ACTOR, expire } from './records.js'
-import { approvalSummary } from './view.js'
 
 export interface CheckContext {
   job: Job
@@ -23,76 +23,105 @@ export interface CheckContext {
   policySnapshot: string
   requester: Principal
   now: Date
-  /** The decision record's body as the policy alone decided it (with its decision_id). */
-  base: Record<string, unknown> & { decision_id: string }
-  decisionEntry: (body: Record<string, unknown>) => AuditEntry
+  /** The id of the check's decision: the records of what it does to an approval name it. */
+  decisionId: string
   maxPending: number
   ids: Pick<IdGenerator, 'approvalId'>
 }
 
-type Outcome = { entries: AuditEntry[], result: Record<string, unknown> }
+/** What the job's approval state makes of this check. */
+export type ApprovalOutcome =
+  /** The policy denies the job and no live approval covers this content: its answer stands. */
+  | { kind: 'unaffected' }
+  /** The job id has a live approval for an agent this key may not speak for: denied, that approval left as it is. */
+  | { kind: 'foreign' }
+  /** The policy now denies the job, so the approval given or pending for it no longer counts. */
+  | { kind: 'invalidated', approval: ApprovalRow }
+  /** Waiting for reviewers: the approval found pending, or the one requested now. */
+  | { kind: 'pending', approval: ApprovalRow }
+  /** Approved, and consumed by this check. */
+  | { kind: 'approved', approval: ApprovalRow, approvers: readonly string[] | undefined }
+  /** Pre-authorized by a session grant, one use of which this check spent. */
+  | { kind: 'granted', grantId: string }
+  /** Denied: the approval's final answer for this job (with it), or no room in the queue to ask (without). */
+  | { kind: 'refused', reason: string, approval?: ApprovalRow }
 
-export async function decideWithApproval (tx: Queryable, c: CheckContext): Promise<Outcome> {
+export interface CheckOutcome {
+  /** The records of what the check did to approvals and grants, in order. */
+  entries: AuditEntry[]
+  outcome: ApprovalOutcome
+}
+
+export async function decideWithApproval (tx: Queryable, c: CheckContext): Promise<CheckOutcome> {
   const entries: AuditEntry[] = []
-  const finish = (body: Record<string, unknown>): Outcome => {
-    entries.push(c.decisionEntry(body))
-    return { entries, result: body }
-  }
   const latest = await lockLatestApproval(tx, c.job.tenant_id, c.job.job_id)
   const ev = c.evaluation
-  // The job id has a live approval for an agent this key may not speak for: not this key's to
-  // supersede or invalidate. Denied, and left as it is.
+  let outcome: ApprovalOutcome
   if (latest !== undefined && isLive(latest.status) && !speaksForJob(c.requester, latest.agent_principal)) {
-    const { constraints: _constraints, ...rest } = c.base
-    return finish({ ...rest, decision: 'DENY', reason: `job ${c.job.job_id} has a live approval for another agent` })
+    // Not this key's to supersede or invalidate.
+    outcome = { kind: 'foreign' }
+  } else if (ev.decision !== 'REQUIRE_APPROVAL' || ev.approval === undefined) {
+    outcome = await whenDenied(tx, c, latest, entries)
+  } else {
+    outcome = await whenAsked(tx, c, ev.approval, latest, entries)
   }
-  if (ev.decision !== 'REQUIRE_APPROVAL' || ev.approval === undefined) {
-    // The policy now denies the job: an approval given or pending for exactly this job no
-    // longer counts. One for other content is left for that content.
-    if (latest === undefined || !isLive(latest.status) || latest.job_hash !== c.jobHash) return finish(c.base)
-    const after = await end(tx, latest, 'INVALIDATED', c.now, { reason: `the policy now denies the job: ${ev.reason}`, decision_id: c.base.decision_id })
-    entries.push(approvalEntry('approval.invalidated', after, actorOf(c.requester), c.now, { reason: after.resolution?.reason, policy_snapshot: c.policySnapshot, rule_id: ev.rule_id }))
-    return finish({ ...c.base, approval: approvalSummary(after), approval_state: after.status })
-  }
-  const asked = { ...c.base, policy_decision: 'REQUIRE_APPROVAL' }
-  const step = recheck(latest, c.jobHash, ev.approval, c.now)
+  return { entries, outcome }
+}
+
+/**
+ * The policy now denies the job: an approval given or pending for exactly this job no longer
+ * counts. One for other content is left for that content.
+ */
+async function whenDenied (tx: Queryable, c: CheckContext, latest: ApprovalRow | undefined, entries: AuditEntry[]): Promise<ApprovalOutcome> {
+  if (latest === undefined || !isLive(latest.status) || latest.job_hash !== c.jobHash) return { kind: 'unaffected' }
+  const ev = c.evaluation
+  const after = await end(tx, latest, 'INVALIDATED', c.now, { reason: `the policy now denies the job: ${ev.reason}`, decision_id: c.decisionId })
+  entries.push(approvalEntry('approval.invalidated', after, actorOf(c.requester), c.now, { reason: after.resolution?.reason, policy_snapshot: c.policySnapshot, rule_id: ev.rule_id }))
+  return { kind: 'invalidated', approval: after }
+}
+
+async function whenAsked (tx: Queryable, c: CheckContext, need: ApprovalRequirement, latest: ApprovalRow | undefined, entries: AuditEntry[]): Promise<ApprovalOutcome> {
+  const step = recheck(latest, c.jobHash, need, c.now)
   switch (step.kind) {
     case 'pending':
-      return finish({ ...asked, approval: approvalSummary(step.approval), approval_state: 'PENDING' })
+      return { kind: 'pending', approval: step.approval }
     case 'expire': {
       const after = await expire(tx, step.approval, c.now)
       entries.push(approvalEntry('approval.expired', after, CLOCK_ACTOR, c.now, { noticed_by: 'check', was: step.approval.status }))
-      return finish({ ...denied(asked, 'approval expired'), approval: approvalSummary(after), approval_state: after.status })
+      return { kind: 'refused', reason: 'approval expired', approval: after }
     }
     case 'consume': {
       const a = step.approval
-      const after = await end(tx, a, 'CONSUMED', c.now, { ...a.resolution, consumed_by: c.base.decision_id })
-      entries.push(approvalEntry('approval.consumed', after, actorOf(c.requester), c.now, { decision_id: c.base.decision_id }))
-      const approvers = Array.isArray(a.resolution?.approvers) ? (a.resolution.approvers as string[]).join(', ') : 'reviewers'
-      return finish({ ...allowed(asked, ev), reason: `approved by ${approvers}`, approval_ref: a.approval_id, approval: approvalSummary(after), approval_state: after.status })
+      const after = await end(tx, a, 'CONSUMED', c.now, { ...a.resolution, consumed_by: c.decisionId })
+      entries.push(approvalEntry('approval.consumed', after, actorOf(c.requester), c.now, { decision_id: c.decisionId }))
+      const approvers = Array.isArray(a.resolution?.approvers) ? a.resolution.approvers as string[] : undefined
+      return { kind: 'approved', approval: after, approvers }
     }
     case 'refused':
-      return finish({ ...denied(asked, step.reason), approval: approvalSummary(step.approval), approval_state: step.approval.status })
+      return { kind: 'refused', reason: step.reason, approval: step.approval }
     case 'request':
-      break
+      return await request(tx, c, need, step, entries)
   }
+}
+
+/** Nothing covers the job: what covered other content ends, then a grant stands in or a new approval is asked for. */
+async function request (tx: Queryable, c: CheckContext, need: ApprovalRequirement, step: Extract<Recheck, { kind: 'request' }>, entries: AuditEntry[]): Promise<ApprovalOutcome> {
+  const ev = c.evaluation
   const actor = actorOf(c.requester)
   if (step.supersede !== undefined) {
-    const after = await end(tx, step.supersede, 'SUPERSEDED', c.now, { reason: 'the job changed', superseded_by_hash: c.jobHash, decision_id: c.base.decision_id })
+    const after = await end(tx, step.supersede, 'SUPERSEDED', c.now, { reason: 'the job changed', superseded_by_hash: c.jobHash, decision_id: c.decisionId })
     entries.push(approvalEntry('approval.superseded', after, actor, c.now, { superseded_by_hash: c.jobHash }))
   }
   if (step.invalidate !== undefined) {
-    const after = await end(tx, step.invalidate, 'INVALIDATED', c.now, { reason: 'the policy now asks for other approvers', requirement_changed: true, decision_id: c.base.decision_id })
+    const after = await end(tx, step.invalidate, 'INVALIDATED', c.now, { reason: 'the policy now asks for other approvers', requirement_changed: true, decision_id: c.decisionId })
     entries.push(approvalEntry('approval.invalidated', after, actor, c.now, { reason: after.resolution?.reason, policy_snapshot: c.policySnapshot, rule_id: ev.rule_id }))
   }
-  const granted = await useGrantFor(tx, c, ev.approval)
+  const granted = await useGrantFor(tx, c, need)
   if (granted !== undefined) {
     entries.push(granted.entry)
-    return finish({ ...allowed(asked, ev), reason: `pre-authorized by grant ${granted.grantId}`, grant_ref: granted.grantId })
+    return { kind: 'granted', grantId: granted.grantId }
   }
-  if (await countPending(tx, c.job.tenant_id, c.now) >= c.maxPending) {
-    return finish(denied(asked, 'approval queue full'))
-  }
+  if (await countPending(tx, c.job.tenant_id, c.now) >= c.maxPending) return { kind: 'refused', reason: 'approval queue full' }
   const a = await insertApproval(tx, {
     approval_id: c.ids.approvalId(),
     tenant_id: c.job.tenant_id,
@@ -108,15 +137,15 @@ export async function decideWithApproval (tx: Queryable, c: CheckContext): Promi
     requested_by: actor,
     requester_principal: c.requester.principalId,
     agent_principal: c.job.principal_id ?? null,
-    approvals_required: ev.approval.approvers,
-    approver_roles: ev.approval.roles,
-    dispatch_window_sec: ev.approval.dispatch_window_sec,
-    requested_decision_id: c.base.decision_id,
+    approvals_required: need.approvers,
+    approver_roles: need.roles,
+    dispatch_window_sec: need.dispatch_window_sec,
+    requested_decision_id: c.decisionId,
     created_at: c.now,
-    expires_at: new Date(c.now.getTime() + ev.approval.ttl_sec * 1000)
+    expires_at: new Date(c.now.getTime() + need.ttl_sec * 1000)
   })
   entries.push(approvalEntry('approval.requested', a, actor, c.now, {
-    decision_id: c.base.decision_id,
+    decision_id: c.decisionId,
     rule_id: a.rule_id,
     reason: a.reason,
     approvals_required: a.approvals_required,
@@ -125,18 +154,7 @@ export async function decideWithApproval (tx: Queryable, c: CheckContext): Promi
     dispatch_window_sec: a.dispatch_window_sec,
     policy_snapshot: a.policy_snapshot
   }))
-  return finish({ ...asked, approval: approvalSummary(a), approval_state: a.status })
-}
-
-/** A DENY the approval's state decides; constraints go with an allow only. */
-function denied (asked: Record<string, unknown>, reason: string): Record<string, unknown> {
-  const { constraints: _constraints, ...rest } = asked
-  return { ...rest, decision: 'DENY', reason }
-}
-
-/** ALLOW, or ALLOW_WITH_CONSTRAINTS when the matching rules attached constraints. */
-function allowed (asked: Record<string, unknown>, ev: Evaluation): Record<string, unknown> {
-  return { ...asked, decision: ev.constraints === undefined ? 'ALLOW' : 'ALLOW_WITH_CONSTRAINTS' }
+  return { kind: 'pending', approval: a }
 }
 
 async function end (tx: Queryable, a: ApprovalRow, status: ApprovalRow['status'], now: Date, resolution: Record<string, unknown>): Promise<ApprovalRow> {
@@ -161,7 +179,7 @@ async function useGrantFor (tx: Queryable, c: CheckContext, need: ApprovalRequir
       job_id: c.job.job_id,
       at: c.now.toISOString(),
       actor: actorOf(c.requester),
-      body: { grant_id: grant.grant_id, session_id: grant.session_id, uses, max_uses: grant.max_uses, job_hash: c.jobHash, decision_id: c.base.decision_id, granted_by: grant.created_by }
+      body: { grant_id: grant.grant_id, session_id: grant.session_id, uses, max_uses: grant.max_uses, job_hash: c.jobHash, decision_id: c.decisionId, granted_by: grant.created_by }
     }
   }
 }

@@ -6,7 +6,7 @@
  * says which.
  */
 import { performance } from 'node:perf_hooks'
-import type { AuditEntry, SealedRecord } from '../audit/chain.js'
+import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
 import { ArbiterError } from '../errors/index.js'
@@ -14,9 +14,9 @@ import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes,
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database, Queryable } from '../store/db.js'
 import { hasRunOut, isLive, voteRefusal } from './lifecycle.js'
-import { decideWithApproval, type CheckContext } from './on-check.js'
+import { decideWithApproval, type CheckContext, type CheckOutcome } from './on-check.js'
 import { approvalEntry, CLOCK_ACTOR, expire } from './records.js'
-import { approvalSummary, approvalView } from './view.js'
+import { approvalSummary, approvalView, type ApprovalSummary } from './view.js'
 
 export interface VoteRequest {
   vote: 'APPROVE' | 'DENY'
@@ -27,10 +27,12 @@ export interface VoteRequest {
 export class ApprovalService {
   constructor (private readonly deps: { db: Database, writer: AuditWriter, clock: Clock, ids: IdGenerator, maxPending: number }) {}
 
-  /** A check whose policy answer is REQUIRE_APPROVAL or DENY: see on-check.ts. Resolves with the decision body. */
-  async decide (c: Omit<CheckContext, 'maxPending' | 'ids'>, deadline: number): Promise<{ body: Record<string, unknown>, decision: SealedRecord }> {
-    const { records, result } = await this.deps.writer.transact(c.job.tenant_id, deadline, async (tx) => await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending, ids: this.deps.ids }), { refuses: false })
-    return { body: result, decision: records[records.length - 1] }
+  /**
+   * A check whose policy answer is REQUIRE_APPROVAL or DENY, in the caller's transaction of the
+   * job's tenant log: see on-check.ts.
+   */
+  async onCheck (tx: Queryable, c: Omit<CheckContext, 'maxPending' | 'ids'>): Promise<CheckOutcome> {
+    return await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending, ids: this.deps.ids })
   }
 
   async get (tenantId: string, jobId: string): Promise<Record<string, unknown>> {
@@ -79,7 +81,7 @@ export class ApprovalService {
   }
 
   /** The scheduler gives up on a job: its live approval ends CANCELLED. */
-  async cancel (tenantId: string, jobId: string, caller: Principal, reason: string | undefined, deadline: number): Promise<Record<string, unknown>> {
+  async cancel (tenantId: string, jobId: string, caller: Principal, reason: string | undefined, deadline: number): Promise<ApprovalSummary> {
     const { result } = await this.deps.writer.transact(tenantId, deadline, async (tx) => {
       const now = this.deps.clock.now()
       const a = await this.latest(tx, tenantId, jobId)

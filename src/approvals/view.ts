@@ -1,4 +1,5 @@
 /** How approvals and grants are shown: in /check answers, to reviewers, and in audit records. */
+import type { ApprovalStatus } from '../domain/approval-status.js'
 import type { ApprovalRow, VoteRow } from '../store/approvals.js'
 import type { GrantRow } from '../store/grants.js'
 
@@ -6,8 +7,19 @@ function iso (d: Date | string | null): string | null {
   return d === null ? null : new Date(d).toISOString()
 }
 
+/** An approval's state as a /check answer and its decision record carry it. */
+export interface ApprovalSummary {
+  approval_id: string
+  status: ApprovalStatus
+  expires_at: string | null
+  approvals_required: number
+  approvals_received: number
+  approved_at: string | null
+  dispatch_by: string | null
+}
+
 /** The state a /check answer carries. */
-export function approvalSummary (a: ApprovalRow): Record<string, unknown> {
+export function approvalSummary (a: ApprovalRow): ApprovalSummary {
   return {
     approval_id: a.approval_id,
     status: a.status,

@@ -3,7 +3,7 @@
  * returned only once its record is committed; otherwise the caller gets a recorded-nothing DENY.
  */
 import type { ApprovalService } from '../approvals/service.js'
-import type { AuditEntry, SealedRecord } from '../audit/chain.js'
+import type { SealedRecord } from '../audit/chain.js'
 import { performance } from 'node:perf_hooks'
 import { actorOf, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
@@ -14,36 +14,7 @@ import { hasLiveApproval } from '../store/approvals.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database } from '../store/db.js'
 import { admitJob } from '../store/rate-limits.js'
-
-export interface DecisionResponse {
-  decision: Evaluation['decision']
-  reason: string
-  rule_id: string | null
-  matched_rules: string[]
-  constraints?: Evaluation['constraints']
-  retry_after_ms?: number
-  derived_risk_tags?: string[]
-  command?: Evaluation['command']
-  missing_evidence?: string[]
-  /** What the policy alone said, when an approval or grant made the answer differ from it. */
-  policy_decision?: 'REQUIRE_APPROVAL'
-  approval?: Record<string, unknown>
-  approval_ref?: string
-  grant_ref?: string
-  policy_snapshot: string
-  job_hash: string
-  decision_id: string
-  trace_id: string
-  checked_at: string
-  signature: string
-}
-
-export interface Prepared {
-  job: Job
-  jobHash: string
-  traceId: string
-  policy: CompiledPolicy
-}
+import { decisionBody, decisionEntry, decisionResponse, decisionWithApproval, simulation, type DecisionBody, type DecisionResponse, type DecisionStamp, type Prepared, type Simulation } from './decision.js'
 
 /** A check whose decision was not recorded, and so not made: answered as a 503 DENY. */
 export class UnrecordedDecision extends ArbiterError {
@@ -74,9 +45,9 @@ export class CheckService {
   }
 
   /** Evaluates without recording anything, explaining every matching rule. */
-  simulate (request: CheckRequest): Prepared & { evaluation: Evaluation } {
+  simulate (request: CheckRequest): Simulation {
     const prepared = this.prepare(request)
-    return { ...prepared, evaluation: evaluate(prepared.policy, prepared.job, { explain: true }) }
+    return simulation(prepared, evaluate(prepared.policy, prepared.job, { explain: true }))
   }
 
   /**
@@ -85,47 +56,40 @@ export class CheckService {
    */
   async check (request: CheckRequest, deadline: number, requester: Principal): Promise<DecisionResponse> {
     const prepared = this.prepare(request)
-    const { job, policy } = prepared
     const now = this.deps.clock.now()
-    const at = now.toISOString()
+    const stamp: DecisionStamp = { traceId: prepared.traceId, at: now.toISOString(), actor: actorOf(requester) }
     let ev: Evaluation
     try {
-      ev = await this.rateLimited(evaluate(policy, job), prepared, now, deadline)
+      ev = await this.rateLimited(evaluate(prepared.policy, prepared.job), prepared, now, deadline)
     } catch (err) {
       throw new UnrecordedDecision(prepared, err)
     }
-    const base = {
-      decision_id: this.deps.ids.decisionId(),
-      job,
-      job_hash: prepared.jobHash,
-      decision: ev.decision,
-      reason: ev.reason,
-      rule_id: ev.rule_id,
-      matched_rules: ev.matched_rules,
-      ...(ev.constraints === undefined ? {} : { constraints: ev.constraints }),
-      ...decisionExtras(ev),
-      policy_snapshot: policy.snapshotId
-    }
-    const decisionEntry = (body: Record<string, unknown>): AuditEntry => ({
-      type: 'decision', tenant_id: job.tenant_id, trace_id: prepared.traceId, job_id: job.job_id, at, actor: actorOf(requester), body
-    })
-    let body: Record<string, unknown> = base
-    let sealed: SealedRecord
+    const policyDecision = decisionBody(prepared, ev, this.deps.ids.decisionId())
+    let decided: { body: DecisionBody, sealed: SealedRecord }
     try {
-      if (await this.involvesApproval(ev, job, deadline)) {
-        const decided = await this.deps.approvals.decide({
-          job, jobHash: prepared.jobHash, traceId: prepared.traceId, evaluation: ev, policySnapshot: policy.snapshotId, requester, now, base, decisionEntry
-        }, deadline)
-        body = decided.body
-        sealed = decided.decision
-      } else {
-        sealed = await this.deps.writer.append(decisionEntry(base), deadline)
-      }
+      decided = await this.involvesApproval(ev, prepared.job, deadline)
+        ? await this.throughApproval(prepared, ev, policyDecision, stamp, requester, now, deadline)
+        : { body: policyDecision, sealed: await this.deps.writer.append(decisionEntry(policyDecision, stamp), deadline) }
     } catch (err) {
       throw new UnrecordedDecision(prepared, err)
     }
-    const { job: _job, approval_state: _state, ...response } = body
-    return { ...response, trace_id: prepared.traceId, checked_at: at, signature: `hmac-sha256:${sealed.keyId}:${sealed.mac}` } as unknown as DecisionResponse
+    return decisionResponse(decided.body, stamp, decided.sealed)
+  }
+
+  /**
+   * Decides in one transaction of the job's tenant log: what the approval state makes of the
+   * policy's decision, the records of what that did to approvals and grants, and last its own.
+   */
+  private async throughApproval (prepared: Prepared, ev: Evaluation, policyDecision: DecisionBody, stamp: DecisionStamp, requester: Principal, now: Date, deadline: number): Promise<{ body: DecisionBody, sealed: SealedRecord }> {
+    const { job, jobHash, traceId } = prepared
+    const { records, result } = await this.deps.writer.transact(job.tenant_id, deadline, async (tx) => {
+      const { entries, outcome } = await this.deps.approvals.onCheck(tx, {
+        job, jobHash, traceId, evaluation: ev, policySnapshot: policyDecision.policy_snapshot, requester, now, decisionId: policyDecision.decision_id
+      })
+      const body = decisionWithApproval(policyDecision, outcome)
+      return { entries: [...entries, decisionEntry(body, stamp)], result: body }
+    }, { refuses: false })
+    return { body: result, sealed: records[records.length - 1] }
   }
 
   /**
@@ -148,17 +112,6 @@ export class CheckService {
     if (ev.decision === 'REQUIRE_APPROVAL') return true
     if (ev.decision !== 'DENY') return false
     return await withinBudget(hasLiveApproval(this.deps.db, job.tenant_id, job.job_id), deadline)
-  }
-}
-
-/** What the evaluation adds to a decision beyond its core: each only when it says something. */
-export function decisionExtras (ev: Evaluation): Partial<DecisionResponse> {
-  const missing = ev.matches.find((m) => m.rule_id === ev.rule_id)?.missing_evidence
-  return {
-    ...(ev.retry_after_ms === undefined ? {} : { retry_after_ms: ev.retry_after_ms }),
-    ...(ev.derived_tags.length === 0 ? {} : { derived_risk_tags: ev.derived_tags }),
-    ...(ev.command === undefined ? {} : { command: ev.command }),
-    ...(missing === undefined ? {} : { missing_evidence: missing })
   }
 }
 

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import { assertSpeaksFor, assertTenant, callerOf } from '../auth/plugin.js'
-import { decisionExtras, UnrecordedDecision, type CheckService } from '../decisions/check-service.js'
-import { ArbiterError, errorBody, RETRY_AFTER_SEC } from '../errors/index.js'
+import { UnrecordedDecision, type CheckService } from '../decisions/check-service.js'
+import { unrecordedDeny } from '../decisions/decision.js'
+import { ArbiterError, RETRY_AFTER_SEC } from '../errors/index.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckRequest } from '../policy/index.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
@@ -64,15 +65,7 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
     } catch (err) {
       if (!(err instanceof UnrecordedDecision)) throw err
       request.log.error({ err, traceId: err.prepared.traceId }, 'decision not recorded; answering DENY')
-      const reason = `decision could not be recorded: ${err.message}`
-      return await reply.code(503).header('retry-after', RETRY_AFTER_SEC).send({
-        ...errorBody('ARBITER_ERR_RECORD_UNAVAILABLE', reason),
-        decision: 'DENY',
-        reason,
-        trace_id: err.prepared.traceId,
-        job_hash: err.prepared.jobHash,
-        policy_snapshot: err.prepared.policy.snapshotId
-      })
+      return await reply.code(503).header('retry-after', RETRY_AFTER_SEC).send(unrecordedDeny(err.prepared, err.message))
     }
   })
 
@@ -84,22 +77,5 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
       body: { $ref: 'CheckRequest#' },
       response: { 200: { $ref: 'Simulation#' }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 415: { $ref: 'Error#' } }
     }
-  }, async (request) => {
-    const { evaluation: ev, ...prepared } = service.simulate(request.body)
-    return {
-      decision: ev.decision,
-      reason: ev.reason,
-      rule_id: ev.rule_id,
-      matched_rules: ev.matched_rules,
-      constraints: ev.constraints,
-      approval: ev.approval,
-      ...decisionExtras(ev),
-      rate_limits: ev.rate_limits,
-      policy_snapshot: prepared.policy.snapshotId,
-      job_hash: prepared.jobHash,
-      trace_id: prepared.traceId,
-      recorded: false,
-      matches: ev.matches
-    }
-  })
+  }, async (request) => service.simulate(request.body))
 }
