@@ -55,7 +55,7 @@ export function scanJobOutput (policy: CompiledPolicy, output: string, key: Hmac
       truncated: true
     }
   }
-  const scan = scanOutput(output, { maxBytes: settings.maxOutputBytes })
+  const scan = scanOutput(output, { maxBytes: settings.maxOutputBytes, detectors: settings.detectors })
   const { verdict, because } = outputVerdict(scan.findings, settings.verdicts)
   const unscanned = scan.truncated ? `; only the first ${scan.scannedBytes} bytes were scanned (on_oversize: scan_prefix)` : ''
   const reason = (because.length === 0 ? 'no finding calls for action' : `${verdict.toLowerCase()} because of: ${because.join(', ')}`) + unscanned

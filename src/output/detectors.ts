@@ -10,6 +10,7 @@ import { findCardNumbers } from './cards.js'
 import { findConnectionStrings } from './connection-strings.js'
 import { findEmails } from './emails.js'
 import { findJwts } from './jwt.js'
+import { findPatternMatches, type PatternDetector } from './pattern-detectors.js'
 import { findPrivateKeys } from './private-keys.js'
 import type { Detector, Span } from './text.js'
 import {
@@ -23,8 +24,11 @@ export const FINDING_TYPES = [
   'password_assignment', 'card_number', 'email'
 ] as const
 export type FindingType = typeof FINDING_TYPES[number]
-/** Where a secret is, never what it is. Offsets are UTF-16 indexes into the scanned text; line/column are 1-based. */
-export interface Finding { type: FindingType, start: number, end: number, line: number, column: number }
+/**
+ * Where a secret is, never what it is. `type` is a FindingType or a policy detector's id. Offsets
+ * are UTF-16 indexes into the scanned text; line/column are 1-based.
+ */
+export interface Finding { type: string, start: number, end: number, line: number, column: number }
 
 const DETECTORS: Readonly<Record<FindingType, Detector>> = {
   private_key: findPrivateKeys,
@@ -48,7 +52,7 @@ const DETECTORS: Readonly<Record<FindingType, Detector>> = {
   email: findEmails
 }
 
-type Found = Span & { type: FindingType, rank: number }
+type Found = Span & { type: string, rank: number }
 
 /**
  * generic_secret is the fallback: a value another detector recognised (`token=<a JWT>`,
@@ -66,11 +70,17 @@ function withoutClaimedGeneric (found: readonly Found[]): Found[] {
   })
 }
 
-/** Every finding in `text`, sorted by start, then widest first, then in FINDING_TYPES order. */
-export function detectFindings (text: string): Finding[] {
+/**
+ * Every finding in `text`, built-in and from the policy's `detectors`, sorted by start, then widest
+ * first, then in FINDING_TYPES order and then in the order of `detectors`.
+ */
+export function detectFindings (text: string, detectors: readonly PatternDetector[] = []): Finding[] {
   const found: Found[] = []
   FINDING_TYPES.forEach((type, rank) => {
     for (const span of DETECTORS[type](text)) found.push({ type, rank, ...span })
+  })
+  detectors.forEach((detector, i) => {
+    for (const span of findPatternMatches(text, detector)) found.push({ type: detector.id, rank: FINDING_TYPES.length + i, ...span })
   })
   found.sort((a, b) => a.start - b.start || b.end - a.end || a.rank - b.rank)
   // One sweep over the newlines: findings are sorted, so the line count only moves forward.

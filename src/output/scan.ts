@@ -4,8 +4,13 @@
  */
 import { Buffer } from 'node:buffer'
 import { detectFindings, FINDING_TYPES, type Finding, type FindingType } from './detectors.js'
+import type { DetectorVerdict, PatternDetector } from './pattern-detectors.js'
 
-export interface ScanOptions { maxBytes: number }
+export interface ScanOptions {
+  maxBytes: number
+  /** The policy's own detectors, run after the built-in ones. */
+  detectors?: readonly PatternDetector[]
+}
 export interface ScanResult {
   findings: Finding[]
   scannedBytes: number
@@ -31,13 +36,13 @@ function utf8Prefix (text: string, maxBytes: number): { length: number, bytes: n
   return { length: i, bytes }
 }
 
-/** Scans at most maxBytes UTF-8 bytes of output (cut at a character boundary); findings sorted by start, overlapping findings of different types all kept. */
+/** Scans at most maxBytes UTF-8 bytes of output (cut at a character boundary) with the built-in and the given detectors; findings sorted by start, overlapping findings of different types all kept. */
 export function scanOutput (output: string, options: ScanOptions): ScanResult {
   if (!(options.maxBytes >= 0)) throw new RangeError(`maxBytes must be a non-negative number, got ${String(options.maxBytes)}`)
   const totalBytes = Buffer.byteLength(output, 'utf8')
   const cut = totalBytes <= options.maxBytes ? { length: output.length, bytes: totalBytes } : utf8Prefix(output, options.maxBytes)
   return {
-    findings: detectFindings(cut.length === output.length ? output : output.slice(0, cut.length)),
+    findings: detectFindings(cut.length === output.length ? output : output.slice(0, cut.length), options.detectors),
     scannedBytes: cut.bytes,
     scannedLength: cut.length,
     totalBytes,
@@ -45,14 +50,20 @@ export function scanOutput (output: string, options: ScanOptions): ScanResult {
   }
 }
 
-interface Redaction { start: number, end: number, type: FindingType, width: number }
+interface Redaction { start: number, end: number, type: string, width: number }
+
+/** Built-in types in FINDING_TYPES order, then policy detectors' ids. */
+const rankOf = (type: string): number => {
+  const rank = (FINDING_TYPES as readonly string[]).indexOf(type)
+  return rank === -1 ? FINDING_TYPES.length : rank
+}
 
 /** Overlapping findings become one span (their union), labelled with the widest finding's type. */
 function mergeSpans (findings: readonly Finding[], length: number): Redaction[] {
   const spans = findings
-    .map((f) => ({ type: f.type, start: Math.max(0, f.start), end: Math.min(length, f.end), rank: FINDING_TYPES.indexOf(f.type) }))
+    .map((f) => ({ type: f.type, start: Math.max(0, f.start), end: Math.min(length, f.end), rank: rankOf(f.type) }))
     .filter((f) => f.end > f.start)
-    .sort((a, b) => a.start - b.start || b.end - a.end || a.rank - b.rank)
+    .sort((a, b) => a.start - b.start || b.end - a.end || a.rank - b.rank || (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
   const merged: Redaction[] = []
   for (const { type, start, end } of spans) {
     const last = merged[merged.length - 1]
@@ -84,21 +95,26 @@ export function redactOutput (output: string, findings: readonly Finding[]): str
 
 export const VERDICTS = ['ALLOW', 'REDACT', 'QUARANTINE'] as const
 export type OutputVerdict = typeof VERDICTS[number]
-export type FindingVerdicts = Readonly<Record<FindingType, 'allow' | 'redact' | 'quarantine'>>
+export type FindingVerdicts = Readonly<Record<FindingType, DetectorVerdict>>
+/** A verdict per finding type: the built-in ones and each policy detector's id. */
+export type VerdictTable = Readonly<Record<string, DetectorVerdict>>
 
 const SEVERITY: ReadonlyMap<string, number> = new Map([['allow', 0], ['redact', 1], ['quarantine', 2]])
 
-/** The most restrictive verdict over all findings (QUARANTINE > REDACT > ALLOW); no findings → ALLOW. Returns which finding types led to it. */
-export function outputVerdict (findings: readonly Finding[], verdicts: FindingVerdicts): { verdict: OutputVerdict, because: FindingType[] } {
-  // Verdict tables may come from configuration: a value outside the three fails closed.
-  const severity = (type: FindingType): number => SEVERITY.get(verdicts[type]) ?? 2
+/**
+ * The most restrictive verdict over all findings (QUARANTINE > REDACT > ALLOW); no findings → ALLOW. Returns which
+ * finding types led to it: built-in types in FINDING_TYPES order, then policy detectors' ids in alphabetical order.
+ */
+export function outputVerdict (findings: readonly Finding[], verdicts: VerdictTable): { verdict: OutputVerdict, because: string[] } {
+  // Verdict tables may come from configuration: a value outside the three, or a type without one, fails closed.
+  const severity = (type: string): number => SEVERITY.get(verdicts[type]) ?? 2
   const present = new Set(findings.map((f) => f.type))
   const worst = Math.max(0, ...[...present].map(severity))
-  const because = FINDING_TYPES.filter((type) => present.has(type) && severity(type) === worst)
+  const because = [...present].filter((type) => severity(type) === worst).sort((a, b) => rankOf(a) - rankOf(b) || (a < b ? -1 : 1))
   return { verdict: VERDICTS[worst], because }
 }
 
-export interface FindingSummary { type: FindingType, line: number, column: number, start: number, end: number }
+export interface FindingSummary { type: string, line: number, column: number, start: number, end: number }
 
 /** Findings as an API response or audit record carries them: positions only, never the matched text. */
 export function summarizeFindings (findings: readonly Finding[]): FindingSummary[] {

@@ -3,14 +3,16 @@
  * before failing, so a policy never half-loads.
  */
 import stableStringify from 'fast-json-stable-stringify'
-import type { FindingVerdicts } from '../output/scan.js'
+import { FINDING_TYPES } from '../output/detectors.js'
+import { compilePatternDetector, type PatternDetector } from '../output/pattern-detectors.js'
+import type { VerdictTable } from '../output/scan.js'
 import { DEFAULT_FINDING_VERDICTS } from './output-defaults.js'
 import { compileGlob, type Glob } from './glob.js'
 import { sha256Hex } from './hash.js'
 import { parsePolicyFile, type PolicyProblem } from './parse.js'
 import { TopicIndex } from './topic-index.js'
 import { DEFAULT_PROTECTED_PATHS } from './shell/analyze.js'
-import type { ApprovalSpec, CommandClass, Constraints, Decision, DeriveSpec, PolicyFileSpec, PolicySource, RateLimitSpec, RuleMatchSpec, RuleSpec } from './types.js'
+import type { ApprovalSpec, CommandClass, Constraints, Decision, DeriveSpec, OutputRulesSpec, PolicyFileSpec, PolicySource, RateLimitSpec, RuleMatchSpec, RuleSpec } from './types.js'
 
 /** The match fields of a rule or a derivation, compiled. */
 export interface CompiledMatch {
@@ -59,7 +61,9 @@ export interface ShellSettings {
 export interface OutputSettings {
   readonly maxOutputBytes: number
   readonly onOversize: 'quarantine' | 'scan_prefix'
-  readonly verdicts: FindingVerdicts
+  /** Built-in finding types and each policy detector's id. */
+  readonly verdicts: VerdictTable
+  readonly detectors: readonly PatternDetector[]
 }
 
 export interface CompiledPolicy {
@@ -96,6 +100,7 @@ export function compilePolicy (sources: readonly PolicySource[]): CompileResult 
   const derivations: DeriveSpec[] = []
   const seen = new Map<string, string>()
   const sections: Sections = {}
+  let outputDetectors: PatternDetector[] = []
 
   for (const source of sources) {
     const parsed = parsePolicyFile(source.file, source.text)
@@ -119,6 +124,9 @@ export function compilePolicy (sources: readonly PolicySource[]): CompileResult 
       }
       seen.set(id, `${source.file}:${line ?? '?'}`)
       return true
+    }
+    if (parsed.spec.output_rules?.detectors !== undefined) {
+      outputDetectors = compileOutputDetectors(parsed.spec.output_rules, source.file, parsed.lineOf, problems)
     }
     for (const spec of parsed.spec.derive ?? []) if (unique(spec.id, parsed.lineOf(spec), 'derive')) derivations.push(spec)
     for (const spec of parsed.spec.rules) {
@@ -151,7 +159,7 @@ export function compilePolicy (sources: readonly PolicySource[]): CompileResult 
     rules: Object.freeze(compiled),
     derive: Object.freeze(derivations.map((d) => Object.freeze({ ...compileMatch(d.match), id: d.id, add: Object.freeze([...d.add]) }))),
     shell: shellSettings(sections.shell?.spec),
-    output: outputSettings(sections.output_rules?.spec),
+    output: outputSettings(sections.output_rules?.spec, outputDetectors),
     index,
     sources: Object.freeze(sources.map((s) => Object.freeze({ ...s })))
   })
@@ -216,10 +224,26 @@ function shellSettings (spec: PolicyFileSpec['shell']): ShellSettings {
   })
 }
 
-function outputSettings (spec: PolicyFileSpec['output_rules']): OutputSettings {
+function outputSettings (spec: PolicyFileSpec['output_rules'], detectors: readonly PatternDetector[]): OutputSettings {
   return Object.freeze({
     maxOutputBytes: spec?.max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES,
     onOversize: spec?.on_oversize ?? 'quarantine',
-    verdicts: Object.freeze({ ...DEFAULT_FINDING_VERDICTS, ...spec?.findings })
+    verdicts: Object.freeze({ ...DEFAULT_FINDING_VERDICTS, ...spec?.findings, ...Object.fromEntries(detectors.map((d) => [d.id, d.verdict])) }),
+    detectors: Object.freeze([...detectors])
   })
+}
+
+/** Compiles output_rules.detectors, reporting a bad or clashing one at its line. */
+function compileOutputDetectors (spec: OutputRulesSpec, file: string, lineOf: (node: unknown) => number | undefined, problems: PolicyProblem[]): PatternDetector[] {
+  const detectors: PatternDetector[] = []
+  const taken = new Set<string>(FINDING_TYPES)
+  for (const [i, d] of (spec.detectors ?? []).entries()) {
+    const problem = (message: string): void => { problems.push({ file, line: lineOf(d), message: `output_rules.detectors[${i}] ${message}` }) }
+    if (taken.has(d.id)) problem((FINDING_TYPES as readonly string[]).includes(d.id) ? `id '${d.id}' is a built-in finding type` : `id '${d.id}' is used twice`)
+    taken.add(d.id)
+    const compiled = compilePatternDetector(d)
+    if ('error' in compiled) problem(compiled.error)
+    else detectors.push(compiled.detector)
+  }
+  return detectors
 }

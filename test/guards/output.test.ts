@@ -1,4 +1,6 @@
 import { createHash, createHmac } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
 import t from 'tap'
 import { testApp, type TestApp, verifyLog } from '../helpers.js'
 
@@ -116,4 +118,61 @@ t.test('bad requests get 4xx in the one error shape', async (t) => {
   t.equal(foreign.statusCode, 403, 'a reviewer is not a scheduler')
   const { rows } = await app.db.query<{ n: number }>("select count(*)::int as n from audit_log where record_type = 'output.verdict'")
   t.equal(rows[0].n, 0, 'nothing recorded for a refused request')
+})
+
+// YAML single quotes keep backslashes as they are: these are RE2 patterns as a policy author writes them.
+const DETECTOR_POLICY = `version: v1
+output_rules:
+  findings: { email: allow }
+  detectors:
+    - { id: ticket_ref, pattern: 'TICKET-[0-9]{6}', verdict: redact }
+    - { id: internal_host, pattern: '(?i)\\b[a-z0-9-]+\\.corp\\.example\\b', verdict: quarantine }
+    - { id: nested_runs, pattern: '(a+)+$', verdict: redact }
+rules:
+  - { id: allow-all, match: {}, decision: allow }
+`
+
+t.test('policy detectors: findings of type = the detector id, with the detector\'s verdict', async (t) => {
+  const app = await outputApp(t, DETECTOR_POLICY)
+  const redact = await app.scan({ job_id: 'job-1', output: 'fixed TICKET-123456\nmail ops@example.com' })
+  t.equal(redact.status, 200)
+  t.equal(redact.body.verdict, 'REDACT')
+  t.equal(redact.body.reason, 'redact because of: ticket_ref')
+  t.same(redact.body.findings.map((f: { type: string, line: number, column: number }) => [f.type, f.line, f.column]), [['ticket_ref', 1, 7], ['email', 2, 6]])
+  t.equal(redact.body.output, 'fixed [REDACTED:ticket_ref]\nmail [REDACTED:email]', 'a redacted output masks every finding, allowed ones too')
+
+  const quarantine = await app.scan({ job_id: 'job-2', output: `connected to DB01.Corp.Example as ${AWS_KEY}, see TICKET-654321` })
+  t.equal(quarantine.body.verdict, 'QUARANTINE')
+  t.equal(quarantine.body.reason, 'quarantine because of: aws_access_key, internal_host')
+  t.same(quarantine.body.findings.map((f: { type: string }) => f.type), ['internal_host', 'aws_access_key', 'ticket_ref'])
+  const { rows } = await app.db.query<{ record: string }>("select record from audit_log where record_type = 'output.verdict' order by seq")
+  t.same(JSON.parse(rows[1].record).body.findings.map((f: { type: string }) => f.type), ['internal_host', 'aws_access_key', 'ticket_ref'], 'recorded as answered')
+})
+
+t.test('a catastrophic-backtracking pattern runs in linear time through the route', async (t) => {
+  const app = await outputApp(t, DETECTOR_POLICY)
+  // V8's backtracking engine takes about 2^n steps for (a+)+$ on n a's and a '!': seconds at 24,
+  // minutes at 30; at 30,000 it would never return. RE2 reads the text once.
+  const output = 'a'.repeat(30000) + '!'
+  t.equal(/(a+)+$/.test('a'.repeat(16) + '!'), false, 'the same pattern in V8, on 16 a\'s only')
+  const started = performance.now()
+  const res = await app.scan({ job_id: 'job-1', output })
+  t.comment(`(a+)+$ on 30,000 a's and '!' through POST /check/output: ${(performance.now() - started).toFixed(1)} ms`)
+  t.equal(res.status, 200)
+  t.equal(res.body.verdict, 'ALLOW')
+  t.same(res.body.findings, [])
+  const end = await app.scan({ job_id: 'job-2', output: 'b ' + 'a'.repeat(500) })
+  t.same(end.body.findings.map((f: { type: string, start: number, end: number }) => [f.type, f.start, f.end]), [['nested_runs', 2, 502]],
+    'and it still matches where it should')
+})
+
+t.test('a detector pattern RE2 cannot compile is a policy error at its file and line', async (t) => {
+  const app = await outputApp(t, DETECTOR_POLICY)
+  const before = app.app.policies.current.snapshotId
+  writeFileSync(path.join(app.config.policyPath, 'p.yaml'), DETECTOR_POLICY.replace("'TICKET-[0-9]{6}'", "'(TICKET)-\\1'"))
+  const res = await app.app.inject({ method: 'POST', url: '/policies/reload' })
+  t.equal(res.statusCode, 422)
+  t.equal(res.json().code, 'ARBITER_ERR_POLICY_INVALID')
+  t.match(JSON.stringify(res.json()), /p\.yaml:5: output_rules\.detectors\[0\] pattern is not one RE2 accepts/)
+  t.equal(app.app.policies.current.snapshotId, before, 'the previous policy stays in force')
 })
