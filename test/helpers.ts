@@ -18,8 +18,9 @@ import { createKey, OPERATOR, type KeyRequest } from '../src/auth/keys.js'
 import { loadCheckpointKey } from '../src/audit/checkpoint-key.js'
 import { loadHmacKey } from '../src/audit/hmac-key.js'
 import { loadConfig, type Config } from '../src/config.js'
-import { openEmbedded, openPostgres, type Database } from '../src/store/db.js'
+import { openPostgres, type Database } from '../src/store/db.js'
 import { PACKAGE_ROOT } from '../src/paths.js'
+import { embeddedSchema } from './support/embedded-schemas.js'
 
 export const DATABASE_URL = process.env.DATABASE_URL
 export const ON_POSTGRES = DATABASE_URL !== undefined && DATABASE_URL !== ''
@@ -35,8 +36,8 @@ export interface TestDb {
 /** A fresh, empty database for this test, dropped when the test ends. */
 export async function testDatabase (t: Test): Promise<TestDb> {
   if (!ON_POSTGRES) {
-    const db = await openEmbedded('memory://')
-    t.teardown(async () => await db.close())
+    const { db, drop } = await embeddedSchema()
+    t.teardown(drop)
     return { db, open: async () => db }
   }
   const schema = `arbiter_test_${randomBytes(6).toString('hex')}`

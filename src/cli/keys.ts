@@ -10,6 +10,7 @@ import type { Role } from '../domain/roles.js'
 import { loadConfig } from '../config.js'
 import { ArbiterError } from '../errors/index.js'
 import { openDatabase } from '../store/open.js'
+import { DataDirLocked } from '../store/data-dir-lock.js'
 import { migrate } from '../store/migrate.js'
 import type { Output } from './policy.js'
 
@@ -48,7 +49,15 @@ export async function keysCommand (args: string[], io: Output, env: Record<strin
     return 2
   }
   const config = loadConfig(env)
-  const db = await openDatabase(config, pino({ level: 'warn' }, process.stderr))
+  let db
+  try {
+    db = await openDatabase(config, pino({ level: 'warn' }, process.stderr))
+  } catch (err) {
+    // A running server owns the embedded database: a key written beside it would be lost.
+    if (!(err instanceof DataDirLocked)) throw err
+    io.err(`keys ${sub}: ${err.message}`)
+    return 1
+  }
   try {
     await migrate(db)
     if (sub === 'create') {

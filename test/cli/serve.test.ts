@@ -1,39 +1,12 @@
 /**
  * `arbiter serve` as a real process: start, decide, reload on SIGHUP, stop on SIGTERM.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { PACKAGE_ROOT } from '../../src/paths.js'
 import { EXAMPLE_POLICY } from '../fixtures/policies.js'
 import { isolatedDatabaseUrl, policyDir, tempDir } from '../helpers.js'
-
-const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
-
-function start (env: Record<string, string>): { child: ChildProcess, output: () => string, exited: Promise<number | null> } {
-  // The same loader flags this test runs under, so the child runs the TypeScript sources.
-  const child = spawn(process.execPath, [...process.execArgv, MAIN, 'serve'], {
-    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout?.on('data', (d) => { output += String(d) })
-  child.stderr?.on('data', (d) => { output += String(d) })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, output: () => output, exited }
-}
-
-async function until<T> (what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30000): Promise<T> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    const v = await fn()
-    if (v !== undefined) return v
-    await sleep(50)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+import { startServe as start, until } from '../support/process.js'
 
 t.test('serve: protected from the first start; decides, reloads on SIGHUP, stops cleanly on SIGTERM', async (t) => {
   const dataDir = tempDir(t)

@@ -1,0 +1,64 @@
+/**
+ * On the embedded database, every test of a file shares one PGlite instance, each in a schema of
+ * its own. Starting PGlite (initdb in WASM) costs seconds, and tests asked for dozens of
+ * databases a file; a schema costs milliseconds. PGlite has a single backend, so the schemas take
+ * turns: each call runs alone, after switching the backend's search_path to its schema, and a
+ * transaction or session holds the backend until it ends, as a PGlite of its own would.
+ */
+import type { Database, Queryable } from '../../src/store/db.js'
+import { openEmbedded } from '../../src/store/db.js'
+
+let shared: Promise<Database> | undefined
+let current: string | undefined
+let tail: Promise<unknown> = Promise.resolve()
+
+async function instance (): Promise<Database> {
+  shared ??= openEmbedded('memory://')
+  return await shared
+}
+
+/** Runs `fn` alone on the shared instance with `schema` first on the search path. */
+async function inTurn<T> (schema: string, fn: (db: Database) => Promise<T>): Promise<T> {
+  const run = tail.then(async () => {
+    const db = await instance()
+    if (current !== schema) {
+      await db.exec(`set search_path to ${schema}`)
+      current = schema
+    }
+    return await fn(db)
+  })
+  tail = run.catch(() => {})
+  return await run
+}
+
+/**
+ * A fresh schema on the shared instance, as a Database of its own. `close` makes it refuse
+ * every later call, as a closed PGlite would; `drop` removes the schema and its data.
+ */
+export async function embeddedSchema (): Promise<{ db: Database, drop: () => Promise<void> }> {
+  const schema = `t_${Math.random().toString(36).slice(2, 10)}`
+  await (await instance()).exec(`create schema ${schema}`)
+  let closed = false
+  const turn = async <T>(fn: (db: Database) => Promise<T>): Promise<T> => {
+    if (closed) throw new Error('PGlite is closed')
+    return await inTurn(schema, fn)
+  }
+  const db: Database = {
+    kind: 'embedded',
+    query: async <R>(text: string, params?: unknown[]) => await turn(async (d) => await d.query<R>(text, params)),
+    exec: async (script: string) => { await turn(async (d) => { await d.exec(script) }) },
+    transaction: async (fn, options) => await turn(async (d) => await d.transaction(fn, options)),
+    session: async <T>(fn: (c: Queryable) => Promise<T>) => await turn(async (d) => await d.session(fn)),
+    close: async () => { closed = true }
+  }
+  return {
+    db,
+    drop: async () => {
+      closed = true
+      await inTurn(schema, async (d) => {
+        await d.exec(`set search_path to public; drop schema ${schema} cascade`)
+        current = 'public'
+      })
+    }
+  }
+}

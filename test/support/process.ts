@@ -1,0 +1,30 @@
+/** `arbiter serve` as a child process, for the tests that need a real one. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { PACKAGE_ROOT } from '../../src/paths.js'
+
+const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
+
+export function startServe (env: Record<string, string>): { child: ChildProcess, output: () => string, exited: Promise<number | null> } {
+  // The same loader flags this test runs under, so the child runs the TypeScript sources.
+  const child = spawn(process.execPath, [...process.execArgv, MAIN, 'serve'], {
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout?.on('data', (d) => { output += String(d) })
+  child.stderr?.on('data', (d) => { output += String(d) })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, output: () => output, exited }
+}
+
+export async function until<T> (what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30000): Promise<T> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    const v = await fn()
+    if (v !== undefined) return v
+    await sleep(50)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
