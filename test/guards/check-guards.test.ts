@@ -35,14 +35,19 @@ t.test('the shell guard denies over HTTP, and the record says why', async (t) =>
   t.equal(body.decision, 'DENY')
   t.equal(body.rule_id, 'arbiter:recursive-force-delete')
   t.equal(body.reason, 'recursive forced delete of protected path \'"$HOME"\' in \'rm -rf "$HOME"\'')
-  t.same(body.command, { parsed: true, classes: ['destructive', 'privileged', 'read_only'] }, 'cd is read-only')
+  t.same(body.command, {
+    parsed: true,
+    classes: ['destructive', 'privileged', 'read_only'],
+    commands: [{ text: 'cd /tmp', classes: ['read_only'] }, { text: 'rm -rf "$HOME"', classes: ['destructive', 'privileged'] }],
+    decided_by: { command: 1, class: 'destructive' }
+  }, 'cd is read-only; the delete decided')
   const record = await recordOf(app, 'tr-s1')
   t.equal(record.rule_id, 'arbiter:recursive-force-delete')
   t.same(record.command, body.command)
   t.equal(record.job.command, 'cd /tmp && sudo rm -rf "$HOME"', 'the command as sent is in the signed job')
 
   const ok = (await app.app.inject({ method: 'POST', url: '/check', payload: { job_id: 's2', topic: 'job.agent.exec.shell', command: 'ls -la' } })).json()
-  t.same([ok.decision, ok.command], ['ALLOW', { parsed: true, classes: ['read_only'] }])
+  t.same([ok.decision, ok.command], ['ALLOW', { parsed: true, classes: ['read_only'], commands: [{ text: 'ls -la', classes: ['read_only'] }] }])
   const broken = (await app.app.inject({ method: 'POST', url: '/check', payload: { job_id: 's3', topic: 'job.agent.exec.shell', command: 'ls "' } })).json()
   t.same([broken.decision, broken.rule_id], ['DENY', 'arbiter:unparseable-command'])
 })
