@@ -6,7 +6,8 @@ import { closedObject, errorReplies, hmacSignature, nameSchema, printableId, sha
 export const MAX_OUTPUT_CHARS = 8 * 1024 * 1024
 
 const finding = closedObject({
-  type: { type: 'string', enum: FINDING_TYPES },
+  // A built-in type, or the id of one of the policy's own detectors (output_rules.detectors).
+  type: { type: 'string', anyOf: [{ enum: FINDING_TYPES }, { pattern: '^[a-z][a-z0-9_]{0,63}$' }] },
   line: { type: 'integer' },
   column: { type: 'integer' },
   start: { type: 'integer' },

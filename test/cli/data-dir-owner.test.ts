@@ -11,13 +11,16 @@ import { EXAMPLE_POLICY } from '../fixtures/policies.js'
 import { policyDir, tempDir } from '../helpers.js'
 import { startServe, until } from '../support/process.js'
 
+// Three real starts of the embedded database: far slower than one test file's usual share.
+t.setTimeout(360_000)
+
 t.test('serve on the embedded database owns its DATA_DIR', async (t) => {
   const dataDir = tempDir(t)
   // No DATABASE_URL whatever the suite runs on: this is about the embedded database.
   const env = { DATA_DIR: dataDir, POLICY_PATH: policyDir(t, { 'main.yaml': EXAMPLE_POLICY }), POLICY_WATCH: 'false' }
   const server = startServe(env)
   t.teardown(() => { server.child.kill('SIGKILL') })
-  const base = await until('the server to listen', () => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1], 60_000)
+  const base = await until('the server to listen', () => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1], 120_000)
 
   const out: string[] = []
   const err: string[] = []
@@ -42,7 +45,7 @@ t.test('serve on the embedded database owns its DATA_DIR', async (t) => {
 
   const again = startServe(env)
   t.teardown(() => { again.child.kill('SIGKILL') })
-  const base2 = await until('the restarted server to listen', () => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(again.output())?.[1], 60_000)
+  const base2 = await until('the restarted server to listen', () => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(again.output())?.[1], 120_000)
   const check = await fetch(`${base2}/check`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
