@@ -3,7 +3,7 @@
  * (services.ts), then puts the HTTP layer in front of them in the order it appears here —
  * framework options, lifecycle hooks, error handling, authentication, routes. Only server.ts listens.
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { FailureLimiter } from './auth/failure-limiter.js'
@@ -134,7 +134,8 @@ function registerRoutes (app: FastifyInstance, services: Services, config: Confi
  * Prometheus that should hold no key; nothing else is served there.
  */
 export function buildMetricsApp (metrics: Metrics, logger: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true })
+  // Through a LogController: the top-level disableRequestLogging option is deprecated (FSTDEP023).
+  const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) })
   metricsRoutes(app, { metrics, access: 'public' })
   installNotFoundHandler(app, 'noMetricsRoute')
   return app

@@ -74,11 +74,14 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
   // An idle client losing its server emits here; unhandled, it would crash the process.
   pool.on('error', (err) => options.onError?.(err))
   // Each connection's server process, asked of the server: the id in the protocol's key data is
-  // a pooler's own when one stands in between. Queued ahead of the connection's first query.
+  // a pooler's own when one stands in between. Asked when a session first holds the connection,
+  // and awaited: a query queued from pool.on('connect') ran beside the pool's own first query,
+  // which pg deprecates (pg@9 refuses a query while the client runs another).
   const pids = new WeakMap<pg.PoolClient, number>()
-  pool.on('connect', (client) => {
-    client.query<{ pid: number }>('select pg_backend_pid() as pid').then(({ rows }) => { pids.set(client, rows[0].pid) }, () => {})
-  })
+  const askPid = async (client: pg.PoolClient): Promise<void> => {
+    if (pids.has(client)) return
+    await client.query<{ pid: number }>('select pg_backend_pid() as pid').then(({ rows }) => { pids.set(client, rows[0].pid) }, () => {})
+  }
   const wrap = (client: pg.PoolClient | pg.Pool): Queryable => ({
     query: async <R>(text: string, params?: unknown[], name?: string) =>
       await (name === undefined ? client.query(text, params) : client.query({ name, text, values: params })) as unknown as { rows: R[] },
@@ -93,6 +96,7 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     const onError = (err: Error): void => { broken = err; options.onError?.(err) }
     client.on('error', onError)
     try {
+      await askPid(client)
       return await fn(wrap(client))
     } catch (err) {
       // An ordinary failure (a constraint, a rejected check) was rolled back cleanly and leaves
