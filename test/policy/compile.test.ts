@@ -52,8 +52,8 @@ rules:
   })
   const text = found.map(formatProblem)
   t.match(text, [
-    /^a\.yaml:9: rule bad-constraint: rules\[1\]\.constraints has unknown field 'max_cpu'$/,
-    /^a\.yaml:12: rule bad-decision: rules\[2\]\.decision must be one of: allow, deny/,
+    /^a\.yaml:11: rule bad-constraint: rules\[1\]\.constraints has unknown field 'max_cpu'$/,
+    /^a\.yaml:14: rule bad-decision: rules\[2\]\.decision must be one of: allow, deny/,
     /^b\.yaml:6: rule no-constraints: rules\[1\] is missing required field 'constraints'$/,
     /^c\.yaml:\d+: YAML syntax/
   ])
