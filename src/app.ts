@@ -15,6 +15,8 @@ import { answerFrameworkError, installErrorHandler, installNotFoundHandler } fro
 import type { ApprovalService } from './approvals/service.js'
 import type { Checkpointer } from './ledger/checkpointer.js'
 import type { AuditWriter } from './ledger/writer.js'
+import { parseJsonStrictly } from './http/json-body.js'
+import { serializeRequest } from './http/request-log.js'
 import type { PolicyHolder } from './live-policy/holder.js'
 import type { Metrics } from './metrics.js'
 import { approvalRoutes } from './routes/approvals.js'
@@ -67,7 +69,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
 function createFastify (config: Config, log: Logger): FastifyInstance {
   return Fastify({
-    loggerInstance: log,
+    // Tokens in a URL are never logged (the Authorization header is redacted by the logger).
+    loggerInstance: log.child({}, { serializers: { req: serializeRequest } }),
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
     // request.ip is the client only behind proxies named here; otherwise the socket's peer.
@@ -108,6 +111,7 @@ function addLifecycleHooks (app: FastifyInstance, services: Services): void {
 /** Every error leaves in the catalogue's shape: `{statusCode, code, error, message}`. */
 function addErrorHandling (app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain')
+  parseJsonStrictly(app)
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
   installErrorHandler(app)
   installNotFoundHandler(app)

@@ -3,7 +3,7 @@
  * refuses, and a route that does not exist, all leave as `{statusCode, code, error, message}`;
  * a 5xx is logged in full and told only as "internal error".
  */
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ArbiterError, CATALOGUE, errorBody, errorBodyFor, RETRY_AFTER_SEC, type ErrorCode } from './index.js'
 
 export const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -55,8 +55,34 @@ export function installErrorHandler (app: FastifyInstance): void {
     if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
     // A 503 is temporary by definition here: the database, or a draining instance.
     if (body.statusCode === 503) reply.header('retry-after', RETRY_AFTER_SEC)
+    if (code === 'ARBITER_ERR_BODY_TOO_LARGE') discardRestOfBody(request.raw, reply)
     return reply.code(body.statusCode).send(body)
   })
+}
+
+/** How much of a refused body is read and thrown away, at most, so the caller can read the answer. */
+const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024
+const DISCARD_LIMIT_MS = 5_000
+
+/**
+ * A body refused for its size may still be arriving. Fastify closes the connection after a
+ * body-parser error, and closing with unread data makes the kernel reset the connection: the
+ * caller lost the 400 already sent (a chunked body, which no header announced as too large, ended
+ * that way). So the rest is read and dropped, up to limits past which the connection is cut, and
+ * the connection stays open for the answer to be read.
+ */
+function discardRestOfBody (raw: FastifyRequest['raw'], reply: FastifyReply): void {
+  if (raw.complete) return
+  reply.removeHeader('connection')
+  let seen = 0
+  const stop = setTimeout(() => raw.socket.destroy(), DISCARD_LIMIT_MS).unref()
+  raw.on('data', (chunk: Buffer) => {
+    seen += chunk.length
+    if (seen > DISCARD_LIMIT_BYTES) raw.socket.destroy()
+  })
+  raw.once('end', () => clearTimeout(stop))
+  raw.once('close', () => clearTimeout(stop))
+  raw.resume()
 }
 
 /** An unknown route is a 404 in the catalogue's shape; `noMetricsRoute` on the metrics-only listener. */
