@@ -25,6 +25,15 @@ function depthExceeds (value: unknown, limit: number): boolean {
 
 const SCHEDULER = ['scheduler'] as const
 
+/**
+ * Puts the answer on the request's logger, so fastify's "request completed" line (written with
+ * reply.log) names the decision and its rule beside the job; and the trace id when Arbiter made
+ * it up (one the caller sent is there since the preHandler).
+ */
+function logAnswer (request: FastifyRequest<{ Body: CheckRequest }>, reply: FastifyReply, fields: Record<string, unknown>, traceId: string): void {
+  request.log = reply.log = reply.log.child(request.body.trace_id === undefined ? { ...fields, traceId } : fields)
+}
+
 export function checkRoutes (app: FastifyInstance, opts: { service: CheckService, budgetMs: number, metrics?: Metrics }): void {
   const { service, budgetMs, metrics } = opts
   const preValidation = async (request: { body: unknown }): Promise<void> => {
@@ -59,12 +68,14 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
     try {
       const decided = await service.check(request.body, request.receivedAt + budgetMs, callerOf(request))
       metrics?.decisions.inc({ decision: decided.decision, rule_id: decided.rule_id ?? 'none' })
+      logAnswer(request, reply, { decision: decided.decision, ruleId: decided.rule_id, decisionId: decided.decision_id }, decided.trace_id)
       // Whole seconds, rounded up: a caller that waits the header's figure waits long enough.
       if (decided.retry_after_ms !== undefined) reply.header('retry-after', String(Math.ceil(decided.retry_after_ms / 1000)))
       return decided
     } catch (err) {
       if (!(err instanceof UnrecordedDecision)) throw err
-      request.log.error({ err, traceId: err.prepared.traceId }, 'decision not recorded; answering DENY')
+      logAnswer(request, reply, { decision: 'DENY', ruleId: null, recorded: false }, err.prepared.traceId)
+      request.log.error({ err }, 'decision not recorded; answering DENY')
       return await reply.code(503).header('retry-after', RETRY_AFTER_SEC).send(unrecordedDeny(err.prepared, err.message))
     }
   })
