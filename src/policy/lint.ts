@@ -3,6 +3,7 @@
  * written, just not, perhaps, as meant. Pure; `arbiter policy lint` prints them.
  */
 import type { CompiledPolicy } from './compile.js'
+import { shadowedBy, throttleFallsThrough } from './lint-traps.js'
 
 export interface PolicyWarning {
   file: string
@@ -32,6 +33,13 @@ export function lintPolicy (policy: CompiledPolicy): PolicyWarning[] {
     }
     for (const pattern of allows ? rule.command ?? [] : []) {
       if (pattern.endsWith('*')) warn(`allow pattern '${pattern}' also matches options that write or run programs (git log --output=…); command_class: [read_only] checks them`)
+    }
+    const fallsThrough = throttleFallsThrough(policy, rule)
+    if (fallsThrough !== undefined) warn(fallsThrough)
+    const earlier = shadowedBy(policy, rule)
+    if (earlier !== undefined) {
+      const where = earlier.file === rule.file ? '' : ` (${earlier.file})`
+      warn(`can never decide: earlier rule ${earlier.id}${where} has the same match and always answers ${earlier.decision}, which ${rule.decision} does not outrank`)
     }
   }
   return warnings
