@@ -2,7 +2,7 @@
  * The rules of an approval's life, without I/O: what a re-check of a job finds, who may vote,
  * when a clock has run out, and which grant covers a job. The service applies them under locks.
  */
-import { hasRole, type Principal } from '../auth/principal.js'
+import { hasRole, samePrincipal, type Principal } from '../auth/principal.js'
 import type { ApprovalStatus } from '../domain/approval-status.js'
 import type { Role } from '../domain/roles.js'
 import { compileGlob, globMatches } from '../policy/glob.js'
@@ -86,8 +86,8 @@ export function refusalReason (a: Pick<ApprovalRow, 'status' | 'resolution'>): s
  * principal that asked nor the agent the job acts for), and every role set the rules ask for.
  */
 export function voteRefusal (a: Pick<ApprovalRow, 'requester_principal' | 'agent_principal' | 'approver_roles'>, voter: Principal): string | null {
-  if (voter.principalId === a.requester_principal) return `${voter.principalId} requested this approval and may not resolve it`
-  if (a.agent_principal !== null && voter.principalId === a.agent_principal) return `${voter.principalId} is the agent this job acts for and may not resolve it`
+  if (samePrincipal(voter.principalId, a.requester_principal)) return `${voter.principalId} requested this approval and may not resolve it`
+  if (samePrincipal(voter.principalId, a.agent_principal)) return `${voter.principalId} is the agent this job acts for and may not resolve it`
   const missing = a.approver_roles.find((set) => !hasRole(voter, set as Role[]))
   if (missing !== undefined) return `resolving this approval needs the role ${missing.join(' or ')}`
   return null
@@ -114,7 +114,7 @@ export function grantCovers (match: GrantMatch, job: Job): boolean {
  */
 export function grantApplies (g: GrantRow, job: Job, need: ApprovalRequirement, requester: Principal): boolean {
   if (need.approvers !== 1) return false
-  if (g.creator_principal === requester.principalId || g.creator_principal === job.principal_id) return false
+  if (samePrincipal(g.creator_principal, requester.principalId) || samePrincipal(g.creator_principal, job.principal_id)) return false
   const creator = { roles: g.creator_roles as Role[] }
   if (!need.roles.every((set) => creator.roles.includes('admin') || set.some((r) => creator.roles.includes(r)))) return false
   return grantCovers(g.match, job)

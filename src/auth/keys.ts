@@ -6,9 +6,9 @@
 import { errorFor } from '../errors/index.js'
 import { isPrintableId, NAME_PATTERN, nameSchema } from '../schemas/common.js'
 import { countRootAdmins, getApiKey, insertApiKey, listApiKeys, revokeApiKey, withKeysLocked, type ApiKeyRow } from '../store/api-keys.js'
-import type { Database } from '../store/db.js'
+import type { Database, Queryable } from '../store/db.js'
 import { ROLES, type Role } from '../domain/roles.js'
-import { ALL_TENANTS, ANY_AGENT, mayGrant, type Principal } from './principal.js'
+import { ALL_TENANTS, ANY_AGENT, canonicalPrincipal, mayGrant, type Principal } from './principal.js'
 import { generateToken } from './tokens.js'
 
 export interface KeyRequest {
@@ -70,22 +70,40 @@ function actorName (by: Principal | null): string {
 }
 
 /** Creates a key; the token is in the answer and nowhere else, ever. */
-export async function createKey (db: Database, by: Principal | null, request: KeyRequest): Promise<KeyView & { token: string }> {
-  const problems = keyRequestProblems(request)
+export async function createKey (db: Database, by: Principal | null, asked: KeyRequest): Promise<KeyView & { token: string }> {
+  const problems = keyRequestProblems(asked)
   if (problems.length > 0) throw errorFor('invalidKeyRequest', problems)
-  const scope = { tenants: request.tenants, agents: request.agents ?? [ANY_AGENT] }
+  const scope = { tenants: asked.tenants, agents: asked.agents ?? [ANY_AGENT] }
   if (by !== OPERATOR && !mayGrant(by, scope)) throw errorFor('keyBeyondReach')
   const fresh = generateToken()
-  const row = await insertApiKey(db, {
-    keyId: fresh.keyId,
-    tokenHash: fresh.hash,
-    principalId: request.principal_id,
-    roles: [...new Set(request.roles)],
-    tenants: [...new Set(scope.tenants)],
-    agents: [...new Set(scope.agents)],
-    createdBy: actorName(by)
+  const row = await withKeysLocked(db, async (tx) => {
+    const principalId = await principalFor(tx, asked.principal_id)
+    return await insertApiKey(tx, {
+      keyId: fresh.keyId,
+      tokenHash: fresh.hash,
+      principalId,
+      roles: [...new Set(asked.roles)],
+      tenants: [...new Set(scope.tenants)],
+      agents: [...new Set(scope.agents)],
+      createdBy: actorName(by)
+    })
   })
   return { ...keyView(row), token: fresh.token }
+}
+
+/**
+ * The principal id a new key gets: the canonical form of the one asked for (see
+ * canonicalPrincipal), or the exact spelling of a key made before ids were canonical. A request
+ * that spells an existing person otherwise is refused: one person, one spelling.
+ */
+async function principalFor (tx: Queryable, asked: string): Promise<string> {
+  const canonical = canonicalPrincipal(asked)
+  const existing = new Set((await listApiKeys(tx, { includeRevoked: true })).map((k) => k.principal_id))
+  if (existing.has(asked) || existing.has(canonical)) return existing.has(asked) ? asked : canonical
+  const lookAlike = [...existing].find((p) => canonicalPrincipal(p) === canonical)
+  if (lookAlike !== undefined) throw errorFor('lookAlikePrincipal', asked, lookAlike)
+  if (!isPrintableId(canonical)) throw errorFor('invalidKeyRequest', ['principal_id must be 1-256 printable characters without spaces'])
+  return canonical
 }
 
 /** The keys `by` could have created, oldest first. */

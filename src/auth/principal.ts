@@ -67,6 +67,19 @@ export function mayGrant (p: Principal, scope: { tenants: readonly string[], age
   return tenantsOk && agentsOk
 }
 
+/**
+ * A principal id as keys hold it: NFKC-normalized and lower-cased, so `Alice`, `ALICE` and a
+ * full-width `Ａｌｉｃｅ` are one person for separation of duties, as a reader would take them.
+ */
+export function canonicalPrincipal (id: string): string {
+  return id.normalize('NFKC').toLowerCase()
+}
+
+/** Whether two principal ids name the same person (compared in canonical form). */
+export function samePrincipal (a: string | null | undefined, b: string | null | undefined): boolean {
+  return a !== null && a !== undefined && b !== null && b !== undefined && canonicalPrincipal(a) === canonicalPrincipal(b)
+}
+
 /** The actor a record names for this caller. */
 export function actorOf (p: Principal): Record<string, string> {
   return p.keyId === null ? { principal_id: p.principalId, auth: 'disabled' } : { principal_id: p.principalId, key_id: p.keyId }

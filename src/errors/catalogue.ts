@@ -44,6 +44,8 @@ export const CATALOGUE = {
   foreignCursor: template('ARBITER_ERR_VALIDATION', () => 'querystring.cursor is not a cursor this service gave out'),
   timeBeforeYearOne: template('ARBITER_ERR_VALIDATION', (param: string) => `querystring.${param} must be a time from year 1 on`),
   invalidKeyRequest: template('ARBITER_ERR_VALIDATION', (problems: readonly string[]) => problems.join('; ')),
+  lookAlikePrincipal: template('ARBITER_ERR_VALIDATION', (id: string, existing: string) =>
+    `principal ${id} is the same person as the existing principal ${existing}: make the key for ${existing}, spelled exactly so`),
   duplicateJsonKey: template('ARBITER_ERR_INVALID_JSON', (key: string) => `the body names the key '${key}' more than once; send each key once`),
   // 401: one message for every bad token, so unknown, revoked and mistyped ones look alike.
   missingToken: template('ARBITER_ERR_UNAUTHORIZED', () => 'this request needs an Authorization: Bearer <token> header'),
