@@ -5,6 +5,8 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { AuthFailure } from './auth/plugin.js'
+import type { WriterStats } from './ledger/writer.js'
+import type { PoolStats } from './store/db.js'
 
 /** From 0.5 ms (a decision that waits on nothing) to the 2 s scheduler deadline and past it. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5]
@@ -16,6 +18,35 @@ export interface ApprovalQueue {
 
 const GROUP_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
+export interface CheckpointLag {
+  tenant: string
+  /** Seconds since the log's newest checkpoint was signed; undefined when it has none yet. */
+  ageSec: number | undefined
+  uncovered: number
+}
+
+/** What the series read from their owners at scrape time. */
+export interface MetricSources {
+  policyReloadFailures: () => number
+  /** The snapshot id of the policy in force, once one is. */
+  policySnapshot: () => string | undefined
+  pendingAppends: () => number
+  writerStats: () => Readonly<WriterStats>
+  approvalQueues: () => Promise<ApprovalQueue[]>
+  checkpointLags: () => Promise<CheckpointLag[]>
+  /** Absent on the embedded database, which has no pool. */
+  poolStats?: () => PoolStats
+}
+
+/** `read` shared by the gauges of one scrape: they all come from one query. */
+function oncePerScrape<T> (read: () => Promise<T>): () => Promise<T> {
+  let last: Promise<T> | undefined
+  return async () => {
+    last ??= read().finally(() => setImmediate(() => { last = undefined }))
+    return await last
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry()
   readonly decisions: Counter<'decision' | 'rule_id'>
@@ -25,7 +56,7 @@ export class Metrics {
   readonly authFailures: Counter<'reason'>
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 })
 
-  constructor (sources: { policyReloadFailures: () => number, pendingAppends: () => number, approvalQueues: () => Promise<ApprovalQueue[]> }) {
+  constructor (sources: MetricSources) {
     const registers = [this.registry]
     this.decisions = new Counter({
       name: 'arbiter_decisions_total',
@@ -61,13 +92,19 @@ export class Metrics {
       registers
     })
     // Read from their owners at scrape time, so nothing else has to remember to count them.
-    new Counter({ // eslint-disable-line no-new
-      name: 'arbiter_policy_reload_failures_total',
-      help: 'Policy reloads that failed since start; the previous policy stayed in force each time.',
+    const counted = (name: string, help: string, read: () => number): void => {
+      new Counter({ name, help, registers, collect () { this.reset(); this.inc(read()) } }) // eslint-disable-line no-new
+    }
+    counted('arbiter_policy_reload_failures_total', 'Policy reloads that failed since start; the previous policy stayed in force each time.', sources.policyReloadFailures)
+    new Gauge({ // eslint-disable-line no-new
+      name: 'arbiter_policy_info',
+      help: 'The policy in force: 1, labelled with its snapshot id (the id GET /policies/current and every decision name).',
+      labelNames: ['snapshot'],
       registers,
       collect () {
         this.reset()
-        this.inc(sources.policyReloadFailures())
+        const snapshot = sources.policySnapshot()
+        if (snapshot !== undefined) this.set({ snapshot }, 1)
       }
     })
     new Gauge({ // eslint-disable-line no-new
@@ -76,18 +113,21 @@ export class Metrics {
       registers,
       collect () { this.set(sources.pendingAppends()) }
     })
+    const writer = sources.writerStats
+    counted('arbiter_record_in_doubt_total', 'Audit records whose COMMIT answer was lost and could not be read back: they may be in the log although their callers were answered 503. Should stay 0.', () => writer().inDoubt)
+    counted('arbiter_record_late_commits_total', 'Appends whose records committed after their caller had been answered 503.', () => writer().lateCommits)
+    counted('arbiter_record_requeued_total', 'Appends sent again because their group rolled back after another caller in it was answered.', () => writer().requeued)
+    counted('arbiter_record_recovered_commits_total', 'Groups whose COMMIT answer was lost but were found committed when read back.', () => writer().recoveredCommits)
+    // The pool first: it is read before the series below send their queries through it.
+    if (sources.poolStats !== undefined) this.poolSeries(registers, sources.poolStats)
     this.approvalSeries(registers, sources.approvalQueues)
+    this.checkpointSeries(registers, sources.checkpointLags)
     this.processSeries(registers)
   }
 
   /** Each tenant's approval queue, read from the database at scrape time (every instance sees all of it). */
   private approvalSeries (registers: Registry[], read: () => Promise<ApprovalQueue[]>): void {
-    let last: Promise<ApprovalQueue[]> | undefined
-    // Both gauges come from one query per scrape.
-    const queues = async (): Promise<ApprovalQueue[]> => {
-      last ??= read().finally(() => setImmediate(() => { last = undefined }))
-      return await last
-    }
+    const queues = oncePerScrape(read)
     new Gauge({ // eslint-disable-line no-new
       name: 'arbiter_approvals_pending',
       help: 'Approvals waiting for reviewers, by tenant.',
@@ -106,6 +146,47 @@ export class Metrics {
       async collect () {
         this.reset()
         for (const q of await queues()) this.set({ tenant: q.tenant }, q.oldestAgeSec)
+      }
+    })
+  }
+
+  /** How far each log's newest checkpoint is behind its head, read from the database at scrape time. */
+  private checkpointSeries (registers: Registry[], read: () => Promise<CheckpointLag[]>): void {
+    const lags = oncePerScrape(read)
+    new Gauge({ // eslint-disable-line no-new
+      name: 'arbiter_checkpoint_age_seconds',
+      help: 'Seconds since the newest checkpoint of each tenant\'s log was signed (no series for a log without one).',
+      labelNames: ['tenant'],
+      registers,
+      async collect () {
+        this.reset()
+        for (const l of await lags()) if (l.ageSec !== undefined) this.set({ tenant: l.tenant }, l.ageSec)
+      }
+    })
+    new Gauge({ // eslint-disable-line no-new
+      name: 'arbiter_checkpoint_uncovered_records',
+      help: 'Records of each tenant\'s log past its newest checkpoint: 0 once the head is covered.',
+      labelNames: ['tenant'],
+      registers,
+      async collect () {
+        this.reset()
+        for (const l of await lags()) this.set({ tenant: l.tenant }, l.uncovered)
+      }
+    })
+  }
+
+  /** The Postgres connection pool: all connections, the idle ones, and queries waiting for one. */
+  private poolSeries (registers: Registry[], read: () => PoolStats): void {
+    new Gauge({ // eslint-disable-line no-new
+      name: 'arbiter_db_pool_connections',
+      help: 'Connections in the Postgres pool by state: total (open), idle, and waiting (queries queued for a connection).',
+      labelNames: ['state'],
+      registers,
+      collect () {
+        const { total, idle, waiting } = read()
+        this.set({ state: 'total' }, total)
+        this.set({ state: 'idle' }, idle)
+        this.set({ state: 'waiting' }, waiting)
       }
     })
   }

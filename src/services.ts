@@ -17,7 +17,7 @@ import { AuditWriter } from './ledger/writer.js'
 import { PolicyHolder } from './live-policy/holder.js'
 import { Metrics } from './metrics.js'
 import { pendingStats } from './store/approvals.js'
-import { registerKey } from './store/checkpoints.js'
+import { checkpointLags, registerKey } from './store/checkpoints.js'
 import type { Database } from './store/db.js'
 import { migrate } from './store/migrate.js'
 import { pruneRateLimits } from './store/rate-limits.js'
@@ -60,19 +60,29 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   await registerKey(db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
   const checkpointer = new Checkpointer(db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
   await checkpointer.start()
+  // A scrape while the database is away still answers, without the series read from it.
+  const orNone = async <T>(what: string, read: Promise<T[]>): Promise<T[]> => await read.catch((err: unknown) => {
+    log.warn({ err }, `${what} metrics unavailable`)
+    return []
+  })
+  const ageSec = (now: Date, at: Date | string): number => Math.max(0, (now.getTime() - new Date(at).getTime()) / 1000)
   // Read at scrape time, when `writer` exists.
   const metrics = new Metrics({
     policyReloadFailures: () => policies.reloadFailures,
+    policySnapshot: () => policies.isLoaded ? policies.current.snapshotId : undefined,
     pendingAppends: () => writer.pending,
+    writerStats: () => writer.stats,
     approvalQueues: async () => {
       const now = clock.now()
-      // A scrape while the database is away still answers, without these two series.
-      const queues = await pendingStats(db, now).catch((err: unknown) => {
-        log.warn({ err }, 'approval queue metrics unavailable')
-        return []
-      })
-      return queues.map((q) => ({ tenant: q.tenant_id, pending: q.pending, oldestAgeSec: Math.max(0, (now.getTime() - new Date(q.oldest).getTime()) / 1000) }))
-    }
+      const queues = await orNone('approval queue', pendingStats(db, now))
+      return queues.map((q) => ({ tenant: q.tenant_id, pending: q.pending, oldestAgeSec: ageSec(now, q.oldest) }))
+    },
+    checkpointLags: async () => {
+      const now = clock.now()
+      const lags = await orNone('checkpoint', checkpointLags(db))
+      return lags.map((l) => ({ tenant: l.tenant_id, uncovered: l.uncovered, ageSec: l.at === null ? undefined : ageSec(now, l.at) }))
+    },
+    poolStats: db.poolStats
   })
   const writer = new AuditWriter(db, deps.key, {
     log,

@@ -36,6 +36,25 @@ export async function latestCheckpoints (q: Queryable): Promise<Map<string, numb
   return new Map(rows.map((r) => [r.tenant_id, r.seq]))
 }
 
+export interface CheckpointLag {
+  tenant_id: string
+  /** Records in the log past its newest checkpoint (all of them when it has none). */
+  uncovered: number
+  /** When the newest checkpoint was signed; null when the log has none. */
+  at: Date | string | null
+}
+
+/** For each log with records: how far its newest checkpoint is behind the head, in records and time. */
+export async function checkpointLags (q: Queryable): Promise<CheckpointLag[]> {
+  const { rows } = await q.query<CheckpointLag>(
+    `select h.tenant_id, (h.seq - coalesce(c.seq, 0))::int as uncovered, c.at
+       from audit_heads h
+       left join lateral (select seq, at from audit_checkpoints where tenant_id = h.tenant_id order by seq desc limit 1) c on true
+      where h.seq > 0`
+  )
+  return rows
+}
+
 export interface KeyRow {
   key_id: string
   algorithm: 'ed25519' | 'hmac-sha256'

@@ -25,6 +25,16 @@ export interface Database extends Queryable {
   /** Runs `fn` on one connection held for its whole duration (session-level advisory locks). */
   session: <T>(fn: (client: Queryable) => Promise<T>) => Promise<T>
   close: () => Promise<void>
+  /** The connection pool's use, where there is one (Postgres; the embedded database has none). */
+  poolStats?: () => PoolStats
+}
+
+export interface PoolStats {
+  /** Connections open, idle or checked out. */
+  total: number
+  idle: number
+  /** Queries and sessions waiting for a connection. */
+  waiting: number
 }
 
 /** COMMIT failed on the way: the transaction may or may not have committed. */
@@ -132,7 +142,8 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
       }
       return result
     }),
-    close: async () => { await pool.end() }
+    close: async () => { await pool.end() },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
   }
 }
 

@@ -63,3 +63,41 @@ t.test('the metrics listener serves only /metrics, without a token', async (t) =
   const other = await metricsApp.inject({ url: '/decisions' })
   t.match({ status: other.statusCode, code: other.json().code }, { status: 404, code: 'ARBITER_ERR_NOT_FOUND' })
 })
+
+t.test('the writer\'s counts, the policy in force, checkpoint lag and the pool, read at scrape time', async (t) => {
+  const at = { ms: Date.UTC(2026, 0, 5, 9) }
+  const ctx = await testApp(t, { deps: { clock: { now: () => new Date(at.ms) } } })
+  const scrape = async (): Promise<string> => (await ctx.app.inject({ url: '/metrics' })).body
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'r1', topic: 'job.mcp-bridge.read.ticket', tenant_id: 'acme' } })).statusCode, 200)
+
+  let text = await scrape()
+  for (const series of ['arbiter_record_in_doubt_total', 'arbiter_record_late_commits_total', 'arbiter_record_requeued_total', 'arbiter_record_recovered_commits_total']) {
+    t.equal(sample(text, series), 0, `${series}: none in a healthy run`)
+  }
+  const snapshot = (await ctx.app.inject({ url: '/policies/current' })).json().snapshot_id as string
+  t.equal(sample(text, `arbiter_policy_info{snapshot="${snapshot}"}`), 1)
+  t.equal(sample(text, 'arbiter_checkpoint_uncovered_records{tenant="acme"}'), 1, 'the record is not checkpointed yet')
+  t.notMatch(text, /^arbiter_checkpoint_age_seconds\{/m, 'no age for a log without a checkpoint')
+
+  await ctx.app.checkpointer.sweep()
+  at.ms += 90_000
+  Object.assign(ctx.app.auditWriter.stats, { inDoubt: 2, lateCommits: 3, requeued: 4, recoveredCommits: 5 })
+  writeFileSync(path.join(ctx.config.policyPath, 'extra.yaml'), 'version: v1\nrules:\n  - id: extra\n    match: { topics: ["job.extra"] }\n    decision: allow\n')
+  const reloaded = await ctx.app.policies.reload()
+  t.ok(reloaded.ok && reloaded.changed)
+  text = await scrape()
+  t.equal(sample(text, 'arbiter_checkpoint_uncovered_records{tenant="acme"}'), 0)
+  t.equal(sample(text, 'arbiter_checkpoint_age_seconds{tenant="acme"}'), 90, 'seconds since the checkpoint was signed, by the app\'s clock')
+  t.same([2, 3, 4, 5], ['in_doubt', 'late_commits', 'requeued', 'recovered_commits'].map((n) => sample(text, `arbiter_record_${n}_total`)), 'the writer\'s own figures')
+  t.equal(sample(text, `arbiter_policy_info{snapshot="${snapshot}"}`), undefined, 'the old snapshot is gone')
+  t.equal(sample(text, `arbiter_policy_info{snapshot="${reloaded.ok ? reloaded.snapshotId : ''}"}`), 1, 'the new one is in force')
+
+  if (ctx.db.kind === 'embedded') {
+    t.notMatch(text, /arbiter_db_pool_connections/, 'no pool on the embedded database')
+  } else {
+    const total = sample(text, 'arbiter_db_pool_connections{state="total"}') ?? 0
+    t.ok(total >= 1 && total <= 5, `${total} connections open (the test pool holds at most 5)`)
+    t.ok((sample(text, 'arbiter_db_pool_connections{state="idle"}') ?? -1) >= 0)
+    t.equal(sample(text, 'arbiter_db_pool_connections{state="waiting"}'), 0)
+  }
+})
