@@ -10,7 +10,7 @@ import { FailureLimiter } from './auth/failure-limiter.js'
 import { KeyLookup } from './auth/key-lookup.js'
 import { registerAuth } from './auth/plugin.js'
 import type { Config } from './config.js'
-import { errorBody, RETRY_AFTER_SEC } from './errors/index.js'
+import { errorBodyFor, RETRY_AFTER_SEC } from './errors/index.js'
 import { answerFrameworkError, installErrorHandler, installNotFoundHandler } from './errors/http.js'
 import type { ApprovalService } from './approvals/service.js'
 import type { Checkpointer } from './ledger/checkpointer.js'
@@ -101,7 +101,7 @@ function addLifecycleHooks (app: FastifyInstance, services: Services): void {
       // A request pipelined or kept alive into the drain: turned away in the catalogue shape, so
       // a caller can tell it apart and retry elsewhere. Fastify adds `Connection: close`.
       reply.code(503).header('retry-after', RETRY_AFTER_SEC)
-        .send(errorBody('ARBITER_ERR_SHUTTING_DOWN', 'the server is shutting down; send the request to another instance'))
+        .send(errorBodyFor('shuttingDown'))
       return reply
     }
   })

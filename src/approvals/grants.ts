@@ -6,7 +6,7 @@
 import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
-import { ArbiterError } from '../errors/index.js'
+import { errorFor } from '../errors/index.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database } from '../store/db.js'
 import { getGrant, insertGrant, lockGrant, listGrants, revokeGrant, type GrantFilter, type GrantMatch, type GrantRow } from '../store/grants.js'
@@ -57,7 +57,7 @@ export class GrantService {
    */
   async revoke (by: Principal, grantId: string, visible: (tenantId: string) => boolean, deadline: number): Promise<Record<string, unknown>> {
     const found = await getGrant(this.deps.db, grantId)
-    if (found === undefined || !visible(found.tenant_id)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no grant ${grantId}`)
+    if (found === undefined || !visible(found.tenant_id)) throw errorFor('noGrant', grantId)
     const now = this.deps.clock.now()
     const actor = actorOf(by)
     const { result } = await this.deps.writer.transact(found.tenant_id, deadline, async (tx) => {

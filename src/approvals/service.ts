@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
-import { ArbiterError } from '../errors/index.js'
+import { errorFor } from '../errors/index.js'
 import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes, lockLatestApproval, type ApprovalChange, type ApprovalRow, type VoteRow } from '../store/approvals.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database, Queryable } from '../store/db.js'
@@ -37,28 +37,28 @@ export class ApprovalService {
 
   async get (tenantId: string, jobId: string): Promise<Record<string, unknown>> {
     const a = await getLatestApproval(this.deps.db, tenantId, jobId)
-    if (a === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no approval for job ${jobId}`)
+    if (a === undefined) throw errorFor('noApproval', jobId)
     return approvalView(a, (await listVotes(this.deps.db, [a.approval_id])).get(a.approval_id) ?? [])
   }
 
   /** A reviewer's vote; one deny ends the approval, the last needed approve grants it. */
   async vote (tenantId: string, jobId: string, voter: Principal, v: VoteRequest, deadline: number): Promise<Record<string, unknown>> {
-    const { result } = await this.deps.writer.transact<{ approval: ApprovalRow, votes?: VoteRow[], closed?: string }>(tenantId, deadline, async (tx) => {
+    const { result } = await this.deps.writer.transact<{ approval: ApprovalRow, votes?: VoteRow[], expired?: boolean }>(tenantId, deadline, async (tx) => {
       const now = this.deps.clock.now()
       const a = await this.latest(tx, tenantId, jobId)
       if (v.job_hash !== undefined && v.job_hash !== a.job_hash) {
-        throw new ArbiterError('ARBITER_ERR_STALE_JOB_HASH', `the job changed since you saw it: its hash is now ${a.job_hash}`)
+        throw errorFor('staleJobHash', a.job_hash)
       }
       // Without authentication everyone is the same anonymous admin: nobody can be told apart
       // from the requester, so nobody votes.
-      if (voter.keyId === null) throw new ArbiterError('ARBITER_ERR_FORBIDDEN', 'approvals cannot be resolved while ARBITER_AUTH=disabled')
+      if (voter.keyId === null) throw errorFor('votesNeedAuth')
       const refusal = voteRefusal(a, voter)
-      if (refusal !== null) throw new ArbiterError('ARBITER_ERR_FORBIDDEN', refusal)
-      if (a.status !== 'PENDING') throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', `the approval is ${a.status}; it takes no more votes`)
+      if (refusal !== null) throw errorFor('voteRefused', refusal)
+      if (a.status !== 'PENDING') throw errorFor('approvalNotVoting', a.status)
       if (hasRunOut(a, now)) return await this.expireIn(tx, a, now, 'vote')
       const actor = actorOf(voter)
       if (!await insertVote(tx, a.approval_id, { principal_id: voter.principalId, key_id: voter.keyId, vote: v.vote, note: v.note ?? null, at: now })) {
-        throw new ArbiterError('ARBITER_ERR_ALREADY_VOTED', `${voter.principalId} already voted on this approval`)
+        throw errorFor('alreadyVoted', voter.principalId)
       }
       const received = a.approvals_received + (v.vote === 'APPROVE' ? 1 : 0)
       let change: ApprovalChange = { status: 'PENDING', approvals_received: received }
@@ -76,7 +76,7 @@ export class ApprovalService {
       const votes = (await listVotes(tx, [a.approval_id])).get(a.approval_id) ?? []
       return { entries, result: { approval: after, votes } }
     })
-    if (result.closed !== undefined) throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', result.closed)
+    if (result.expired === true) throw errorFor('approvalExpired')
     return approvalView(result.approval, result.votes ?? [])
   }
 
@@ -86,14 +86,14 @@ export class ApprovalService {
       const now = this.deps.clock.now()
       const a = await this.latest(tx, tenantId, jobId)
       // An approval for an agent the key may not speak for looks like no approval at all.
-      if (!speaksForJob(caller, a.agent_principal)) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no approval for job ${jobId}`)
-      if (!isLive(a.status)) throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', `the approval is ${a.status}; only a pending or approved one can be cancelled`)
+      if (!speaksForJob(caller, a.agent_principal)) throw errorFor('noApproval', jobId)
+      if (!isLive(a.status)) throw errorFor('approvalNotCancellable', a.status)
       if (hasRunOut(a, now)) return await this.expireIn(tx, a, now, 'cancel')
       const actor = actorOf(caller)
       const after = await this.change(tx, a, { status: 'CANCELLED', resolved_at: now, resolution: { by: actor, ...(reason === undefined ? {} : { reason }) } })
-      return { entries: [approvalEntry('approval.cancelled', after, actor, now, { reason: reason ?? null })], result: { approval: after, closed: undefined as string | undefined } }
+      return { entries: [approvalEntry('approval.cancelled', after, actor, now, { reason: reason ?? null })], result: { approval: after, expired: false } }
     })
-    if (result.closed !== undefined) throw new ArbiterError('ARBITER_ERR_APPROVAL_CLOSED', result.closed)
+    if (result.expired === true) throw errorFor('approvalExpired')
     return approvalSummary(result.approval)
   }
 
@@ -118,7 +118,7 @@ export class ApprovalService {
 
   private async latest (tx: Queryable, tenantId: string, jobId: string): Promise<ApprovalRow> {
     const a = await lockLatestApproval(tx, tenantId, jobId)
-    if (a === undefined) throw new ArbiterError('ARBITER_ERR_NOT_FOUND', `no approval for job ${jobId}`)
+    if (a === undefined) throw errorFor('noApproval', jobId)
     return a
   }
 
@@ -126,8 +126,8 @@ export class ApprovalService {
     return await changeApproval(tx, a.approval_id, a.status, c) as ApprovalRow
   }
 
-  private async expireIn (tx: Queryable, a: ApprovalRow, now: Date, noticedBy: string): Promise<{ entries: AuditEntry[], result: { approval: ApprovalRow, closed: string } }> {
+  private async expireIn (tx: Queryable, a: ApprovalRow, now: Date, noticedBy: string): Promise<{ entries: AuditEntry[], result: { approval: ApprovalRow, expired: true } }> {
     const after = await expire(tx, a, now)
-    return { entries: [approvalEntry('approval.expired', after, CLOCK_ACTOR, now, { noticed_by: noticedBy, was: a.status })], result: { approval: after, closed: 'approval expired' } }
+    return { entries: [approvalEntry('approval.expired', after, CLOCK_ACTOR, now, { noticed_by: noticedBy, was: a.status })], result: { approval: after, expired: true } }
   }
 }

@@ -7,7 +7,7 @@ import type { SealedRecord } from '../audit/chain.js'
 import { performance } from 'node:perf_hooks'
 import { actorOf, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
-import { ArbiterError } from '../errors/index.js'
+import { ArbiterError, CATALOGUE, errorFor } from '../errors/index.js'
 import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from '../policy/index.js'
 import type { CompiledPolicy } from '../policy/compile.js'
 import { hasLiveApproval } from '../store/approvals.js'
@@ -21,7 +21,7 @@ export class UnrecordedDecision extends ArbiterError {
   declare readonly prepared: Prepared
 
   constructor (prepared: Prepared, cause: unknown) {
-    super('ARBITER_ERR_RECORD_UNAVAILABLE', cause instanceof ArbiterError ? cause.message : 'the decision could not be recorded', { cause })
+    super(CATALOGUE.notRecorded.code, cause instanceof ArbiterError ? cause.message : CATALOGUE.notRecorded.message('the decision'), { cause })
     // Not enumerable: a logged failure must not carry the whole compiled policy and job along.
     Object.defineProperty(this, 'prepared', { value: prepared, enumerable: false })
   }
@@ -119,7 +119,7 @@ export class CheckService {
 async function withinBudget<T> (work: Promise<T>, deadline: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written within the budget')), Math.max(0, deadline - performance.now()))
+    timer = setTimeout(() => reject(errorFor('recordOverBudget')), Math.max(0, deadline - performance.now()))
   })
   try {
     return await Promise.race([work, late])

@@ -8,7 +8,7 @@ import type { ApprovalOutcome } from '../approvals/on-check.js'
 import { approvalSummary, type ApprovalSummary } from '../approvals/view.js'
 import type { Actor, AuditEntry, SealedRecord } from '../audit/chain.js'
 import type { ApprovalStatus } from '../domain/approval-status.js'
-import { errorBody, type ErrorBody } from '../errors/index.js'
+import { errorBodyFor, type ErrorBody } from '../errors/index.js'
 import type { CompiledPolicy } from '../policy/compile.js'
 import type { ApprovalRequirement, CommandSummary, Constraints, Decision, Evaluation, Job, RateLimitUse, RuleMatch } from '../policy/types.js'
 import type { ApprovalRow } from '../store/approvals.js'
@@ -148,11 +148,11 @@ export function simulation (prepared: Prepared, ev: Evaluation): Simulation {
 
 /** The DENY a check answers when `why` kept its decision from being recorded. */
 export function unrecordedDeny (prepared: Prepared, why: string): UnrecordedDeny {
-  const reason = `decision could not be recorded: ${why}`
+  const body = errorBodyFor('decisionNotRecorded', why)
   return {
-    ...errorBody('ARBITER_ERR_RECORD_UNAVAILABLE', reason),
+    ...body,
     decision: 'DENY',
-    reason,
+    reason: body.message,
     trace_id: prepared.traceId,
     job_hash: prepared.jobHash,
     policy_snapshot: prepared.policy.snapshotId

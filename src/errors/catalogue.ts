@@ -46,6 +46,7 @@ export const CATALOGUE = {
   invalidKeyRequest: template('ARBITER_ERR_VALIDATION', (problems: readonly string[]) => problems.join('; ')),
   lookAlikePrincipal: template('ARBITER_ERR_VALIDATION', (id: string, existing: string) =>
     `principal ${id} is the same person as the existing principal ${existing}: make the key for ${existing}, spelled exactly so`),
+  bodyTooDeep: template('ARBITER_ERR_VALIDATION', (maxDepth: number) => `body nests deeper than ${maxDepth} levels`),
   duplicateJsonKey: template('ARBITER_ERR_INVALID_JSON', (key: string) => `the body names the key '${key}' more than once; send each key once`),
   // 401: one message for every bad token, so unknown, revoked and mistyped ones look alike.
   missingToken: template('ARBITER_ERR_UNAUTHORIZED', () => 'this request needs an Authorization: Bearer <token> header'),
@@ -60,6 +61,9 @@ export const CATALOGUE = {
   keyBeyondReach: template('ARBITER_ERR_FORBIDDEN', () => 'a key cannot reach tenants or agents beyond those of the key that creates it'),
   keysNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'keys cannot be created or revoked while ARBITER_AUTH=disabled; use `arbiter keys` on the database'),
   grantsNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'grants cannot be made while ARBITER_AUTH=disabled'),
+  votesNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'approvals cannot be resolved while ARBITER_AUTH=disabled'),
+  // The refusal's words are approvals/lifecycle.ts's voteRefusal (separation of duties, roles).
+  voteRefused: template('ARBITER_ERR_FORBIDDEN', (refusal: string) => refusal),
   // 404: what a key may not reach is answered as what does not exist.
   noRoute: template('ARBITER_ERR_NOT_FOUND', (method: string, path: string) => `no route ${method} ${path}`),
   noMetricsRoute: template('ARBITER_ERR_NOT_FOUND', (method: string, path: string) => `no route ${method} ${path}; this listener serves only GET /metrics`),
@@ -68,10 +72,17 @@ export const CATALOGUE = {
   noKey: template('ARBITER_ERR_NOT_FOUND', (keyId: string) => `no key ${keyId}`),
   noTrace: template('ARBITER_ERR_NOT_FOUND', (traceId: string) => `nothing recorded under trace ${traceId}`),
   noSnapshot: template('ARBITER_ERR_NOT_FOUND', (snapshotId: string) => `no policy snapshot ${snapshotId}`),
+  noGrant: template('ARBITER_ERR_NOT_FOUND', (grantId: string) => `no grant ${grantId}`),
+  noApproval: template('ARBITER_ERR_NOT_FOUND', (jobId: string) => `no approval for job ${jobId}`),
   // 409
   jobFinal: template('ARBITER_ERR_JOB_FINAL', (jobId: string, terminal: string) => `job ${jobId} already reported ${terminal}; a terminal status is final`),
   lastAdminKey: template('ARBITER_ERR_LAST_ADMIN', (keyId: string) => `key ${keyId} is the last admin key that reaches every tenant; create another before revoking it`),
   traceMismatch: template('ARBITER_ERR_TRACE_MISMATCH', (jobId: string) => `job ${jobId} runs under another trace`),
+  staleJobHash: template('ARBITER_ERR_STALE_JOB_HASH', (jobHash: string) => `the job changed since you saw it: its hash is now ${jobHash}`),
+  approvalNotVoting: template('ARBITER_ERR_APPROVAL_CLOSED', (status: string) => `the approval is ${status}; it takes no more votes`),
+  approvalNotCancellable: template('ARBITER_ERR_APPROVAL_CLOSED', (status: string) => `the approval is ${status}; only a pending or approved one can be cancelled`),
+  approvalExpired: template('ARBITER_ERR_APPROVAL_CLOSED', () => 'approval expired'),
+  alreadyVoted: template('ARBITER_ERR_ALREADY_VOTED', (principalId: string) => `${principalId} already voted on this approval`),
   // 422
   policyInvalid: template('ARBITER_ERR_POLICY_INVALID', (message: string, problems: readonly string[]) => `${message}: ${problems.join('; ')}`),
   // 429
@@ -81,10 +92,15 @@ export const CATALOGUE = {
   unauthenticatedHandler: template('ARBITER_ERR_INTERNAL', () => 'request reached a handler unauthenticated'),
   // 503
   notRecorded: template('ARBITER_ERR_RECORD_UNAVAILABLE', (what: string) => `${what} could not be recorded`),
+  decisionNotRecorded: template('ARBITER_ERR_RECORD_UNAVAILABLE', (why: string) => `decision could not be recorded: ${why}`),
+  recordQueueFull: template('ARBITER_ERR_RECORD_UNAVAILABLE', () => 'the record could not be written: the record queue is full'),
+  recordDatabaseDown: template('ARBITER_ERR_RECORD_UNAVAILABLE', () => 'the record could not be written: the database is unavailable'),
+  recordOverBudget: template('ARBITER_ERR_RECORD_UNAVAILABLE', () => 'the record could not be written within the budget'),
   keyStoreUnavailable: template('ARBITER_ERR_AUTH_UNAVAILABLE', () => 'the key store did not answer; try again'),
   databaseTimeout: template('ARBITER_ERR_NOT_READY', (timeoutMs: number) => `database did not answer within ${timeoutMs} ms`),
   databaseUnreachable: template('ARBITER_ERR_NOT_READY', (reason: string) => `database unreachable: ${reason}`),
-  noPolicyLoaded: template('ARBITER_ERR_NOT_READY', () => 'no policy is loaded')
+  noPolicyLoaded: template('ARBITER_ERR_NOT_READY', () => 'no policy is loaded'),
+  shuttingDown: template('ARBITER_ERR_SHUTTING_DOWN', () => 'the server is shutting down; send the request to another instance')
 } as const
 
 export type ErrorName = keyof typeof CATALOGUE

@@ -3,7 +3,7 @@
  * (every caller fails, unless some were answered meanwhile: then the others go again).
  */
 import type { AuditEntry, HmacSigningKey, SealedRecord } from '../audit/chain.js'
-import { ArbiterError } from '../errors/index.js'
+import { errorCausedBy } from '../errors/index.js'
 import type { Database, Queryable } from '../store/db.js'
 import type { Head } from './sealing.js'
 import type { WriterOptions, WriterStats } from './writer.js'
@@ -82,6 +82,6 @@ export function fail (ctx: Pick<WriterContext, 'heads' | 'stats' | 'options' | '
   }
   ctx.stats.failedGroups++
   ctx.options.log?.error({ err, records: group.length }, 'audit group failed to commit')
-  const failure = new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the database is unavailable', { cause: err })
+  const failure = errorCausedBy(err, 'recordDatabaseDown')
   for (const p of group) settle(p, failure)
 }

@@ -11,7 +11,7 @@
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { AuditEntry, HmacSigningKey, SealedRecord } from '../audit/chain.js'
-import { ArbiterError } from '../errors/index.js'
+import { errorFor } from '../errors/index.js'
 import type { Database, Queryable } from '../store/db.js'
 import { commit } from './commit.js'
 import { settle, type Pending, type WriterContext } from './group.js'
@@ -103,7 +103,7 @@ export class AuditWriter {
 
   private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, kind?: Pending['kind'], work?: Pending['work']): Promise<SealedRecord[]> {
     if (this.queued >= this.maxQueue) {
-      throw new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written: the record queue is full')
+      throw errorFor('recordQueueFull')
     }
     return await new Promise<SealedRecord[]>((resolve, reject) => {
       const p: Pending = {
@@ -116,7 +116,7 @@ export class AuditWriter {
         reject,
         timer: setTimeout(() => {
           this.stats.expired++
-          settle(p, new ArbiterError('ARBITER_ERR_RECORD_UNAVAILABLE', 'the record could not be written within the budget'))
+          settle(p, errorFor('recordOverBudget'))
         }, Math.max(0, deadline - performance.now()))
       }
       this.queued++

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { assertSpeaksFor, assertTenant, callerOf } from '../auth/plugin.js'
 import { UnrecordedDecision, type CheckService } from '../decisions/check-service.js'
 import { unrecordedDeny } from '../decisions/decision.js'
-import { ArbiterError, RETRY_AFTER_SEC } from '../errors/index.js'
+import { errorFor, RETRY_AFTER_SEC } from '../errors/index.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckRequest } from '../policy/index.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
@@ -38,7 +38,7 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
   const { service, budgetMs, metrics } = opts
   const preValidation = async (request: { body: unknown }): Promise<void> => {
     if (depthExceeds(request.body, MAX_JSON_DEPTH)) {
-      throw new ArbiterError('ARBITER_ERR_VALIDATION', `body nests deeper than ${MAX_JSON_DEPTH} levels`)
+      throw errorFor('bodyTooDeep', MAX_JSON_DEPTH)
     }
   }
   // After validation, before anything is decided: the caller's tenant scope and agent reach.
