@@ -47,6 +47,23 @@ function oncePerScrape<T> (read: () => Promise<T>): () => Promise<T> {
   }
 }
 
+/** A gauge by tenant, one series per row read at scrape time; a row whose value is undefined has none. */
+function tenantGauge<T extends { tenant: string }> (registers: Registry[], name: string, help: string, rows: () => Promise<T[]>, value: (row: T) => number | undefined): void {
+  new Gauge({ // eslint-disable-line no-new
+    name,
+    help,
+    labelNames: ['tenant'],
+    registers,
+    async collect () {
+      this.reset()
+      for (const row of await rows()) {
+        const v = value(row)
+        if (v !== undefined) this.set({ tenant: row.tenant }, v)
+      }
+    }
+  })
+}
+
 export class Metrics {
   readonly registry = new Registry()
   readonly decisions: Counter<'decision' | 'rule_id'>
@@ -128,51 +145,15 @@ export class Metrics {
   /** Each tenant's approval queue, read from the database at scrape time (every instance sees all of it). */
   private approvalSeries (registers: Registry[], read: () => Promise<ApprovalQueue[]>): void {
     const queues = oncePerScrape(read)
-    new Gauge({ // eslint-disable-line no-new
-      name: 'arbiter_approvals_pending',
-      help: 'Approvals waiting for reviewers, by tenant.',
-      labelNames: ['tenant'],
-      registers,
-      async collect () {
-        this.reset()
-        for (const q of await queues()) this.set({ tenant: q.tenant }, q.pending)
-      }
-    })
-    new Gauge({ // eslint-disable-line no-new
-      name: 'arbiter_approvals_oldest_pending_age_seconds',
-      help: 'How long the oldest pending approval has waited, by tenant.',
-      labelNames: ['tenant'],
-      registers,
-      async collect () {
-        this.reset()
-        for (const q of await queues()) this.set({ tenant: q.tenant }, q.oldestAgeSec)
-      }
-    })
+    tenantGauge(registers, 'arbiter_approvals_pending', 'Approvals waiting for reviewers, by tenant.', queues, (q) => q.pending)
+    tenantGauge(registers, 'arbiter_approvals_oldest_pending_age_seconds', 'How long the oldest pending approval has waited, by tenant.', queues, (q) => q.oldestAgeSec)
   }
 
   /** How far each log's newest checkpoint is behind its head, read from the database at scrape time. */
   private checkpointSeries (registers: Registry[], read: () => Promise<CheckpointLag[]>): void {
     const lags = oncePerScrape(read)
-    new Gauge({ // eslint-disable-line no-new
-      name: 'arbiter_checkpoint_age_seconds',
-      help: 'Seconds since the newest checkpoint of each tenant\'s log was signed (no series for a log without one).',
-      labelNames: ['tenant'],
-      registers,
-      async collect () {
-        this.reset()
-        for (const l of await lags()) if (l.ageSec !== undefined) this.set({ tenant: l.tenant }, l.ageSec)
-      }
-    })
-    new Gauge({ // eslint-disable-line no-new
-      name: 'arbiter_checkpoint_uncovered_records',
-      help: 'Records of each tenant\'s log past its newest checkpoint: 0 once the head is covered.',
-      labelNames: ['tenant'],
-      registers,
-      async collect () {
-        this.reset()
-        for (const l of await lags()) this.set({ tenant: l.tenant }, l.uncovered)
-      }
-    })
+    tenantGauge(registers, 'arbiter_checkpoint_age_seconds', 'Seconds since the newest checkpoint of each tenant\'s log was signed (no series for a log without one).', lags, (l) => l.ageSec)
+    tenantGauge(registers, 'arbiter_checkpoint_uncovered_records', 'Records of each tenant\'s log past its newest checkpoint: 0 once the head is covered.', lags, (l) => l.uncovered)
   }
 
   /** The Postgres connection pool: all connections, the idle ones, and queries waiting for one. */
