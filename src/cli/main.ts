@@ -1,18 +1,22 @@
 #!/usr/bin/env node
 /** The `arbiter` command: serve, policy lint, policy test, audit export, audit verify, keys. */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config.js'
 import { PolicyLoadError } from '../live-policy/holder.js'
+import { PACKAGE_ROOT } from '../paths.js'
 import { serve } from '../server.js'
 import { DataDirLocked } from '../store/data-dir-lock.js'
 import { auditCommand } from './audit.js'
 import { keysCommand } from './keys.js'
-import { lintCommand, testCommand, type Output } from './policy.js'
+import { POLICY_USAGE, policyCommand, type Output } from './policy.js'
 
 const USAGE = `usage:
   arbiter serve                      start the service (configured by environment variables)
   arbiter policy lint PATH           check a policy file or directory; exit 1 with file:line errors
-  arbiter policy test PATH [SUITE…]  run *.test.yaml suites against the policy at PATH
+  arbiter policy test PATH [SUITE…] [--format junit|json] [--out FILE]
+                                     run *.test.yaml suites against the policy at PATH
   arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--tenant T] --out FILE
                                      verify the audit logs and export records with their proofs
   arbiter audit verify FILE --public-key PEM [--hmac-key FILE…]
@@ -21,16 +25,27 @@ const USAGE = `usage:
   arbiter keys create --principal ID --role ROLE… --tenant T… [--agent GLOB…]
                                      create a bearer key on the database; prints its token once
   arbiter keys list [--all]          list keys (never their tokens)
-  arbiter keys revoke KEY_ID         revoke a key at once`
+  arbiter keys revoke KEY_ID         revoke a key at once
+  arbiter help [policy]              this, or the policy commands in more detail
+  arbiter --version                  the version of this package`
 
 const io: Output = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') }
 
 async function main (argv: string[]): Promise<number> {
-  // Before the parse below, which would refuse the audit commands' own options.
+  // Before the parse below, which would refuse the subcommands' own options.
   if (argv[0] === 'audit') return await auditCommand(argv.slice(1), io, process.env)
   if (argv[0] === 'keys') return await keysCommand(argv.slice(1), io, process.env)
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })
-  const [command, sub, target, ...rest] = positionals
+  if (argv[0] === 'policy') return await policyCommand(argv.slice(1), io)
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } } })
+  const [command, topic] = positionals
+  if (values.version === true) {
+    io.out(packageVersion())
+    return 0
+  }
+  if (command === 'help' && positionals.length <= 2 && (topic === undefined || topic === 'policy')) {
+    io.out(topic === 'policy' ? POLICY_USAGE : USAGE)
+    return 0
+  }
   if (values.help === true || command === undefined) {
     io.out(USAGE)
     return command === undefined && values.help !== true ? 2 : 0
@@ -39,12 +54,13 @@ async function main (argv: string[]): Promise<number> {
     await serve(loadConfig(process.env))
     return -1
   }
-  if (command === 'policy' && target !== undefined) {
-    if (sub === 'lint') return await lintCommand(target, io)
-    if (sub === 'test') return await testCommand(target, io, rest.length > 0 ? rest : undefined)
-  }
   io.err(USAGE)
   return 2
+}
+
+/** The version in this package's package.json. */
+function packageVersion (): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
 }
 
 main(process.argv.slice(2)).then((code) => {

@@ -29,13 +29,17 @@ export interface ReportOptions {
 export async function policyCommand (args: string[], io: Output): Promise<number> {
   let parsed
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, out: { type: 'string' } } })
+    parsed = parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
   } catch (err) {
     io.err(`policy: ${(err as Error).message}`)
     io.err(POLICY_USAGE)
     return 2
   }
-  const { values: { format, out }, positionals: [sub, target, ...suites] } = parsed
+  const { values: { format, out, help }, positionals: [sub, target, ...suites] } = parsed
+  if (help === true) {
+    io.out(POLICY_USAGE)
+    return 0
+  }
   if (sub === 'lint' && target !== undefined && suites.length === 0 && format === undefined && out === undefined) return await lintCommand(target, io)
   if (sub === 'test' && target !== undefined && (format === 'junit' || format === 'json')) return await testCommand(target, io, suites.length > 0 ? suites : undefined, { format, out })
   if (sub === 'test' && target !== undefined && format === undefined && out === undefined) return await testCommand(target, io, suites.length > 0 ? suites : undefined)

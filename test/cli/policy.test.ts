@@ -244,6 +244,9 @@ t.test('policy: misuse is exit 2 with the usage', async (t) => {
   }
   const io = capture()
   t.equal(await policyCommand(['lint', EXAMPLE_POLICY_DIR], io), 0)
+  const help = capture()
+  t.equal(await policyCommand(['test', '--help'], help), 0)
+  t.match(help.lines, [/^usage:/])
 })
 
 t.test('lint: an unknown key at its own line, with a suggestion; the traps of throttles and shadowed rules', async (t) => {
