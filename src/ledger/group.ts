@@ -2,42 +2,9 @@
  * A group's appends and how they settle: committed (each caller gets its own records), or failed
  * (every caller fails, unless some were answered meanwhile: then the others go again).
  */
-import type { AuditEntry, HmacSigningKey, SealedRecord } from '../audit/chain.js'
+import type { SealedRecord } from '../audit/chain.js'
 import { errorCausedBy } from '../errors/index.js'
-import type { Database, Queryable } from '../store/db.js'
-import type { Head } from './sealing.js'
-import type { WriterOptions, WriterStats } from './writer.js'
-
-/** An append waiting to commit, from the queue to its group's end. */
-export interface Pending {
-  /** What it appends: one entry, or (for a transaction) what its work returns. */
-  entries: AuditEntry[]
-  deadline: number
-  work?: (tx: Queryable) => Promise<AuditEntry[]>
-  /** Whether a throwing work is refused alone (in a savepoint) or fails its group. */
-  kind?: 'refusable' | 'total'
-  /** Set when the work threw: the caller is answered with it and nothing of it commits. */
-  refusal?: Error
-  settled: boolean
-  timer: NodeJS.Timeout
-  resolve: (r: SealedRecord[]) => void
-  reject: (err: Error) => void
-}
-
-/** What committing a group needs of the writer it belongs to. */
-export interface WriterContext {
-  readonly db: Database
-  readonly key: HmacSigningKey
-  readonly options: WriterOptions
-  readonly stats: WriterStats
-  /** Each log's head as the group this writer sealed last will leave it. */
-  readonly heads: Map<string, Head>
-  /** Puts appends back at the front of their log's queue, to go in a later group. */
-  readonly requeue: (tenantId: string, live: Pending[]) => void
-}
-
-/** Told how a group's transaction ended. */
-export type Report = (outcome: 'committed' | 'failed') => void
+import type { Pending, Report, WriterContext } from './context.js'
 
 /** Answers `p`'s caller, once: with its records, or with the error. */
 export function settle (p: Pending, outcome: SealedRecord[] | Error): void {

@@ -2,7 +2,7 @@
  * How a log's queue is cut into groups: as many groups under way as the lane allows, each of up
  * to maxBatch appends, led by at most one transaction, and one transaction under way at a time.
  */
-import type { Pending } from './group.js'
+import type { Pending } from './context.js'
 import type { Lane } from './lane.js'
 
 /**

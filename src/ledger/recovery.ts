@@ -4,7 +4,7 @@
  */
 import type { SealedRecord } from '../audit/chain.js'
 import { backendBusy, hasRecord, transactionStatus } from '../store/log-append.js'
-import type { WriterContext } from './group.js'
+import type { WriterContext } from './context.js'
 
 type Recovery = Pick<WriterContext, 'db' | 'stats' | 'options'>
 

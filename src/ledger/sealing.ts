@@ -6,19 +6,8 @@
  * earlier group failed) is sealed again under the lock, in a transaction, never forked.
  */
 import { sealRecord, type HmacSigningKey, type SealedRecord } from '../audit/chain.js'
-import type { Pending, WriterContext } from './group.js'
+import type { Head, Pending, WriterContext } from './context.js'
 import type { Signal } from './lane.js'
-
-export interface Head {
-  seq: number
-  hash: string
-  /**
-   * Fires once the append of the group that leaves this head has returned (or that group has
-   * ended): a group sealed on it sends its own append only then, so that it never reaches the
-   * server first and finds the head behind.
-   */
-  appended?: Signal
-}
 
 /** A group sealed ahead: the head it was sealed on, and its records. */
 export interface Predicted {

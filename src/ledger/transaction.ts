@@ -7,9 +7,9 @@
  */
 import type { Queryable } from '../store/db.js'
 import { lockTransactions } from '../store/log-append.js'
-import { settle, type Pending, type WriterContext } from './group.js'
+import type { Head, Pending, WriterContext } from './context.js'
+import { settle } from './group.js'
 import { fired, type Lane } from './lane.js'
-import type { Head } from './sealing.js'
 
 /** How long a transaction waits, holding its connection, for the group it would be sealed on to be sent. */
 const AHEAD_WAIT_MS = 100

@@ -8,13 +8,13 @@
  * committed: commit.ts; led by a transaction: transaction.ts; resolved when a commit's answer is
  * lost: recovery.ts; settled: group.ts.
  */
-import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { AuditEntry, HmacSigningKey, SealedRecord } from '../audit/chain.js'
 import { errorFor } from '../errors/index.js'
 import type { Database, Queryable } from '../store/db.js'
 import { commit } from './commit.js'
-import { settle, type Pending, type WriterContext } from './group.js'
+import type { Pending, WriterContext, WriterOptions, WriterStats } from './context.js'
+import { settle } from './group.js'
 import { groupStart, takeGroup } from './grouping.js'
 import { Lane, signal } from './lane.js'
 import { predict } from './sealing.js'
@@ -24,37 +24,9 @@ import { predict } from './sealing.js'
  * and rejects the call; the entries it returns (of that log) are appended and commit with
  * whatever else it changed.
  */
+export type { WriterOptions, WriterStats } from './context.js'
+
 export type LogWork<R> = (tx: Queryable) => Promise<{ entries: AuditEntry[], result: R }>
-
-export interface WriterOptions {
-  maxBatch?: number
-  /** Appends waiting at most, over all tenants; past it an append fails at once. */
-  maxQueue?: number
-  log?: Pick<Logger, 'warn' | 'error'>
-  /** Told after each committed group (checkpointing hooks in here). */
-  /** `from` is the head the group was appended onto, `head` the one it left. */
-  onCommit?: (tenantId: string, from: { seq: number, hash: string }, head: { seq: number, hash: string }) => void
-  /** Told after each group's transaction ends, with how many records it held and how long it took. */
-  onGroup?: (outcome: 'committed' | 'failed', records: number, ms: number) => void
-}
-
-export interface WriterStats {
-  groups: number
-  records: number
-  failedGroups: number
-  expired: number
-  lateCommits: number
-  /** Records whose COMMIT answer was lost and could not be read back (should stay 0). */
-  inDoubt: number
-  /** Groups whose COMMIT answer was lost but were found committed when read back. */
-  recoveredCommits: number
-  /** Appends sent again because their group rolled back after another caller in it was answered. */
-  requeued: number
-  /** Groups sealed again under the head lock because the head they were sealed on moved. */
-  resealed: number
-  /** Transactions whose work refused (threw): undone alone, the rest of their group went on. */
-  refused: number
-}
 
 export class AuditWriter {
   private readonly queues = new Map<string, Pending[]>()
