@@ -22,7 +22,7 @@ export interface ShapeSpec {
   operands?: (operands: string[]) => Verdict | undefined
 }
 
-interface Shape {
+export interface Shape {
   readonly name: string
   readonly shortFlags: ReadonlySet<string>
   readonly shortArgs: ReadonlySet<string>
