@@ -4,7 +4,12 @@
  * databases a file; a schema costs milliseconds. PGlite has a single backend, so the schemas take
  * turns: each call runs alone, after switching the backend's search_path to its schema, and a
  * transaction or session holds the backend until it ends, as a PGlite of its own would.
+ *
+ * The instance is closed when the file's last test has ended: PGlite arms a 10-second timer of
+ * Postgres's own (the statistics flush) after a statement, and while it is open that timer alone
+ * keeps the process alive, ten idle seconds for every test file.
  */
+import t from 'tap'
 import type { Database, Queryable } from '../../src/store/db.js'
 import { openEmbedded } from '../../src/store/db.js'
 
@@ -13,7 +18,11 @@ let current: string | undefined
 let tail: Promise<unknown> = Promise.resolve()
 
 async function instance (): Promise<Database> {
-  shared ??= openEmbedded('memory://')
+  if (shared === undefined) {
+    const opening = openEmbedded('memory://')
+    shared = opening
+    t.teardown(async () => { await (await opening).close() })
+  }
   return await shared
 }
 
