@@ -147,10 +147,13 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
   }
 }
 
-/** Opens (creating if needed) an embedded database in `dataDir`, or in memory with `memory://`. */
-export async function openEmbedded (dataDir: string): Promise<Database> {
+/**
+ * Opens (creating if needed) an embedded database in `dataDir`, or in memory with `memory://`;
+ * `loadDataDir`, a dump of a cluster (PGlite's dumpDataDir), starts a new one from it.
+ */
+export async function openEmbedded (dataDir: string, loadDataDir?: Blob): Promise<Database> {
   if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  const db = await PGlite.create(dataDir)
+  const db = await PGlite.create({ dataDir, ...(loadDataDir === undefined ? {} : { loadDataDir }) })
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
     query: async <R>(text: string, params?: unknown[]) => await q.query<R>(text, params),
     exec: async (script: string) => { await q.exec(script) }

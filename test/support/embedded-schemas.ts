@@ -9,9 +9,38 @@
  * Postgres's own (the statistics flush) after a statement, and while it is open that timer alone
  * keeps the process alive, ten idle seconds for every test file.
  */
+import { PGlite } from '@electric-sql/pglite'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import t from 'tap'
 import type { Database, Queryable } from '../../src/store/db.js'
 import { openEmbedded } from '../../src/store/db.js'
+import { PACKAGE_ROOT } from '../../src/paths.js'
+
+const PGLITE_VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string }).version
+/** An empty cluster, made once per PGlite version and loaded by every later test process. */
+const TEMPLATE = path.join(os.tmpdir(), `arbiter-test-pglite-${PGLITE_VERSION}-${process.getuid?.() ?? 0}.tar`)
+
+/**
+ * The cluster a test file starts from. Loading a dump takes about a second where initdb takes
+ * four; the first process to need one makes it (written aside, then renamed into place, so a
+ * process beside it reads a whole dump or none).
+ */
+async function template (): Promise<Blob> {
+  try {
+    return new Blob([await readFile(TEMPLATE)])
+  } catch {
+    const fresh = await PGlite.create('memory://')
+    const dump = await fresh.dumpDataDir('none')
+    await fresh.close()
+    const aside = `${TEMPLATE}.${process.pid}`
+    await writeFile(aside, Buffer.from(await dump.arrayBuffer()))
+    await rename(aside, TEMPLATE)
+    return dump
+  }
+}
 
 let shared: Promise<Database> | undefined
 let current: string | undefined
@@ -19,7 +48,7 @@ let tail: Promise<unknown> = Promise.resolve()
 
 async function instance (): Promise<Database> {
   if (shared === undefined) {
-    const opening = openEmbedded('memory://')
+    const opening = template().then(async (dump) => await openEmbedded('memory://', dump))
     shared = opening
     t.teardown(async () => { await (await opening).close() })
   }

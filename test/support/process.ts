@@ -6,9 +6,15 @@ import { PACKAGE_ROOT } from '../../src/paths.js'
 
 const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
 
+/**
+ * Node's flags for a child process that runs the TypeScript sources: through tsx (esbuild),
+ * which starts one in about a second where the test's own loader (ts-node) takes several.
+ * Children are not measured for coverage, so they need nothing else of the test's flags.
+ */
+export const TYPESCRIPT_ARGS: readonly string[] = ['--import=tsx', '--enable-source-maps']
+
 export function startServe (env: Record<string, string>): { child: ChildProcess, output: () => string, exited: Promise<number | null> } {
-  // The same loader flags this test runs under, so the child runs the TypeScript sources.
-  const child = spawn(process.execPath, [...process.execArgv, MAIN, 'serve'], {
+  const child = spawn(process.execPath, [...TYPESCRIPT_ARGS, MAIN, 'serve'], {
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
