@@ -7,8 +7,9 @@ import { PACKAGE_ROOT } from '../../src/paths.js'
 const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
 
 /**
- * Node's flags for a child process that runs the TypeScript sources: tsx (esbuild), as the tests
- * themselves run, without the test runner's own hooks (children are not measured for coverage).
+ * Node's flags for a child process that runs the TypeScript sources: through tsx (esbuild),
+ * which starts one in about a second where the test's own loader (ts-node) takes several.
+ * Children are not measured for coverage, so they need nothing else of the test's flags.
  */
 export const TYPESCRIPT_ARGS: readonly string[] = ['--import=tsx', '--enable-source-maps']
 
