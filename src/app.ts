@@ -123,7 +123,7 @@ function registerRoutes (app: FastifyInstance, services: Services, config: Confi
   healthRoutes(app, { db, policies, timeoutMs: budgetMs })
   checkRoutes(app, { service: services.checks, budgetMs, metrics })
   policyRoutes(app, { policies, db })
-  jobRoutes(app, { writer, clock, budgetMs })
+  jobRoutes(app, { writer, clock, metrics, budgetMs })
   outputRoutes(app, { writer, clock, policy: () => policies.current, key: deps.key, budgetMs })
   approvalRoutes(app, { approvals, db, clock, budgetMs })
   grantRoutes(app, { grants: services.grants, clock, budgetMs })

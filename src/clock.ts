@@ -7,7 +7,6 @@ export interface Clock {
 
 export interface IdGenerator {
   decisionId: () => string
-  traceId: () => string
   approvalId: () => string
   grantId: () => string
 }
@@ -16,7 +15,6 @@ export const systemClock: Clock = { now: () => new Date() }
 
 export const randomIds: IdGenerator = {
   decisionId: () => randomUUID(),
-  traceId: () => randomUUID().replaceAll('-', ''),
   approvalId: () => randomUUID(),
   grantId: () => randomUUID()
 }

@@ -22,6 +22,10 @@ export interface Config {
   readonly checkpointKeyFile: string | undefined
   readonly checkpointEvery: number
   readonly checkpointIntervalSec: number
+  /** An append-only file every signed checkpoint is also written to, outside the database. */
+  readonly checkpointWitnessFile: string | undefined
+  /** A URL every signed checkpoint is also POSTed to (retried; failures counted and logged). */
+  readonly checkpointWitnessUrl: string | undefined
   /** False only for local experiments, and only on a loopback HOST. */
   readonly authEnabled: boolean
   /** A token the first admin key is created with; never logged. */
@@ -56,6 +60,8 @@ const ENV_SCHEMA = {
     ARBITER_CHECKPOINT_KEY_FILE: { type: 'string', minLength: 1 },
     CHECKPOINT_EVERY: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
     CHECKPOINT_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+    CHECKPOINT_WITNESS_FILE: { type: 'string', minLength: 1 },
+    CHECKPOINT_WITNESS_URL: { type: 'string', pattern: '^https?://[^\\s]+$' },
     ARBITER_AUTH: { enum: ['enabled', 'disabled'], default: 'enabled' },
     ARBITER_ADMIN_TOKEN: { type: 'string', minLength: 43, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' },
     AUTH_FAILURE_LIMIT: { type: 'integer', minimum: 1, maximum: 100000, default: 20 },
@@ -118,6 +124,8 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     checkpointKeyFile: v.ARBITER_CHECKPOINT_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_CHECKPOINT_KEY_FILE as string),
     checkpointEvery: v.CHECKPOINT_EVERY as number,
     checkpointIntervalSec: v.CHECKPOINT_INTERVAL_SEC as number,
+    checkpointWitnessFile: v.CHECKPOINT_WITNESS_FILE === undefined ? undefined : path.resolve(cwd, v.CHECKPOINT_WITNESS_FILE as string),
+    checkpointWitnessUrl: v.CHECKPOINT_WITNESS_URL as string | undefined,
     authEnabled: v.ARBITER_AUTH === 'enabled',
     adminToken: v.ARBITER_ADMIN_TOKEN as string | undefined,
     authFailureLimit: v.AUTH_FAILURE_LIMIT as number,

@@ -71,6 +71,8 @@ export class Metrics {
   readonly recordGroupDuration: Histogram<'outcome'>
   readonly recordGroupSize: Histogram<'outcome'>
   readonly authFailures: Counter<'reason'>
+  readonly violations: Counter<'tenant' | 'kind'>
+  readonly witnessFailures: Counter<'witness'>
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 })
 
   constructor (sources: MetricSources) {
@@ -106,6 +108,18 @@ export class Metrics {
       name: 'arbiter_auth_failures_total',
       help: 'Requests refused by authentication or role checks: missing or invalid token, rate limited, forbidden role.',
       labelNames: ['reason'],
+      registers
+    })
+    this.violations = new Counter({
+      name: 'arbiter_violations_total',
+      help: 'Reports that a job ran without an ALLOW that covered it (recorded as job.violation and refused 409), by tenant and kind.',
+      labelNames: ['tenant', 'kind'],
+      registers
+    })
+    this.witnessFailures = new Counter({
+      name: 'arbiter_witness_failures_total',
+      help: 'Checkpoints a witness (CHECKPOINT_WITNESS_FILE, CHECKPOINT_WITNESS_URL) could not take after its retries, or dropped from a full queue, by witness.',
+      labelNames: ['witness'],
       registers
     })
     // Read from their owners at scrape time, so nothing else has to remember to count them.

@@ -4,7 +4,8 @@
  * the check pipeline and the background sweep. No HTTP here: app.ts puts routes in front.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify'
-import type { HmacSigningKey } from './audit/chain.js'
+import { performance } from 'node:perf_hooks'
+import type { HmacSigningKey, SealedRecord } from './audit/chain.js'
 import type { CheckpointKey } from './audit/checkpoint.js'
 import { publicKeyPem } from './audit/checkpoint-key.js'
 import { GrantService } from './approvals/grants.js'
@@ -12,7 +13,9 @@ import { ApprovalService } from './approvals/service.js'
 import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
 import type { Config } from './config.js'
 import { CheckService } from './decisions/check-service.js'
+import { voidedEntries } from './decisions/voided.js'
 import { Checkpointer } from './ledger/checkpointer.js'
+import { Witnesses, type WitnessKind } from './ledger/witness.js'
 import { AuditWriter } from './ledger/writer.js'
 import { PolicyHolder } from './live-policy/holder.js'
 import { Metrics } from './metrics.js'
@@ -21,6 +24,9 @@ import { checkpointLags, registerKey } from './store/checkpoints.js'
 import type { Database } from './store/db.js'
 import { migrate } from './store/migrate.js'
 import { pruneRateLimits } from './store/rate-limits.js'
+
+/** How long a `decision.voided` may take to commit: it is nobody's answer, so it waits longer than a check. */
+const VOIDING_BUDGET_MS = 30_000
 
 export interface AppDeps {
   db: Database
@@ -38,6 +44,7 @@ export interface Services {
   clock: Clock
   policies: PolicyHolder
   checkpointer: Checkpointer
+  witnesses: Witnesses
   metrics: Metrics
   writer: AuditWriter
   approvals: ApprovalService
@@ -58,7 +65,15 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   await policies.load()
   await registerKey(db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
   await registerKey(db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
-  const checkpointer = new Checkpointer(db, deps.checkpointKey, clock, { everyRecords: config.checkpointEvery, intervalMs: config.checkpointIntervalSec * 1000, hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]) }, log)
+  // Failures are counted once the metrics exist (they are made below, reading the writer).
+  let witnessFailed: (witness: WitnessKind) => void = () => {}
+  const witnesses = new Witnesses({ file: config.checkpointWitnessFile, url: config.checkpointWitnessUrl, log, onFailure: (w) => { witnessFailed(w) } })
+  const checkpointer = new Checkpointer(db, deps.checkpointKey, clock, {
+    everyRecords: config.checkpointEvery,
+    intervalMs: config.checkpointIntervalSec * 1000,
+    hmacKeys: deps.hmacKeys ?? new Map([[deps.key.id, deps.key.secret]]),
+    onSigned: (c) => { witnesses.publish(c) }
+  }, log)
   await checkpointer.start()
   // A scrape while the database is away still answers, without the series read from it.
   const orNone = async <T>(what: string, read: Promise<T[]>): Promise<T[]> => await read.catch((err: unknown) => {
@@ -84,14 +99,24 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     },
     poolStats: db.poolStats
   })
+  witnessFailed = (w) => { metrics.witnessFailures.inc({ witness: w }) }
   const writer = new AuditWriter(db, deps.key, {
     log,
     onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head),
+    onLateCommit: (_tenant, records) => { voidLateDecisions(records) },
     onGroup: (outcome, records, ms) => {
       metrics.recordGroupDuration.observe({ outcome }, ms / 1000)
       metrics.recordGroupSize.observe({ outcome }, records)
     }
   })
+  /** Follows each decision committed after its caller was answered 503 with a `decision.voided`. */
+  const voidLateDecisions = (records: SealedRecord[]): void => {
+    for (const entry of voidedEntries(records, clock.now())) {
+      writer.append(entry, performance.now() + VOIDING_BUDGET_MS).then(
+        (sealed) => log.warn({ tenantId: entry.tenant_id, seq: sealed.seq, voided: entry.body.voided_seq }, 'decision voided: it committed after its caller was answered 503'),
+        (err: unknown) => log.error({ err, tenantId: entry.tenant_id, voided: entry.body.voided_seq }, 'could not record decision.voided for a late decision; the late-commit counter and this line are its trace'))
+    }
+  }
   const approvals = new ApprovalService({ db, writer, clock, ids, maxPending: config.maxPendingApprovals })
   const grants = new GrantService({ db, writer, clock, ids })
   const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids })
@@ -106,6 +131,7 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     clock,
     policies,
     checkpointer,
+    witnesses,
     metrics,
     writer,
     approvals,
@@ -116,6 +142,7 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
       policies.close()
       metrics.close()
       await checkpointer.close()
+      await witnesses.close()
     }
   }
 }

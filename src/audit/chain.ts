@@ -13,6 +13,8 @@ import stableStringify from 'fast-json-stable-stringify'
 export const RECORD_TYPES = [
   'decision',
   'job.event',
+  'job.violation',
+  'decision.voided',
   'approval.requested',
   'approval.vote',
   'approval.resolved',

@@ -6,7 +6,8 @@
  * fast-json-stable-stringify (sorted keys), told apart by `kind`:
  *
  *   1. `export`, the first line: format, exported_at and the filter (since/until as ISO times,
- *      until exclusive, trace_id, tenant_id; null when not given).
+ *      until exclusive, trace_id, tenant_id, job_id, session_id (decisions of the job's
+ *      session); null when not given).
  *   2. For each log with records matching the filter, in log order: a `record` line for every
  *      seq of one contiguous run, each followed by the `checkpoint` lines at its seq.
  *      record:     { tenant_id, seq, record (the exact signed text), key_id, signature (hex
@@ -15,8 +16,11 @@
  *                    signature (base64 Ed25519) }
  *   3. `manifest`, the last line (a file without it is incomplete): the filter again, the span
  *      of `at` of the matching records, per log the run's first and last seq, its records,
- *      matching records, their counts by type and time span, its checkpoints' seqs; totals; and
- *      what the export scanned and found failing.
+ *      matching records, their counts by type and time span, its checkpoints' seqs; totals;
+ *      what the export scanned and found failing; the SHA-256 of the header line
+ *      (`header_hash`); and `signature`, `{ key_id, value }`: the base64 Ed25519 signature, with
+ *      the checkpoint key, of the manifest's canonical text without `signature`. So nobody
+ *      without that key can drop a log or cut a run and fix the counts to match.
  *
  * Why runs, not only the matching records: records are chained by hash, not by a tree, so what
  * proves a record belongs to its log is every record after it up to a signed checkpoint. A run
@@ -31,11 +35,12 @@
  * gains nothing by choosing it, since the records after it are bound to the checkpoint.
  */
 import type { KeyObject } from 'node:crypto'
-import { createPublicKey } from 'node:crypto'
+import { createHash, createPublicKey, sign, verify } from 'node:crypto'
 import stableStringify from 'fast-json-stable-stringify'
 import { ChainVerifier, type ParsedRecord, type StoredRecord } from './chain.js'
-import { checkCheckpoint, type Checkpoint } from './checkpoint.js'
+import { checkCheckpoint, type Checkpoint, type CheckpointKey } from './checkpoint.js'
 import { checkpointKeyId } from './checkpoint-key.js'
+import { witnessProblem } from './witness.js'
 
 export const EVIDENCE_FORMAT = 'arbiter-audit-evidence/1'
 
@@ -44,6 +49,10 @@ export interface EvidenceFilter {
   until: string | null
   trace_id: string | null
   tenant_id: string | null
+  /** Every record of this job (absent in files of earlier versions: no such filter). */
+  job_id?: string | null
+  /** The decisions of jobs of this agent session (the session is a field of the job a decision records). */
+  session_id?: string | null
 }
 
 export interface ExportHeader { kind: 'export', format: string, exported_at: string, filter: EvidenceFilter }
@@ -71,6 +80,12 @@ export interface Manifest {
   logs: Record<string, LogSummary>
   totals: { logs: number, records: number, selected: number, checkpoints: number, types: Record<string, number> }
   export: { scanned: number, failing: number, problems: Problem[] }
+  /** `sha256:` + hex of the header line's text. */
+  header_hash: string
+  /** Each exported log's last record when it was exported (absent in files of earlier versions). */
+  heads?: Record<string, { seq: number, hash: string }>
+  /** The checkpoint key's Ed25519 signature (base64) of the manifest's canonical text without this field. */
+  signature: { key_id: string, value: string }
 }
 
 export interface EvidenceKeys {
@@ -93,8 +108,31 @@ export function checkpointLine (c: Checkpoint): string {
   return stableStringify({ kind: 'checkpoint', tenant_id: t, seq, head_hash: h, at, key_id: k, statement, signature } satisfies CheckpointLine)
 }
 
-export function manifestLine (filter: EvidenceFilter, tally: Tally, exported: Manifest['export']): string {
-  return stableStringify({ kind: 'manifest', format: EVIDENCE_FORMAT, filter, ...tally.summary(), export: exported } satisfies Manifest)
+/** `sha256:` + hex of a line's text as written (without its newline). */
+export function lineHash (text: string): string {
+  return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`
+}
+
+/** The manifest line, signed with the checkpoint key; `header` is the header line's text. */
+export function manifestLine (filter: EvidenceFilter, tally: Tally, exported: Manifest['export'], header: string, heads: Manifest['heads'], signer: CheckpointKey): string {
+  const unsigned: Omit<Manifest, 'signature'> = { kind: 'manifest', format: EVIDENCE_FORMAT, filter, ...tally.summary(), export: exported, header_hash: lineHash(header), heads }
+  const value = sign(null, Buffer.from(stableStringify(unsigned), 'utf8'), signer.privateKey).toString('base64')
+  return stableStringify({ ...unsigned, signature: { key_id: signer.id, value } } satisfies Manifest)
+}
+
+/** The problem with a manifest's signature, or null when a known checkpoint key made it. */
+export function manifestSignatureProblem (m: Manifest, publicKeys: ReadonlyMap<string, KeyObject | string>): string | null {
+  const sig = (m as Partial<Manifest>).signature
+  if (!isObject(sig) || !isString(sig.key_id) || !isString(sig.value)) {
+    return 'the manifest is not signed: nothing proves the file is whole (a log or the end of a run may have been cut and the counts fixed); export it again'
+  }
+  const pem = publicKeys.get(sig.key_id)
+  if (pem === undefined) return `the manifest is signed with unknown key ${sig.key_id}`
+  const { signature: _signature, ...unsigned } = m
+  const key = typeof pem === 'string' ? createPublicKey(pem) : pem
+  return verify(null, Buffer.from(stableStringify(unsigned), 'utf8'), key, Buffer.from(sig.value, 'base64'))
+    ? null
+    : 'the manifest\'s signature does not verify: the manifest was altered'
 }
 
 export function parseRecord (text: string): ParsedRecord | undefined {
@@ -110,8 +148,15 @@ export function matchesFilter (p: ParsedRecord, f: EvidenceFilter): boolean {
   const at = Date.parse(p.at)
   return (f.tenant_id === null || p.log === f.tenant_id) &&
     (f.trace_id === null || p.trace_id === f.trace_id) &&
+    ((f.job_id ?? null) === null || p.job_id === f.job_id) &&
+    ((f.session_id ?? null) === null || (p.type === 'decision' && sessionOf(p) === f.session_id)) &&
     (f.since === null || at >= Date.parse(f.since)) &&
     (f.until === null || at < Date.parse(f.until))
+}
+
+function sessionOf (p: ParsedRecord): unknown {
+  const job = p.body.job
+  return typeof job === 'object' && job !== null ? (job as Record<string, unknown>).session_id : undefined
 }
 
 export function formatProblem (p: Problem): string {
@@ -259,11 +304,18 @@ export class EvidenceVerifier {
   private readonly tally = new Tally()
   private readonly problems: Problem[] = []
   private fileFailures = 0
-  private header: ExportHeader | undefined
+  /** The header, and its line as read (the manifest signs its hash). */
+  private header: (ExportHeader & { text: string }) | undefined
   private manifest: Manifest | undefined
   private lines = 0
+  /** Hashes of the file's records at witnessed seqs, by log and seq. */
+  private readonly atWitnessed = new Map<string, Map<number, string>>()
+  private readonly witnessedSeqs: Set<string>
 
-  constructor (private readonly keys: EvidenceKeys) {}
+  /** `witnessed`: checkpoints from a witness file, signatures checked (audit/witness.ts). */
+  constructor (private readonly keys: EvidenceKeys, private readonly witnessed?: readonly Checkpoint[]) {
+    this.witnessedSeqs = new Set((witnessed ?? []).map((c) => `${c.tenant_id}\n${c.seq}`))
+  }
 
   line (text: string): void {
     const line = ++this.lines
@@ -276,7 +328,7 @@ export class EvidenceVerifier {
     const kind = obj?.kind
     if (line === 1 && !(kind === 'export' && isHeader(obj))) this.problem({ line, problem: 'the file does not start with an export header' })
     if (this.manifest !== undefined) return this.problem({ line, problem: 'a line follows the manifest' })
-    if (kind === 'export' && line === 1 && isHeader(obj)) this.header = obj
+    if (kind === 'export' && line === 1 && isHeader(obj)) this.header = { ...obj, text }
     else if (kind === 'record' && isRecordLine(obj)) this.record(obj)
     else if (kind === 'checkpoint' && isCheckpointLine(obj)) this.checkpoint(obj)
     else if (kind === 'manifest' && isManifest(obj)) this.manifest = obj
@@ -286,6 +338,7 @@ export class EvidenceVerifier {
   finish (): VerifyReport {
     if (this.manifest === undefined) this.problem({ problem: 'no manifest line at the end: the file is incomplete' })
     else this.checkManifest(this.manifest)
+    if (this.manifest !== undefined && this.witnessed !== undefined) this.checkWitnessed(this.manifest, this.witnessed)
     const auditors = [...this.logs.values()].sort((a, b) => a.log < b.log ? -1 : 1)
     const sum = (f: (a: LogAuditor) => number): number => auditors.reduce((n, a) => n + f(a), 0)
     return {
@@ -304,6 +357,10 @@ export class EvidenceVerifier {
   }
 
   private record (r: RecordLine): void {
+    if (this.witnessedSeqs.has(`${r.tenant_id}\n${r.seq}`)) {
+      const seqs = this.atWitnessed.get(r.tenant_id) ?? new Map<number, string>()
+      this.atWitnessed.set(r.tenant_id, seqs.set(r.seq, r.hash))
+    }
     const parsed = parseRecord(r.record)
     const filter = this.header?.filter
     const matches = parsed === undefined || filter === undefined ? r.selected : matchesFilter(parsed, filter)
@@ -317,6 +374,10 @@ export class EvidenceVerifier {
   }
 
   private checkManifest (m: Manifest): void {
+    // Signed first: unless the checkpoint key made the manifest, its counts prove nothing.
+    const unsigned = manifestSignatureProblem(m, this.keys.publicKeys)
+    if (unsigned !== null) this.problem({ problem: unsigned })
+    else if (this.header === undefined || m.header_hash !== lineHash(this.header.text)) this.problem({ problem: 'the header is not the one the manifest was signed with' })
     if (m.format !== EVIDENCE_FORMAT) this.problem({ problem: `manifest: unknown format ${String(m.format)}` })
     if (stableStringify(m.filter) !== stableStringify(this.header?.filter)) this.problem({ problem: 'manifest: its filter is not the header\'s' })
     const mine = this.tally.summary()
@@ -333,6 +394,22 @@ export class EvidenceVerifier {
     if (m.export.failing !== 0) {
       const first = m.export.problems?.[0]
       this.problem({ problem: `the export found ${m.export.failing} failing${first === undefined ? '' : `, first ${formatProblem(first)}`}` })
+    }
+  }
+
+  /**
+   * Every checkpoint witnessed before the export, of a log the export covers, must be within
+   * the log as the signed manifest says it was exported, and agree with its record there.
+   */
+  private checkWitnessed (m: Manifest, witnessed: readonly Checkpoint[]): void {
+    const exportedAt = Date.parse(this.header?.exported_at ?? '')
+    const tenant = this.header?.filter.tenant_id ?? null
+    if (m.heads === undefined) return this.problem({ problem: 'the manifest names no log heads (a file of an earlier version): the witness cannot be checked against it' })
+    for (const c of witnessed) {
+      if ((tenant !== null && c.tenant_id !== tenant) || !(Date.parse(c.at) <= exportedAt)) continue
+      const head = Object.hasOwn(m.heads, c.tenant_id) ? m.heads[c.tenant_id] : undefined
+      const problem = witnessProblem(c, { head, hashAt: (seq) => this.atWitnessed.get(c.tenant_id)?.get(seq) })
+      if (problem !== null) this.problem({ log: c.tenant_id, seq: c.seq, problem })
     }
   }
 

@@ -10,18 +10,22 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
+import type { Checkpoint, CheckpointKey } from '../audit/checkpoint.js'
+import { readWitness, witnessProblem } from '../audit/witness.js'
 import { CHECKPOINT_KEY_FILE, loadCheckpointKey, publicKeyPem } from '../audit/checkpoint-key.js'
 import { EvidenceVerifier, formatProblem, publicKeyRing, type EvidenceFilter, type VerifyReport } from '../audit/evidence.js'
 import { HMAC_KEY_FILE, loadHmacKey, loadHmacKeyring } from '../audit/hmac-key.js'
 import { loadConfig, type Config } from '../config.js'
 import { exportLogs, type EvidenceOptions, type EvidenceSummary } from '../ledger/export.js'
+import { isPrintableId } from '../schemas/common.js'
+import { lastSeq, readLog } from '../store/log-read.js'
 import { openDatabase } from '../store/open.js'
 import type { Database, Queryable } from '../store/db.js'
 import type { Output } from './policy.js'
 
 export const AUDIT_USAGE = `usage:
-  arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--tenant T] [--public-key PEM…] --out FILE
-  arbiter audit verify FILE --public-key PEM… [--hmac-key FILE…]`
+  arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--job ID] [--session ID] [--tenant T] [--public-key PEM…] [--witness FILE] --out FILE
+  arbiter audit verify FILE --public-key PEM… [--hmac-key FILE…] [--witness FILE]`
 
 export interface AuditIo extends Output {
   /** Told how far an export got; '' clears the line. */
@@ -48,7 +52,7 @@ export async function auditCommand (args: string[], io: AuditIo, env: Record<str
 async function exportCommand (args: string[], io: AuditIo, env: Record<string, string | undefined>): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { since: { type: 'string' }, until: { type: 'string' }, trace: { type: 'string' }, tenant: { type: 'string' }, out: { type: 'string', short: 'o' }, 'public-key': { type: 'string', multiple: true } }
+    options: { since: { type: 'string' }, until: { type: 'string' }, trace: { type: 'string' }, job: { type: 'string' }, session: { type: 'string' }, tenant: { type: 'string' }, out: { type: 'string', short: 'o' }, 'public-key': { type: 'string', multiple: true }, witness: { type: 'string' } }
   })
   if (values.out === undefined) throw new UsageError('--out FILE is required')
   const now = new Date()
@@ -56,22 +60,36 @@ async function exportCommand (args: string[], io: AuditIo, env: Record<string, s
     since: values.since === undefined ? null : resolveTime(values.since, now),
     until: values.until === undefined ? null : resolveTime(values.until, now),
     trace_id: values.trace ?? null,
-    tenant_id: values.tenant ?? null
+    tenant_id: values.tenant ?? null,
+    job_id: values.job ?? null,
+    session_id: values.session ?? null
   }
   if (filter.since !== null && filter.until !== null && filter.since >= filter.until) throw new UsageError('--since must be before --until')
+  for (const [option, value] of [['--trace', values.trace], ['--job', values.job], ['--session', values.session]] as const) {
+    if (value !== undefined && !isPrintableId(value)) throw new UsageError(`${option} must be a printable id (no spaces), as the service takes it`)
+  }
   const config = loadConfig(env)
   const hmacKeys = await installHmacKeys(config)
-  const publicKeys = await installPublicKeys(config, values['public-key'] ?? [])
+  const signer = await installCheckpointKey(config)
+  const publicKeys = await installPublicKeys(signer, values['public-key'] ?? [])
+  const witness = values.witness === undefined ? undefined : await readWitnessFile(values.witness, publicKeys, io)
   const db = await openInstallDatabase(config)
   try {
-    return (await exportEvidence({ db, hmacKeys, publicKeys, filter, out: values.out, io: withProgress(io) })).code
+    const exported = await exportEvidence({ db, hmacKeys, publicKeys, signer, filter, out: values.out, io: withProgress(io) })
+    if (witness === undefined) return exported.code
+    const problems = [...witness.problems, ...await witnessedLogProblems(db, witness.checkpoints, filter.tenant_id)]
+    for (const p of problems) io.err(`audit export: ${p}`)
+    io.out(problems.length === 0
+      ? `audit export: the log agrees with ${witness.checkpoints.length} witnessed checkpoints`
+      : `audit export: FAILING: ${problems.length} disagreements with the witness, first: ${problems[0]}`)
+    return problems.length === 0 ? exported.code : 1
   } finally {
     await db.close()
   }
 }
 
 async function verifyCommand (args: string[], io: Output): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'public-key': { type: 'string', multiple: true }, 'hmac-key': { type: 'string', multiple: true } } })
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'public-key': { type: 'string', multiple: true }, 'hmac-key': { type: 'string', multiple: true }, witness: { type: 'string' } } })
   if (positionals.length !== 1) throw new UsageError('name one evidence file')
   const pems = await Promise.all((values['public-key'] ?? []).map(async (f) => await readFile(f, 'utf8')))
   if (pems.length === 0) throw new UsageError('--public-key FILE is required: the checkpoint public key (PEM)')
@@ -80,7 +98,33 @@ async function verifyCommand (args: string[], io: Output): Promise<number> {
     const key = await loadHmacKey({ dataDir: path.dirname(file), keyFile: file })
     ;(hmacKeys ??= new Map()).set(key.id, key.secret)
   }
-  return (await verifyEvidence({ file: positionals[0], publicKeys: publicKeyRing(pems), hmacKeys, io })).code
+  const publicKeys = publicKeyRing(pems)
+  const witness = values.witness === undefined ? undefined : await readWitnessFile(values.witness, publicKeys, io)
+  const verified = await verifyEvidence({ file: positionals[0], publicKeys, hmacKeys, witnessed: witness?.checkpoints, io })
+  for (const p of witness?.problems ?? []) io.err(`audit verify: ${p}`)
+  // A witness line that does not verify is a failure of its own: someone edited the witness.
+  return (witness?.problems.length ?? 0) > 0 ? 1 : verified.code
+}
+
+/** A witness file's checkpoints (CHECKPOINT_WITNESS_FILE), their signatures checked. */
+async function readWitnessFile (file: string, publicKeys: ReadonlyMap<string, KeyObject>, io: Output): Promise<{ checkpoints: Checkpoint[], problems: string[] }> {
+  const witness = readWitness(await readFile(file, 'utf8'), publicKeys)
+  if (witness.checkpoints.length === 0 && witness.problems.length === 0) io.err(`audit: the witness ${file} holds no checkpoint yet`)
+  return witness
+}
+
+/** What the checkpoints a witness holds say of the logs in the database (all, or `tenant`'s). */
+async function witnessedLogProblems (db: Queryable, witnessed: readonly Checkpoint[], tenant: string | null): Promise<string[]> {
+  const problems: string[] = []
+  for (const c of witnessed) {
+    if (tenant !== null && c.tenant_id !== tenant) continue
+    const end = await lastSeq(db, c.tenant_id)
+    const [last] = await readLog(db, c.tenant_id, end, end, 1)
+    const [at] = await readLog(db, c.tenant_id, c.seq, c.seq, 1)
+    const problem = witnessProblem(c, { head: last === undefined ? undefined : { seq: last.seq, hash: last.hash }, hashAt: () => at?.hash })
+    if (problem !== null) problems.push(`log ${c.tenant_id} seq ${c.seq}: ${problem}`)
+  }
+  return problems
 }
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
@@ -100,12 +144,17 @@ async function installHmacKeys (config: Config): Promise<Map<string, Buffer>> {
   return await loadHmacKeyring({ dataDir: config.dataDir, keyFile })
 }
 
-async function installPublicKeys (config: Config, files: string[]): Promise<Map<string, KeyObject>> {
-  const pems = await Promise.all(files.map(async (f) => await readFile(f, 'utf8')))
+/** The service's checkpoint key: it signs the export's manifest (so it is never created here). */
+async function installCheckpointKey (config: Config): Promise<CheckpointKey> {
   const own = config.checkpointKeyFile ?? path.join(config.dataDir, CHECKPOINT_KEY_FILE)
-  if (existsSync(own)) pems.push(publicKeyPem(await loadCheckpointKey({ dataDir: config.dataDir, keyFile: own })))
-  if (pems.length === 0) throw new UsageError(`no checkpoint key at ${own}: name its public key with --public-key`)
-  return publicKeyRing(pems)
+  if (!existsSync(own)) throw new UsageError(`no checkpoint key at ${own}: the export's manifest is signed with it; set DATA_DIR (or ARBITER_CHECKPOINT_KEY_FILE) as for arbiter serve`)
+  return await loadCheckpointKey({ dataDir: config.dataDir, keyFile: own })
+}
+
+/** The checkpoint keys the log's checkpoints may be signed with: the service's, and retired ones named with --public-key. */
+async function installPublicKeys (own: CheckpointKey, files: string[]): Promise<Map<string, KeyObject>> {
+  const pems = await Promise.all(files.map(async (f) => await readFile(f, 'utf8')))
+  return publicKeyRing([...pems, publicKeyPem(own)])
 }
 
 async function openInstallDatabase (config: Config): Promise<Database> {
@@ -156,8 +205,8 @@ export async function exportEvidence (o: ExportOptions): Promise<ExportResult> {
 }
 
 /** Verifies an evidence file offline. */
-export async function verifyEvidence (o: { file: string, publicKeys: ReadonlyMap<string, KeyObject | string>, hmacKeys?: ReadonlyMap<string, Buffer>, io: Output }): Promise<VerifyReport & { code: number }> {
-  const verifier = new EvidenceVerifier({ hmac: o.hmacKeys, publicKeys: o.publicKeys })
+export async function verifyEvidence (o: { file: string, publicKeys: ReadonlyMap<string, KeyObject | string>, hmacKeys?: ReadonlyMap<string, Buffer>, witnessed?: readonly Checkpoint[], io: Output }): Promise<VerifyReport & { code: number }> {
+  const verifier = new EvidenceVerifier({ hmac: o.hmacKeys, publicKeys: o.publicKeys }, o.witnessed)
   for await (const line of createInterface({ input: createReadStream(o.file), crlfDelay: Infinity })) verifier.line(line)
   const report = verifier.finish()
   for (const p of report.problems) o.io.err(formatProblem(p))
@@ -169,7 +218,9 @@ export async function verifyEvidence (o: { file: string, publicKeys: ReadonlyMap
     // the HMAC key behind them, these records prove nothing, and the exit code says so.
     o.io.out(`${head}: NOT PROVEN: ${report.uncovered} records after their log's last checkpoint are consistent, but neither a checkpoint nor an HMAC signature vouches for them (give --hmac-key, or export after the next checkpoint)`)
   } else {
-    o.io.out(`${head}: OK`)
+    // What a file cannot prove by itself: that the log it came from was not rolled back, as a
+    // whole, to an earlier checkpoint before the export. Only a witness outside the database can.
+    o.io.out(`${head}: OK${o.witnessed === undefined ? ' (without --witness, a rollback of a whole log to an earlier checkpoint is not ruled out)' : `, and agrees with ${o.witnessed.length} witnessed checkpoints`}`)
   }
   return { ...report, code: report.failing > 0 ? 1 : report.uncovered > 0 ? 2 : 0 }
 }

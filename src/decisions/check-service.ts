@@ -10,6 +10,7 @@ import type { Clock, IdGenerator } from '../clock.js'
 import { ArbiterError, CATALOGUE, errorFor } from '../errors/index.js'
 import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from '../policy/index.js'
 import type { CompiledPolicy } from '../policy/compile.js'
+import { jobTraceId } from '../jobs/trace.js'
 import { hasLiveApproval } from '../store/approvals.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database } from '../store/db.js'
@@ -39,9 +40,10 @@ export class CheckService {
     }
   ) {}
 
+  /** The job normalized and hashed, under the trace its caller named or else the job's own. */
   prepare (request: CheckRequest): Prepared {
     const job = normalizeJob(request)
-    return { job, jobHash: jobHash(job), traceId: request.trace_id ?? this.deps.ids.traceId(), policy: this.deps.policy() }
+    return { job, jobHash: jobHash(job), traceId: request.trace_id ?? jobTraceId(job.tenant_id, job.job_id), policy: this.deps.policy() }
   }
 
   /** Evaluates without recording anything, explaining every matching rule. */

@@ -17,6 +17,7 @@ export const CODES = {
   ARBITER_ERR_APPROVAL_CLOSED: 409,
   ARBITER_ERR_ALREADY_VOTED: 409,
   ARBITER_ERR_TRACE_MISMATCH: 409,
+  ARBITER_ERR_NOT_AUTHORIZED: 409,
   ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ARBITER_ERR_POLICY_INVALID: 422,
   ARBITER_ERR_TOO_MANY_FAILURES: 429,
@@ -75,6 +76,8 @@ export const CATALOGUE = {
   noGrant: template('ARBITER_ERR_NOT_FOUND', (grantId: string) => `no grant ${grantId}`),
   noApproval: template('ARBITER_ERR_NOT_FOUND', (jobId: string) => `no approval for job ${jobId}`),
   // 409
+  notAuthorized: template('ARBITER_ERR_NOT_AUTHORIZED', (jobId: string, reason: string, tenantId: string, seq: number) =>
+    `job ${jobId} was not authorized to run: ${reason}; recorded as a violation (log ${tenantId}, seq ${seq})`),
   jobFinal: template('ARBITER_ERR_JOB_FINAL', (jobId: string, terminal: string) => `job ${jobId} already reported ${terminal}; a terminal status is final`),
   lastAdminKey: template('ARBITER_ERR_LAST_ADMIN', (keyId: string) => `key ${keyId} is the last admin key that reaches every tenant; create another before revoking it`),
   traceMismatch: template('ARBITER_ERR_TRACE_MISMATCH', (jobId: string) => `job ${jobId} runs under another trace`),

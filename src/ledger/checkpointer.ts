@@ -6,7 +6,7 @@
  */
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { ChainVerifier, GENESIS_HASH } from '../audit/chain.js'
-import { checkCheckpoint, signCheckpoint, type CheckpointKey } from '../audit/checkpoint.js'
+import { checkCheckpoint, signCheckpoint, type Checkpoint, type CheckpointKey } from '../audit/checkpoint.js'
 import type { Clock } from '../clock.js'
 import { readLog } from '../store/log-read.js'
 import type { Database } from '../store/db.js'
@@ -22,6 +22,8 @@ export interface CheckpointerOptions {
   intervalMs: number
   /** Every HMAC key the log may be signed with: records are verified before a checkpoint vouches for them. */
   hmacKeys: ReadonlyMap<string, Buffer>
+  /** Told of each checkpoint once it is stored (the witnesses publish it). */
+  onSigned?: (c: Checkpoint) => void
 }
 
 export class Checkpointer {
@@ -110,6 +112,7 @@ export class Checkpointer {
     await insertCheckpoint(this.db, c)
     this.covered.set(tenantId, Math.max(head.seq, this.covered.get(tenantId) ?? 0))
     this.written++
+    this.options.onSigned?.(c)
   }
 
   private async verifySince (tenantId: string, head: { seq: number, hash: string }): Promise<{ seq: number, problem: string } | null> {

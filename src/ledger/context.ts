@@ -15,6 +15,8 @@ export interface WriterOptions {
   /** Told after each committed group (checkpointing hooks in here). */
   /** `from` is the head the group was appended onto, `head` the one it left. */
   onCommit?: (tenantId: string, from: { seq: number, hash: string }, head: { seq: number, hash: string }) => void
+  /** Told of records that committed after their callers had been answered (503): late commits. */
+  onLateCommit?: (tenantId: string, records: SealedRecord[]) => void
   /** Told after each group's transaction ends, with how many records it held and how long it took. */
   onGroup?: (outcome: 'committed' | 'failed', records: number, ms: number) => void
 }

@@ -5,7 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { GENESIS_HASH, type ParsedRecord } from '../audit/chain.js'
-import type { Checkpoint } from '../audit/checkpoint.js'
+import type { Checkpoint, CheckpointKey } from '../audit/checkpoint.js'
 import {
   LogAuditor, Tally, checkpointLine, headerLine, manifestLine, matchesFilter, parseRecord, recordLine,
   type EvidenceFilter, type Problem
@@ -19,6 +19,8 @@ export interface EvidenceOptions {
   /** Every key the records may be signed with; without, signatures are not checked. */
   hmacKeys?: ReadonlyMap<string, Buffer>
   publicKeys: ReadonlyMap<string, KeyObject | string>
+  /** The checkpoint key, which signs the manifest. */
+  signer: CheckpointKey
   filter: EvidenceFilter
   batchSize?: number
   now?: Date
@@ -46,14 +48,18 @@ export interface EvidenceSummary {
 export async function exportLogs (db: Queryable, o: EvidenceOptions, sink: EvidenceSink): Promise<EvidenceSummary> {
   const tally = new Tally()
   const auditors: LogAuditor[] = []
-  await sink.write(headerLine(o.filter, (o.now ?? new Date()).toISOString()) + '\n')
+  const header = headerLine(o.filter, (o.now ?? new Date()).toISOString())
+  await sink.write(header + '\n')
   // Read before any log's end: each checkpoint in it vouches for records committed by then.
   const vouched = await latestCheckpoints(db)
   for (const log of await logIds(db, o.filter.tenant_id)) {
     const scanned = auditors.reduce((n, a) => n + a.records, 0)
     auditors.push(await exportLog(db, o, log, vouched.get(log) ?? 0, { sink, tally, scanned }))
   }
-  await sink.write(manifestLine(o.filter, tally, summarize(auditors)) + '\n')
+  // No prototype: tenant ids such as `__proto__` are valid.
+  const heads = Object.create(null) as Record<string, { seq: number, hash: string }>
+  for (const a of auditors) if (a.head.seq > 0) heads[a.log] = { ...a.head }
+  await sink.write(manifestLine(o.filter, tally, summarize(auditors), header, heads, o.signer) + '\n')
   const { scanned, failing, problems } = summarize(auditors)
   const { totals } = tally.summary()
   return { scanned, written: totals.records, selected: totals.selected, checkpoints: totals.checkpoints, failing, problems }

@@ -24,6 +24,7 @@ export function succeed (ctx: Pick<WriterContext, 'stats' | 'options'>, tenantId
     if (p.settled && own.length > 0) {
       ctx.stats.lateCommits++
       ctx.options.log?.warn({ tenantId, seq: own[0].seq }, 'record committed after its caller was answered 503')
+      ctx.options.onLateCommit?.(tenantId, own)
     }
     settle(p, own)
   }

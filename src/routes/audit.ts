@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { callerOf } from '../auth/plugin.js'
-import { coversTenant } from '../auth/principal.js'
+import { coversTenant, tenantFilter } from '../auth/principal.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
-import { auditKeysRoute, checkpointListRoute } from '../schemas/audit.js'
-import { listCheckpoints, listKeys } from '../store/checkpoints.js'
+import { auditKeysRoute, checkpointListRoute, latestCheckpointsRoute } from '../schemas/audit.js'
+import { listCheckpoints, listKeys, newestCheckpoints } from '../store/checkpoints.js'
 import type { Database } from '../store/db.js'
 
 const AUDITOR = ['auditor'] as const
@@ -22,6 +22,12 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
     })
     return { keys }
   })
+
+  // For an outside monitor: poll it, keep what it says, and a log later found behind it was rolled back.
+  app.get('/audit/checkpoints/latest', {
+    config: { access: AUDITOR },
+    schema: latestCheckpointsRoute
+  }, async (request) => ({ checkpoints: await newestCheckpoints(opts.db, tenantFilter(callerOf(request))) }))
 
   app.get<{ Querystring: { tenant_id?: string, after_seq?: string, limit?: string } }>('/audit/checkpoints', {
     config: { access: AUDITOR },

@@ -1,23 +1,24 @@
 /**
- * Reading the log back: a trace's timeline, and decisions by filter with cursor pagination.
+ * Reading the log back: a trace's timeline, a job's story, and decisions and violations by
+ * filter with cursor pagination.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ParsedRecord } from '../audit/chain.js'
-import { callerOf } from '../auth/plugin.js'
-import { tenantFilter } from '../auth/principal.js'
+import { callerOf, jobTenant } from '../auth/plugin.js'
+import { hasRole, speaksForJob, tenantFilter } from '../auth/principal.js'
 import { errorFor } from '../errors/index.js'
-import { TERMINAL_STATUSES, type JobStatus } from '../domain/job-status.js'
-import { decisionListRoute, traceRoute } from '../schemas/read.js'
-import { listDecisions, listTrace, type LogRow } from '../store/log-read.js'
+import { standingOf, timelineOf } from '../jobs/timeline.js'
+import { jobTraceId } from '../jobs/trace.js'
+import { decisionListRoute, jobStoryRoute, traceRoute, violationListRoute } from '../schemas/read.js'
+import { linkedTraces, listJobRecords, listRecords, listTrace, type LogRow } from '../store/log-read.js'
 import type { Database } from '../store/db.js'
 
 const AUDITOR = ['auditor'] as const
+const JOB_READERS = ['auditor', 'scheduler'] as const
 const MAX_TRACE = 10_000
 const MAX_PAGE = 500
 
-function str (v: unknown): string | null {
-  return typeof v === 'string' ? v : null
-}
+type ListQuery = { job_id?: string, session_id?: string, tenant_id?: string, topic?: string, decision?: string, rule_id?: string, since?: string, until?: string, cursor?: string, limit?: string }
 
 export function readRoutes (app: FastifyInstance, opts: { db: Database }): void {
   app.get<{ Params: { trace_id: string } }>('/traces/:trace_id', {
@@ -26,51 +27,89 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
   }, async (request, reply) => {
     request.log = reply.log = request.log.child({ traceId: request.params.trace_id })
     // Records of tenants beyond the caller's scope are not there for it, not even as a count.
-    const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE, tenantFilter(callerOf(request)))
+    const tenants = tenantFilter(callerOf(request))
+    const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE, tenants)
     if (rows.length === 0) throw errorFor('noTrace', request.params.trace_id)
-    const parsed = rows.map((r) => ({ row: r, rec: JSON.parse(r.record) as ParsedRecord }))
-    const finalStatus = new Map<string, string>()
-    for (const { rec } of parsed) {
-      const status = str(rec.body.status)
-      if (rec.type === 'job.event' && rec.job_id !== null && status !== null && TERMINAL_STATUSES.includes(status as JobStatus)) finalStatus.set(`${rec.log}\n${rec.job_id}`, status)
-    }
+    const { jobs, entries } = timelineOf(rows)
+    return { trace_id: request.params.trace_id, jobs, linked_traces: await linkedTraces(opts.db, request.params.trace_id, tenants), entries }
+  })
+
+  app.get<{ Params: { job_id: string }, Querystring: { tenant_id?: string } }>('/jobs/:job_id', {
+    config: { access: JOB_READERS },
+    schema: jobStoryRoute
+  }, async (request, reply) => {
+    const tenantId = jobTenant(request, reply, request.query.tenant_id, request.params.job_id)
+    const rows = await listJobRecords(opts.db, tenantId, request.params.job_id, MAX_TRACE)
+    const caller = callerOf(request)
+    // A scheduler reads the jobs of the agents its key speaks for; any other job looks unknown.
+    if (rows.length === 0 || (!hasRole(caller, AUDITOR) && !speaksForJob(caller, agentOf(rows)))) throw errorFor('noJob', request.params.job_id)
+    const timeline = timelineOf(rows)
     return {
-      trace_id: request.params.trace_id,
-      entries: parsed.map(({ row, rec }) => ({
-        tenant_id: row.tenant_id,
-        seq: row.seq,
-        at: rec.at,
-        type: rec.type,
-        actor: rec.actor,
-        job_id: rec.job_id,
-        decision: str(rec.body.decision),
-        rule_id: str(rec.body.rule_id),
-        reason: str(rec.body.reason),
-        status: str(rec.body.status),
-        approval_state: str(rec.body.approval_state),
-        verdict: str(rec.body.verdict),
-        job_status: rec.job_id === null ? null : finalStatus.get(`${rec.log}\n${rec.job_id}`) ?? null
-      }))
+      tenant_id: tenantId,
+      job_id: request.params.job_id,
+      trace_id: jobTraceId(tenantId, request.params.job_id),
+      traces: [...new Set(timeline.entries.map((e) => e.trace_id))],
+      ...standingOf(timeline),
+      entries: timeline.entries
     }
   })
 
-  app.get<{ Querystring: { job_id?: string, tenant_id?: string, topic?: string, decision?: string, rule_id?: string, since?: string, until?: string, cursor?: string, limit?: string } }>('/decisions', {
+  app.get<{ Querystring: ListQuery }>('/decisions', {
     config: { access: AUDITOR },
     schema: decisionListRoute
   }, async (request, reply) => {
+    const { rows, next } = await page(request, reply, 'decision')
+    return { decisions: rows.map(decisionView), next_cursor: next }
+  })
+
+  app.get<{ Querystring: ListQuery }>('/violations', {
+    config: { access: AUDITOR },
+    schema: violationListRoute
+  }, async (request, reply) => {
+    const { rows, next } = await page(request, reply, 'job.violation')
+    return { violations: rows.map(violationView), next_cursor: next }
+  })
+
+  /** A page of one type of record, newest first, by the query's filters within the caller's tenants. */
+  async function page (request: FastifyRequest<{ Querystring: ListQuery }>, reply: FastifyReply, type: 'decision' | 'job.violation'): Promise<{ rows: LogRow[], next: string | null }> {
     if (request.query.tenant_id !== undefined) request.log = reply.log = request.log.child({ tenantId: request.query.tenant_id })
     const q = request.query
     const limit = Math.min(MAX_PAGE, Number(q.limit ?? 50))
-    const rows = await listDecisions(opts.db, {
-      jobId: q.job_id, tenantId: q.tenant_id, tenants: tenantFilter(callerOf(request)), topic: q.topic, decision: q.decision, ruleId: q.rule_id, since: checkTime(q.since, 'since'), until: checkTime(q.until, 'until'), after: q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+    const rows = await listRecords(opts.db, type, {
+      jobId: q.job_id, sessionId: q.session_id, tenantId: q.tenant_id, tenants: tenantFilter(callerOf(request)), topic: q.topic, decision: q.decision, ruleId: q.rule_id, since: checkTime(q.since, 'since'), until: checkTime(q.until, 'until'), after: q.cursor === undefined ? undefined : decodeCursor(q.cursor)
     }, limit + 1)
-    const page = rows.slice(0, limit)
-    const last = page[page.length - 1]
-    return {
-      decisions: page.map(decisionView),
-      next_cursor: rows.length > limit ? encodeCursor(last) : null
-    }
-  })
+    const shown = rows.slice(0, limit)
+    return { rows: shown, next: rows.length > limit ? encodeCursor(shown[shown.length - 1]) : null }
+  }
+}
+
+/** The agent a job acts for, as its newest decision names it. */
+function agentOf (rows: readonly LogRow[]): string | null {
+  for (let i = rows.length - 1; i >= 0; i--) {
+    if (rows[i].record_type !== 'decision') continue
+    const job = (JSON.parse(rows[i].record) as ParsedRecord).body.job as { principal_id?: string }
+    return job.principal_id ?? null
+  }
+  return null
+}
+
+function violationView (row: LogRow): Record<string, unknown> {
+  const rec = JSON.parse(row.record) as ParsedRecord
+  const b = rec.body
+  return {
+    tenant_id: row.tenant_id,
+    seq: row.seq,
+    job_id: rec.job_id,
+    trace_id: rec.trace_id,
+    at: rec.at,
+    actor: rec.actor,
+    status: b.status,
+    kind: b.kind,
+    reason: b.reason,
+    decision: b.decision,
+    decision_id: b.decision_id,
+    signature: `hmac-sha256:${row.key_id}:${row.signature}`
+  }
 }
 
 function decisionView (row: LogRow): Record<string, unknown> {

@@ -40,3 +40,9 @@ export const checkpointListRoute = {
     ...errorReplies(400)
   }
 } as const
+
+export const latestCheckpointsRoute = {
+  response: {
+    200: closedObject({ checkpoints: { type: 'array', items: { $ref: 'Checkpoint#' } } }, ['checkpoints'])
+  }
+} as const

@@ -5,7 +5,8 @@ import { closedObject, errorReplies, hmacSignature, nameSchema, printableId, sha
 /** The largest output a request may carry (the policy's max_output_bytes is at most 8 MiB). */
 export const MAX_OUTPUT_CHARS = 8 * 1024 * 1024
 
-const finding = closedObject({
+/** Where a finding is in an output: its kind and place, never its text. */
+export const finding = closedObject({
   // A built-in type, or the id of one of the policy's own detectors (output_rules.detectors).
   type: { type: 'string', anyOf: [{ enum: FINDING_TYPES }, { pattern: '^[a-z][a-z0-9_]{0,63}$' }] },
   line: { type: 'integer' },

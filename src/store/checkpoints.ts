@@ -30,6 +30,16 @@ export async function latestCheckpoint (q: Queryable, tenantId: string, maxSeq: 
   return rows[0] === undefined ? undefined : toCheckpoint(rows[0])
 }
 
+/** The newest checkpoint of each log (of `tenants` when given), in tenant order. */
+export async function newestCheckpoints (q: Queryable, tenants?: readonly string[]): Promise<Checkpoint[]> {
+  const { rows } = await q.query<CheckpointRow>(
+    `select distinct on (tenant_id) tenant_id, seq::int as seq, head_hash, at, key_id, statement, signature from audit_checkpoints
+     where $1::text[] is null or tenant_id = any($1) order by tenant_id, seq desc`,
+    [tenants ?? null]
+  )
+  return rows.map(toCheckpoint)
+}
+
 /** The newest checkpoint of each log (for deciding when the next is due). */
 export async function latestCheckpoints (q: Queryable): Promise<Map<string, number>> {
   const { rows } = await q.query<{ tenant_id: string, seq: number }>('select tenant_id, max(seq)::int as seq from audit_checkpoints group by tenant_id')

@@ -4,7 +4,7 @@
  * bad seq.
  */
 import { execFile } from 'node:child_process'
-import type { KeyObject } from 'node:crypto'
+import { randomUUID, type KeyObject } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -88,7 +88,7 @@ async function exportOf (w: World, filter = ALL, hmacKeys: ReadonlyMap<string, B
   const io = capture()
   const out = path.join(w.dir, `evidence-${++exports}.jsonl`)
   // Small batches, so that runs and checkpoints straddle them.
-  const result = await exportEvidence({ db: w.db, hmacKeys: hmacKeys ?? undefined, publicKeys: w.publicKeys, filter, out, io, batchSize: 7 })
+  const result = await exportEvidence({ db: w.db, hmacKeys: hmacKeys ?? undefined, publicKeys: w.publicKeys, signer: w.checkpointKey, filter, out, io, batchSize: 7 })
   return { ...result, out, io }
 }
 
@@ -139,7 +139,9 @@ t.test('a clean export holds every record with its proofs and verifies offline',
       globex: { first_seq: 1, last_seq: 12, records: 12, selected: 12, checkpoints: [5] }
     },
     totals: { logs: 2, records: 32, selected: 32, checkpoints: 3, types: { 'job.event': 10, 'approval.requested': 11, 'grant.used': 11 } },
-    export: { scanned: 32, failing: 0, problems: [] }
+    export: { scanned: 32, failing: 0, problems: [] },
+    header_hash: /^sha256:[0-9a-f]{64}$/,
+    signature: { key_id: w.checkpointKey.id, value: /^[A-Za-z0-9+/]{86}==$/ }
   })
 
   const withPublicKey = await verify(e.out, w.publicKeys)
@@ -147,7 +149,7 @@ t.test('a clean export holds every record with its proofs and verifies offline',
   t.match(withPublicKey.io.lines, [/^audit verify: checked 32 records, 3 checkpoints: NOT PROVEN: 7 records after their log's last checkpoint/])
   const withHmac = await verify(e.out, w.publicKeys, new Map([[keyA.id, keyA.secret]]))
   t.match(withHmac, { code: 0, uncovered: 0 })
-  t.same(withHmac.io.lines, ['audit verify: checked 32 records, 3 checkpoints: OK'])
+  t.same(withHmac.io.lines, ['audit verify: checked 32 records, 3 checkpoints: OK (without --witness, a rollback of a whole log to an earlier checkpoint is not ruled out)'])
 })
 
 t.test('a filtered export: a run from the first match to the checkpoint after the last', async (t) => {
@@ -292,7 +294,7 @@ t.test('verify catches a tampered file at the first bad seq', async (t) => {
 
   t.match(await edited((lines) => { lines.pop() }), { code: 1, problems: [{ problem: 'no manifest line at the end: the file is incomplete' }] })
   t.match(await edited((lines) => { lines.shift() }), { code: 1, problems: [{ line: 1, problem: 'the file does not start with an export header' }] })
-  t.match(await edited((lines) => { (lines.at(-1) as unknown as Manifest).totals.selected = 15 }), { code: 1, problems: [{ problem: 'the manifest says totals.selected 15, the file has 16' }] })
+  t.match(await edited((lines) => { (lines.at(-1) as unknown as Manifest).totals.selected = 15 }), { code: 1, problems: [{ problem: /the manifest's signature does not verify/ }, { problem: 'the manifest says totals.selected 15, the file has 16' }] })
   t.match(await edited((lines) => { recordAt(lines, 3).selected = false }), {
     code: 1,
     problems: [{ log: 'acme', seq: 3, problem: 'marked not selected, but the record does match the export\'s filter' }, { log: 'acme', problem: /manifest says selected 12, the file has 11/ }]
@@ -300,7 +302,25 @@ t.test('verify catches a tampered file at the first bad seq', async (t) => {
   t.match(await edited((lines) => { lines.splice(2, 0, raw('{"kind":')) }), { code: 1, problems: [{ line: 3, problem: 'not a JSON object' }] })
   t.match(await edited((lines) => { lines.splice(2, 0, raw('{"kind":"record","seq":"one"}')) }), { code: 1, problems: [{ line: 3, problem: 'not a valid record line' }] })
   t.match(await edited((lines) => { recordAt(lines, 4).record = 'garbage' }), { code: 1, problems: [{ log: 'acme', seq: 4, problem: 'record is not JSON' }] })
-  t.match(await edited((lines) => { delete (lines.at(-1) as unknown as Manifest).logs.globex }), { code: 1, problems: [{ log: 'globex', problem: 'the manifest omits the log' }] })
+  t.match(await edited((lines) => { delete (lines.at(-1) as unknown as Manifest).logs.globex }), { code: 1, problems: [{ problem: /the manifest's signature does not verify/ }, { log: 'globex', problem: 'the manifest omits the log' }] })
+
+  // The manifest is signed with the checkpoint key: without it, nobody can cut the file and make the counts agree.
+  const cut = await edited((lines) => {
+    // Drop globex, and acme's run after its checkpoint at seq 6, then fix every count to match.
+    const kept = lines.filter((l) => l.tenant_id !== 'globex' && !(l.kind === 'record' && l.tenant_id === 'acme' && Number(l.seq) > 6) && !(l.kind === 'checkpoint' && Number(l.seq) > 6))
+    lines.splice(0, lines.length, ...kept)
+    const m = lines.at(-1) as unknown as Manifest
+    delete m.logs.globex
+    m.logs.acme = { ...m.logs.acme, last_seq: 6, records: 6, selected: 6, checkpoints: [6] }
+  })
+  t.match(cut.problems[0], { problem: /the manifest's signature does not verify: the manifest was altered/ }, 'a cut file with fixed counts is caught')
+  t.equal(cut.code, 1)
+  t.match(await edited((lines) => { delete (lines.at(-1) as unknown as Partial<Manifest>).signature }), { code: 1, problems: [{ problem: /the manifest is not signed/ }] })
+  t.match(await edited((lines) => {
+    const m = lines.at(-1) as unknown as Manifest
+    m.signature = { ...m.signature, key_id: otherKey.id }
+  }), { code: 1, problems: [{ problem: `the manifest is signed with unknown key ${otherKey.id}` }] })
+  t.match(await edited((lines) => { lines[0].exported_at = '2020-01-01T00:00:00.000Z' }), { code: 1, problems: [{ problem: 'the header is not the one the manifest was signed with' }] })
 
   t.match(await edited(() => {}, ring), { code: 0 }, 'the unedited file verifies')
 })
@@ -346,12 +366,12 @@ t.test('the commands: options, the embedded database in DATA_DIR, exit codes', a
   t.match(exported.io.lines, [/^audit export: scanned 4, wrote 2, failing 0 \(2 matching the filter, 1 checkpoints\)/])
   t.match(readLines(out).at(-1), { filter: { since: /^\d{4}-.*Z$/, until: null } })
   const verified = await run(['verify', out, '--public-key', pem, '--hmac-key', key.path])
-  t.same(verified, { code: 0, io: { ...verified.io, lines: ['audit verify: checked 2 records, 1 checkpoints: OK'], errors: [] } })
+  t.same(verified, { code: 0, io: { ...verified.io, lines: ['audit verify: checked 2 records, 1 checkpoints: OK (without --witness, a rollback of a whole log to an earlier checkpoint is not ruled out)'], errors: [] } })
 
   // The command as a process: `arbiter audit …` reaches these commands past the top-level options.
   const main = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
   const child = await promisify(execFile)(process.execPath, [...TYPESCRIPT_ARGS, main, 'audit', 'verify', out, '--public-key', pem], { env: { PATH: process.env.PATH } })
-  t.match(child.stdout, /^audit verify: checked 2 records, 1 checkpoints: OK\n$/)
+  t.match(child.stdout, /^audit verify: checked 2 records, 1 checkpoints: OK \(without --witness, .*\)\n$/)
 
   const misuse: Array<[string[], RegExp]> = [
     [['export', '--since', 'soon', '--out', out], /^audit export: soon is neither a duration/],
@@ -370,8 +390,9 @@ t.test('the commands: options, the embedded database in DATA_DIR, exit codes', a
   const empty = tempDir(t)
   t.match(await run(['export', '--out', out], { DATA_DIR: empty }), { code: 2, io: { errors: [/no HMAC key at .*hmac\.key/] } })
   writeFileSync(path.join(empty, 'hmac.key'), key.secret.toString('hex'), { mode: 0o600 })
-  t.match(await run(['export', '--out', out], { DATA_DIR: empty }), { code: 2, io: { errors: [/no checkpoint key at .*ed25519\.key: name its public key with --public-key/] } })
-  t.match(await run(['export', '--out', out, '--public-key', pem], { DATA_DIR: empty }), { code: 2, io: { errors: [/no database: set DATABASE_URL/] } })
+  t.match(await run(['export', '--out', out, '--public-key', pem], { DATA_DIR: empty }), { code: 2, io: { errors: [/no checkpoint key at .*ed25519\.key: the export's manifest is signed with it/] } })
+  writeFileSync(path.join(empty, 'ed25519.key'), readFileSync(path.join(dir, 'ed25519.key')), { mode: 0o600 })
+  t.match(await run(['export', '--out', out], { DATA_DIR: empty }), { code: 2, io: { errors: [/no database: set DATABASE_URL/] } })
 })
 
 t.test('durations and timestamps', async (t) => {
@@ -392,4 +413,33 @@ t.test('tenant ids that are names of object members export and verify like any o
   const verified = await verify(exported.out, w.publicKeys, ring)
   t.equal(verified.code, 0, [...verified.io.lines, ...verified.io.errors].join('\n'))
   t.equal(verified.records, 5)
+})
+
+t.test('--job exports a job\'s records; --session the decisions of a session\'s jobs', async (t) => {
+  const w = await world(t, { counts: { acme: 6 } })
+  const writer = new AuditWriter(w.db, keyA)
+  const decided = (i: number, session: string): AuditEntry => ({
+    type: 'decision',
+    tenant_id: 'acme',
+    trace_id: `t-s${i}`,
+    job_id: `s${i}`,
+    at: minute(10 + i),
+    actor: null,
+    body: { decision_id: randomUUID(), decision: 'ALLOW', job: { job_id: `s${i}`, topic: 'job.read.x', session_id: session } }
+  })
+  for (const [i, session] of [[1, 'sess-a'], [2, 'sess-b'], [3, 'sess-a']] as const) await writer.append(decided(i, session), later())
+  await writer.append({ ...entry('acme', 10), job_id: 's1' }, later())
+  await checkpoint(w, 'acme', 6)
+
+  const job = await exportOf(w, { ...ALL, job_id: 's1' })
+  t.match(job, { code: 0, selected: 2 })
+  t.same(readLines(job.out).filter((l) => l.kind === 'record' && l.selected === true).map((l) => l.seq), [7, 10])
+  const session = await exportOf(w, { ...ALL, session_id: 'sess-a' })
+  t.match(session, { code: 0, selected: 2 })
+  t.same(readLines(session.out).filter((l) => l.kind === 'record' && l.selected === true).map((l) => l.seq), [7, 9])
+  t.match(readLines(session.out)[0], { filter: { session_id: 'sess-a', job_id: null } })
+  for (const file of [job.out, session.out]) t.match(await verify(file, w.publicKeys, ring), { code: 0 })
+  const io = capture()
+  t.equal(await auditCommand(['export', '--job', 'a b', '--out', path.join(w.dir, 'x.jsonl')], io, { DATA_DIR: w.dir }), 2)
+  t.match(io.errors[0], /--job must be a printable id/)
 })

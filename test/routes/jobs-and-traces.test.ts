@@ -35,8 +35,9 @@ t.test('job events: recorded under the job trace; a terminal status is final; un
   t.equal(trace.statusCode, 200)
   const entries = trace.json().entries
   t.same(entries.map((e: { type: string, status: string | null }) => [e.type, e.status]), [['decision', null], ['job.event', 'DISPATCHED'], ['job.event', 'RUNNING'], ['job.event', 'SUCCEEDED']])
-  t.match(entries[0], { tenant_id: 'acme', seq: 1, decision: 'ALLOW', rule_id: 'allow-low-risk-read', reason: 'matched rule allow-low-risk-read', job_id: 'job-1', job_status: 'SUCCEEDED', approval_state: null, actor: { principal_id: 'test-admin', key_id: /^key_[0-9a-f]{16}$/ }, at: d.checked_at })
-  t.ok(entries.every((e: { job_status: string }) => e.job_status === 'SUCCEEDED'), 'every entry shows the job\'s terminal status')
+  t.match(entries[0], { tenant_id: 'acme', seq: 1, decision: 'ALLOW', rule_id: 'allow-low-risk-read', reason: 'matched rule allow-low-risk-read', job_id: 'job-1', trace_id: 'incident-7', approval_state: null, actor: { principal_id: 'test-admin', key_id: /^key_[0-9a-f]{16}$/ }, at: d.checked_at })
+  t.match(entries[2], { status: 'RUNNING', detail: 'pid 42' })
+  t.match(trace.json().jobs, [{ tenant_id: 'acme', job_id: 'job-1', terminal_status: 'SUCCEEDED', violations: 0 }], 'the job\'s terminal status, once')
   t.equal((await ctx.app.inject({ url: '/traces/nothing-here' })).statusCode, 404)
 })
 

@@ -285,19 +285,34 @@ t.test('the job, trace and decision routes answer as the spec says', async (t) =
   const trace = await inject({ url: '/traces/trace-jobs' })
   t.equal(trace.statusCode, 200)
   const entries = assertDocumented(t, trace, 'GET', tracePath).entries as Array<Record<string, unknown>>
-  t.same(entries.map((e) => [e.seq, e.type, e.job_id, e.decision, e.status, e.approval_state, e.job_status]), [
-    [1, 'decision', 'job/1', 'ALLOW', null, null, 'SUCCEEDED'],
-    [2, 'approval.requested', 'job-2', null, null, 'PENDING', null],
-    [3, 'decision', 'job-2', 'REQUIRE_APPROVAL', null, 'PENDING', null],
-    [4, 'job.event', 'job/1', 'ALLOW', 'DISPATCHED', null, 'SUCCEEDED'],
-    [5, 'job.event', 'job/1', 'ALLOW', 'SUCCEEDED', null, 'SUCCEEDED']
+  t.same(entries.map((e) => [e.seq, e.type, e.job_id, e.decision, e.status, e.approval_state]), [
+    [1, 'decision', 'job/1', 'ALLOW', null, null],
+    [2, 'approval.requested', 'job-2', null, null, 'PENDING'],
+    [3, 'decision', 'job-2', 'REQUIRE_APPROVAL', null, 'PENDING'],
+    [4, 'job.event', 'job/1', 'ALLOW', 'DISPATCHED', null],
+    [5, 'job.event', 'job/1', 'ALLOW', 'SUCCEEDED', null]
   ], 'each entry as documented')
+  t.match(trace.json().jobs, [{ job_id: 'job/1', terminal_status: 'SUCCEEDED' }, { job_id: 'job-2', terminal_status: null }])
   t.equal(assertDocumented(t, await inject({ url: '/traces/nothing-here' }), 'GET', tracePath).code, 'ARBITER_ERR_NOT_FOUND')
   for (const id of ['a%2Fb', 'a%20b']) {
     const res = await inject({ url: `/traces/${id}` })
     t.equal(res.statusCode, 400, `trace id ${id}: 400`)
     t.equal(assertDocumented(t, res, 'GET', tracePath).code, 'ARBITER_ERR_VALIDATION')
   }
+
+  // A job's story, and a report of a job that ran without an ALLOW: a violation, recorded and refused.
+  const violation = await event('job-2', { tenant_id: 'acme', status: 'DISPATCHED' })
+  t.equal(violation.statusCode, 409)
+  t.match(assertDocumented(t, violation, 'POST', eventsPath), { code: 'ARBITER_ERR_NOT_AUTHORIZED', violation: { job_id: 'job-2', kind: 'ran_without_allow', decision: 'REQUIRE_APPROVAL', seq: 6 } })
+  const storyPath = '/jobs/{job_id}'
+  const story = assertDocumented(t, await inject({ url: '/jobs/job-2?tenant_id=acme' }), 'GET', storyPath)
+  t.match(story, { job_id: 'job-2', trace_id: /^job-/, traces: ['trace-jobs'], decision: { decision: 'REQUIRE_APPROVAL' }, approval: { approval_state: 'PENDING' }, violations: 1 })
+  t.same((story.entries as Array<Record<string, unknown>>).map((e) => e.type), ['approval.requested', 'decision', 'job.violation'])
+  t.equal(assertDocumented(t, await inject({ url: '/jobs/job-9?tenant_id=acme' }), 'GET', storyPath).code, 'ARBITER_ERR_NOT_FOUND')
+  t.equal(assertDocumented(t, await inject({ url: '/jobs/job-2?tenant=acme' }), 'GET', storyPath).code, 'ARBITER_ERR_VALIDATION')
+  const violations = assertDocumented(t, await inject({ url: '/violations?tenant_id=acme' }), 'GET', '/violations')
+  t.match(violations, { violations: [{ job_id: 'job-2', status: 'DISPATCHED', seq: 6 }], next_cursor: null })
+  t.equal(assertDocumented(t, await inject({ url: '/violations?limit=0' }), 'GET', '/violations').code, 'ARBITER_ERR_VALIDATION')
 
   // Decisions: newest first, a page and the next through its cursor.
   const first = await inject({ url: '/decisions?limit=2' })
@@ -349,6 +364,10 @@ t.test('the audit routes answer as the spec says, and checkpoints verify as it d
   const next = assertDocumented(t, await inject({ url: '/audit/checkpoints?tenant_id=acme&after_seq=2&limit=1' }), 'GET', '/audit/checkpoints')
   t.same((next.checkpoints as Array<{ seq: number }>).map((c) => c.seq), [4], 'after_seq and limit page through them')
   t.same(assertDocumented(t, await inject({ url: '/audit/checkpoints' }), 'GET', '/audit/checkpoints'), { tenant_id: 'default', checkpoints: [] }, 'tenant_id defaults to default')
+  const latest = assertDocumented(t, await inject({ url: '/audit/checkpoints/latest' }), 'GET', '/audit/checkpoints/latest')
+  t.same(latest, { checkpoints: [checkpoints[1]] }, 'the newest checkpoint of each log, for a monitor to pin')
+  const globexOnly = await ctx.token({ principal_id: 'audit-g', roles: ['auditor'], tenants: ['globex'] })
+  t.same((await inject({ url: '/audit/checkpoints/latest', headers: { authorization: `Bearer ${globexOnly}` } })).json(), { checkpoints: [] }, 'only the logs the key reaches')
   for (const bad of ['limit=0', 'limit=10000', 'after_seq=-1', 'tenant_id=', 'colour=red']) {
     const res = await inject({ url: `/audit/checkpoints?${bad}` })
     t.equal(res.statusCode, 400, `${bad}: 400`)

@@ -148,7 +148,7 @@ export function declaredRoutes (): RouteOptions[] {
   healthRoutes(probe, { db: unused, policies: unused, timeoutMs: 1 })
   checkRoutes(probe, { service: unused, budgetMs: 1 })
   policyRoutes(probe, { policies: unused, db: unused })
-  jobRoutes(probe, { writer: unused, clock: unused, budgetMs: 1 })
+  jobRoutes(probe, { writer: unused, clock: unused, metrics: unused, budgetMs: 1 })
   outputRoutes(probe, { writer: unused, clock: unused, policy: unused, key: unused, budgetMs: 1 })
   approvalRoutes(probe, { approvals: unused, db: unused, clock: unused, budgetMs: 1 })
   grantRoutes(probe, { grants: unused, clock: unused, budgetMs: 1 })
