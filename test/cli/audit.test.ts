@@ -23,7 +23,7 @@ import { insertCheckpoint } from '../../src/store/checkpoints.js'
 import { openEmbedded, type Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
 import { tempDir, testDatabase } from '../helpers.js'
-import { TYPESCRIPT_ARGS } from '../support/process.js'
+import { childEnv, TYPESCRIPT_ARGS } from '../support/process.js'
 
 const keyA = { id: 'hk_a', secret: Buffer.alloc(32, 1) }
 const keyB = { id: 'hk_b', secret: Buffer.alloc(32, 2) }
@@ -370,7 +370,7 @@ t.test('the commands: options, the embedded database in DATA_DIR, exit codes', a
 
   // The command as a process: `arbiter audit …` reaches these commands past the top-level options.
   const main = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
-  const child = await promisify(execFile)(process.execPath, [...TYPESCRIPT_ARGS, main, 'audit', 'verify', out, '--public-key', pem], { env: { PATH: process.env.PATH } })
+  const child = await promisify(execFile)(process.execPath, [...TYPESCRIPT_ARGS, main, 'audit', 'verify', out, '--public-key', pem], { env: childEnv({ PATH: process.env.PATH }) })
   t.match(child.stdout, /^audit verify: checked 2 records, 1 checkpoints: OK \(without --witness, .*\)\n$/)
 
   const misuse: Array<[string[], RegExp]> = [

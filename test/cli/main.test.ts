@@ -4,13 +4,13 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { PACKAGE_ROOT } from '../../src/paths.js'
-import { TYPESCRIPT_ARGS } from '../support/process.js'
+import { childEnv, TYPESCRIPT_ARGS } from '../support/process.js'
 
 const main = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
 
 async function arbiter (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...TYPESCRIPT_ARGS, main, ...args], { env: { PATH: process.env.PATH } })
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...TYPESCRIPT_ARGS, main, ...args], { env: childEnv({ PATH: process.env.PATH }) })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number, stdout: string, stderr: string }

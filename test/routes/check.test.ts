@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { checkRecord, type ParsedRecord } from '../../src/audit/chain.js'
 import { countRecords, getDecisionRecord } from '../../src/store/log-read.js'
+import { jobTraceId } from '../../src/jobs/trace.js'
 import { testApp, type TestApp } from '../helpers.js'
 
 async function check (ctx: TestApp, body: unknown) {
@@ -51,12 +52,13 @@ t.test('the example policy over HTTP: every 200 answer has a verifying record', 
   t.equal(await countRecords(ctx.db, 'approval.requested'), 1, 'and the approval the production write asked for')
 })
 
-t.test('trace ids: kept when given, generated when absent', async (t) => {
+t.test('trace ids: kept when given, else the job\'s own', async (t) => {
   const ctx = await testApp(t)
   const given = await check(ctx, { job_id: 'a', topic: 'x.y', trace_id: 'trace-123' })
   t.equal(given.body.trace_id, 'trace-123')
   const generated = await check(ctx, { job_id: 'a', topic: 'x.y' })
-  t.match(generated.body.trace_id, /^[0-9a-f]{32}$/)
+  t.equal(generated.body.trace_id, jobTraceId('default', 'a'))
+  t.not(jobTraceId('acme', 'a'), generated.body.trace_id, 'another tenant\'s job of the same id has another trace')
   t.equal(given.body.job_hash, generated.body.job_hash, 'the trace id is not part of the job hash')
 })
 

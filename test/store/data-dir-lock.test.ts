@@ -11,7 +11,7 @@ import t from 'tap'
 import { PACKAGE_ROOT } from '../../src/paths.js'
 import { DataDirLocked, LOCK_FILE, lockDataDir, type LockOwner } from '../../src/store/data-dir-lock.js'
 import { tempDir } from '../helpers.js'
-import { TYPESCRIPT_ARGS } from '../support/process.js'
+import { childEnv, TYPESCRIPT_ARGS } from '../support/process.js'
 
 const HOLDER = path.join(PACKAGE_ROOT, 'test/fixtures/lock-holder.ts')
 
@@ -31,7 +31,7 @@ function deadPid (): number {
 
 /** Starts the lock-holder fixture; resolves with what it said first. */
 function holder (dir: string, holdMs = 60_000): { said: Promise<string>, done: Promise<void>, stop: () => void } {
-  const child = spawn(process.execPath, [...TYPESCRIPT_ARGS, HOLDER, dir, String(holdMs)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...TYPESCRIPT_ARGS, HOLDER, dir, String(holdMs)], { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv(process.env) })
   let out = ''
   const said = new Promise<string>((resolve) => {
     child.stdout.on('data', (d) => {
@@ -106,7 +106,7 @@ t.test('another process holding the lock is refused; a crashed one is taken over
   await first.done
   t.notOk(existsSync(path.join(dir, LOCK_FILE)), 'a clean exit removes the lock')
 
-  const crashed = spawn(process.execPath, [...TYPESCRIPT_ARGS, HOLDER, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const crashed = spawn(process.execPath, [...TYPESCRIPT_ARGS, HOLDER, dir], { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv(process.env) })
   await new Promise<void>((resolve) => crashed.stdout.once('data', () => resolve()))
   crashed.kill('SIGKILL')
   await new Promise((resolve) => crashed.on('exit', resolve))

@@ -9,13 +9,21 @@ const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts')
 /**
  * Node's flags for a child process that runs the TypeScript sources: through tsx (esbuild),
  * which starts one in about a second where the test's own loader (ts-node) takes several.
- * Children are not measured for coverage, so they need nothing else of the test's flags.
  */
 export const TYPESCRIPT_ARGS: readonly string[] = ['--import=tsx', '--enable-source-maps']
 
+/**
+ * The environment of such a child: `env`, and no coverage. The test runner hooks every child
+ * process to measure it too, but tsx's source maps carry no sources unless coverage was on from
+ * the start, and a child measured through them would report wrong lines.
+ */
+export function childEnv (env: Record<string, string | undefined>): Record<string, string | undefined> {
+  return { ...env, _TAPJS_PROCESSINFO_COVERAGE_: '0' }
+}
+
 export function startServe (env: Record<string, string>): { child: ChildProcess, output: () => string, exited: Promise<number | null> } {
   const child = spawn(process.execPath, [...TYPESCRIPT_ARGS, MAIN, 'serve'], {
-    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: childEnv({ PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
