@@ -37,7 +37,11 @@ export const ADVERSARIAL: Array<[label: string, command: string]> = [
   ['500 function definitions and calls', fill('f(){ f|f& };f;')],
   ['process substitutions 8 deep', `${'cat <('.repeat(8)}ls${')'.repeat(8)}`],
   ['2,000 chmod targets under /etc', `chmod -R 777 ${fill('/etc/x ')}`],
-  ['1,000 pipes of readers', fill('cat f | ') + 'cat']
+  ['1,000 pipes of readers', fill('cat f | ') + 'cat'],
+  // The most the budgets let through (src/policy/shell/braces.ts): as many commands, as many words.
+  ['128 commands, the most a line may hold', `${'chmod -R 777 /etc/x && '.repeat(127)}ls`],
+  ['509 chmod targets under /etc, the most words a command may have', `chmod -R 777 ${'/etc/abcdefghij/klmnopqrst/uvwxyz '.repeat(509)}`],
+  ['128 pipelines with redirections to /etc', `${'cat < /etc/a > /etc/b | '.repeat(127)}cat`]
 ]
 
 function typicalMicros (command: string, iterations = 20_000): number {

@@ -3,7 +3,7 @@
  * (behind sudo, xargs, `sh -c` and the like), classify each command, and find recursive
  * forced deletes aimed at protected paths. Pure: no I/O, nothing is executed.
  */
-import { BraceBudget } from './braces.js'
+import { ShellBudget } from './braces.js'
 import { classifyCommand } from './classify.js'
 import type { CommandClass } from './classes.js'
 import { forcedDeletes, type ForcedDelete } from './forced-delete.js'
@@ -46,7 +46,7 @@ export type CommandAnalysis =
 /** Analyzes a shell command line; an unparseable one is reported as such, classed `unknown`. */
 export function analyzeCommand (source: string, options: AnalyzeOptions): CommandAnalysis {
   // One budget for brace expansion over the whole analysis, strings run by `bash -c` included.
-  const budget = new BraceBudget()
+  const budget = new ShellBudget()
   const definitions = newDefinitions()
   const parsed = parseShell(source, { budget, definitions })
   if (!parsed.ok) return unparseable(parsed.error)

@@ -5,7 +5,7 @@
  * with confidence (here-documents, case, process substitution, deep nesting) is refused
  * rather than guessed at: a caller treats a refusal as the most suspicious outcome.
  */
-import { BraceBudget } from './braces.js'
+import { ShellBudget } from './braces.js'
 import { ShellSyntaxError } from './lexer.js'
 import { Parser } from './parser.js'
 import { newDefinitions, type Definitions, type SimpleCommand } from './ast.js'
@@ -20,7 +20,7 @@ export interface ParseOptions {
   /** Nesting levels already entered, for a string parsed from inside another (`bash -c`). */
   depth?: number
   /** What brace expansion may still make, shared with the command line this one came from. */
-  budget?: BraceBudget
+  budget?: ShellBudget
   /** Where the functions and aliases it defines are recorded, shared with the command line it came from. */
   definitions?: Definitions
 }
@@ -31,7 +31,7 @@ export const MAX_COMMAND_LENGTH = 16 * 1024
 export function parseShell (source: string, options: ParseOptions = {}): ParseResult {
   if (source.length > MAX_COMMAND_LENGTH) return { ok: false, error: `command longer than ${MAX_COMMAND_LENGTH} characters` }
   try {
-    const parser = new Parser(source, options.depth ?? 0, options.budget ?? new BraceBudget(), options.definitions ?? newDefinitions())
+    const parser = new Parser(source, options.depth ?? 0, options.budget ?? new ShellBudget(), options.definitions ?? newDefinitions())
     parser.parseProgram()
     return { ok: true, commands: parser.commands }
   } catch (err) {

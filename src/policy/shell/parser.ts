@@ -2,7 +2,7 @@
  * The parser proper: a recursive descent over the lexer's tokens that records every simple
  * command it meets, with its words as written and its output redirects.
  */
-import { expandBraces, type BraceBudget } from './braces.js'
+import { expandBraces, MAX_WORDS_PER_COMMAND, type ShellBudget } from './braces.js'
 import { Lexer, ShellSyntaxError, type Token, type WordToken } from './lexer.js'
 import type { Definitions, SimpleCommand } from './ast.js'
 
@@ -36,7 +36,7 @@ export class Parser {
   readonly commands: SimpleCommand[] = []
   private readonly lexer: Lexer
 
-  constructor (private readonly source: string, private depth: number, private readonly budget: BraceBudget, private readonly definitions: Definitions) {
+  constructor (private readonly source: string, private depth: number, private readonly budget: ShellBudget, private readonly definitions: Definitions) {
     this.lexer = new Lexer(source, {
       substitution: () => this.parseSubstitution(),
       backtick: (inner) => this.parseBacktick(inner),
@@ -283,6 +283,7 @@ export class Parser {
     const words = this.nested(() => this.lexer.readConditional())
     const all = [open, ...words]
     const end = all[all.length - 1].end
+    this.budget.command()
     this.commands.push({
       argv: all.map((w) => w.value),
       words: all.map((w) => ({ raw: w.raw, offset: w.start - open.start })),
@@ -316,12 +317,14 @@ export class Parser {
           argv.push(value)
           words.push(tok)
         }
+        if (argv.length > MAX_WORDS_PER_COMMAND) fail(`a command of more than ${MAX_WORDS_PER_COMMAND} words`)
         if (argv.length === 1 && isOp(this.lexer.peek(), '(')) {
           this.parseFunction(argv[0])
           return true
         }
       }
     }
+    this.budget.command()
     this.commands.push({
       argv,
       words: words.map((w) => ({ raw: w.raw, offset: w.start - start })),

@@ -3,7 +3,7 @@
  * finds the effective command behind any chain of them, and parses the command lines that
  * shells and `eval` take as a string, so a policy judges what would actually run.
  */
-import type { BraceBudget } from './braces.js'
+import type { ShellBudget } from './braces.js'
 import { parseShell, type Definitions, type SimpleCommand } from './parse.js'
 import { RUN_AS } from './run-as.js'
 import { WRAPPERS as RUN, type Step, type Wrapper, type XargsInput } from './wrappers.js'
@@ -34,7 +34,7 @@ export interface UnwrapContext {
   xargs?: XargsInput
   redirects: string[]
   /** Shared with the command line the strings came from, so brace expansion is bounded in all. */
-  budget?: BraceBudget
+  budget?: ShellBudget
   /** Assignments the wrappers around it were given. */
   assignments?: string[]
   /** Where functions and aliases defined in `sh -c` strings are recorded. */

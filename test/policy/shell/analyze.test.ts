@@ -249,17 +249,17 @@ t.test('analysis stays fast at the size limit', async (t) => {
 })
 
 t.test('brace expansion is bounded over the whole analysis, strings run by a shell included', async (t) => {
-  const segment = 'rm -rf ' + '{a,b}'.repeat(10)
+  const segment = 'rm -rf ' + '{a,b}'.repeat(8)
   const tooLarge = { parsed: false, error: 'brace expansion too large', classes: ['unknown'], commands: [], forcedDeletes: [] }
   const lines = (n: number, unit = segment): string => Array(n).fill(unit).join('; ')
-  t.same(analyze(lines(Math.floor(MAX_COMMAND_LENGTH / (segment.length + 2)))), tooLarge, '16 KiB of ten-group words')
-  t.equal(analyze(lines(4)).parsed, true, '4096 words in all')
-  t.same(analyze(lines(5)), tooLarge, 'one word more')
-  t.same(analyze(`${lines(2)}; bash -c "${lines(3)}"`), { ...tooLarge, error: 'in the command line given to bash: brace expansion too large' })
-  t.equal(analyze(`${lines(2)}; bash -c "${lines(2)}"`).parsed, true)
-  const long = 'echo ' + 'x'.repeat(110) + '{a,b}'.repeat(9)
-  t.equal(analyze(lines(4, long)).parsed, true, '512 words of 119 characters, four times')
-  t.same(analyze(lines(5, long)), tooLarge, 'more than 256 KiB in all')
+  t.same(analyze(lines(Math.floor(MAX_COMMAND_LENGTH / (segment.length + 2)))), tooLarge, '16 KiB of eight-group words')
+  t.equal(analyze(lines(16)).parsed, true, '4096 words in all')
+  t.same(analyze(lines(17)), tooLarge, 'more')
+  t.same(analyze(`${lines(8)}; bash -c "${lines(9)}"`), { ...tooLarge, error: 'in the command line given to bash: brace expansion too large' })
+  t.equal(analyze(`${lines(8)}; bash -c "${lines(8)}"`).parsed, true)
+  const long = 'echo ' + 'x'.repeat(110) + '{a,b}'.repeat(8)
+  t.equal(analyze(lines(8, long)).parsed, true, '256 words of 118 characters, eight times')
+  t.same(analyze(lines(9, long)), tooLarge, 'more than 256 KiB in all')
   t.same(analyze('echo {a}{b} {} x{,}').commands[0].argv, ['echo', '{a}{b}', '{}', 'x', 'x'], 'a word that expands to itself costs nothing')
 })
 
@@ -273,4 +273,15 @@ t.test('argv[0] is the name the command runs; the text stays as written', async 
   ])
   t.same(analyze('sudo -u app /usr/local/bin/kubectl delete ns x').commands[0].argv, ['kubectl', 'delete', 'ns', 'x'])
   t.same(analyze('> out').commands[0].argv, [], 'a bare redirect has no name')
+})
+
+t.test('a command line holds at most 128 simple commands, and a command at most 512 words: no line holds the event loop long', async (t) => {
+  const unparseable = (error: string): unknown => ({ parsed: false, error, classes: ['unknown'], commands: [], forcedDeletes: [] })
+  t.equal(analyze(Array(128).fill('ls').join('; ')).commands.length, 128)
+  t.same(analyze(Array(129).fill('ls').join('; ')), unparseable('more than 128 commands in one command line'))
+  t.same(analyze(`${Array(100).fill('ls').join(' | ')}; bash -c "${Array(29).fill('ls').join(';')}"`), unparseable('in the command line given to bash: more than 128 commands in one command line'), 'counted over the strings a shell runs too')
+  t.same(analyze(`cat <<EOF\n${'$(id) '.repeat(128)}\nEOF`), unparseable('more than 128 commands in one command line'), 'and over substitutions in a here-document')
+  t.equal(analyze(`chmod -R 777 ${'/etc/x '.repeat(509)}`).commands[0].argv.length, 512)
+  t.same(analyze(`chmod -R 777 ${'/etc/x '.repeat(510)}`), unparseable('a command of more than 512 words'))
+  t.same(analyze(`rm -rf ${'{a,b}'.repeat(9)}`), unparseable('a command of more than 512 words'), 'brace expansion counts')
 })
