@@ -15,7 +15,7 @@ import type { Config } from './config.js'
 import { CheckService } from './decisions/check-service.js'
 import { voidedEntries } from './decisions/voided.js'
 import { Checkpointer } from './ledger/checkpointer.js'
-import { Witnesses, type WitnessKind } from './ledger/witness.js'
+import { Witnesses } from './ledger/witness.js'
 import { AuditWriter } from './ledger/writer.js'
 import { PolicyHolder } from './live-policy/holder.js'
 import { Metrics } from './metrics.js'
@@ -65,9 +65,8 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   await policies.load()
   await registerKey(db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
   await registerKey(db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
-  // Failures are counted once the metrics exist (they are made below, reading the writer).
-  let witnessFailed: (witness: WitnessKind) => void = () => {}
-  const witnesses = new Witnesses({ file: config.checkpointWitnessFile, url: config.checkpointWitnessUrl, log, onFailure: (w) => { witnessFailed(w) } })
+  // A witness fails only after a checkpoint was signed, by when `metrics` (made below) exists.
+  const witnesses = new Witnesses({ file: config.checkpointWitnessFile, url: config.checkpointWitnessUrl, log, onFailure: (witness) => { metrics.witnessFailures.inc({ witness }) } })
   const checkpointer = new Checkpointer(db, deps.checkpointKey, clock, {
     everyRecords: config.checkpointEvery,
     intervalMs: config.checkpointIntervalSec * 1000,
@@ -99,7 +98,6 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     },
     poolStats: db.poolStats
   })
-  witnessFailed = (w) => { metrics.witnessFailures.inc({ witness: w }) }
   const writer = new AuditWriter(db, deps.key, {
     log,
     onCommit: (tenant, from, head) => checkpointer.onCommit(tenant, from, head),

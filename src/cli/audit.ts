@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import type { Checkpoint, CheckpointKey } from '../audit/checkpoint.js'
-import { readWitness, witnessProblem } from '../audit/witness.js'
+import { readWitness, witnessProblem, type LogView } from '../audit/witness.js'
 import { CHECKPOINT_KEY_FILE, loadCheckpointKey, publicKeyPem } from '../audit/checkpoint-key.js'
 import { EvidenceVerifier, formatProblem, publicKeyRing, type EvidenceFilter, type VerifyReport } from '../audit/evidence.js'
 import { HMAC_KEY_FILE, loadHmacKey, loadHmacKeyring } from '../audit/hmac-key.js'
@@ -116,12 +116,17 @@ async function readWitnessFile (file: string, publicKeys: ReadonlyMap<string, Ke
 /** What the checkpoints a witness holds say of the logs in the database (all, or `tenant`'s). */
 async function witnessedLogProblems (db: Queryable, witnessed: readonly Checkpoint[], tenant: string | null): Promise<string[]> {
   const problems: string[] = []
+  // Each log's last record, read once however many of its checkpoints were witnessed.
+  const heads = new Map<string, LogView['head']>()
   for (const c of witnessed) {
     if (tenant !== null && c.tenant_id !== tenant) continue
-    const end = await lastSeq(db, c.tenant_id)
-    const [last] = await readLog(db, c.tenant_id, end, end, 1)
+    if (!heads.has(c.tenant_id)) {
+      const end = await lastSeq(db, c.tenant_id)
+      const [last] = await readLog(db, c.tenant_id, end, end, 1)
+      heads.set(c.tenant_id, last === undefined ? undefined : { seq: last.seq, hash: last.hash })
+    }
     const [at] = await readLog(db, c.tenant_id, c.seq, c.seq, 1)
-    const problem = witnessProblem(c, { head: last === undefined ? undefined : { seq: last.seq, hash: last.hash }, hashAt: () => at?.hash })
+    const problem = witnessProblem(c, { head: heads.get(c.tenant_id), hashAt: () => at?.hash })
     if (problem !== null) problems.push(`log ${c.tenant_id} seq ${c.seq}: ${problem}`)
   }
   return problems

@@ -36,10 +36,6 @@ export class Witnesses {
 
   constructor (private readonly o: WitnessOptions) {}
 
-  get enabled (): boolean {
-    return this.o.file !== undefined || this.o.url !== undefined
-  }
-
   /** Publishes a checkpoint that was just stored; never throws. */
   publish (c: Checkpoint): void {
     if (this.o.file !== undefined) this.fileChain = this.fileChain.then(async () => await this.toFile(this.o.file as string, c))

@@ -92,18 +92,23 @@ export const jobStoryRoute = {
   }
 } as const
 
+/** The filters and paging every list of log records takes: a job, a tenant, a time window, a page. */
+const recordListQuery = {
+  job_id: printableId,
+  tenant_id: nameSchema,
+  since: time,
+  until: time,
+  cursor: opaqueCursor(512),
+  limit: { type: 'string', pattern: '^([1-9][0-9]?|[1-4][0-9]{2}|500)$' }
+} as const
+
 export const decisionListRoute = {
   querystring: closedObject({
-    job_id: printableId,
+    ...recordListQuery,
     session_id: printableId,
-    tenant_id: nameSchema,
     topic: printableId,
     decision: { type: 'string', enum: DECISIONS },
-    rule_id: printableId,
-    since: time,
-    until: time,
-    cursor: opaqueCursor(512),
-    limit: { type: 'string', pattern: '^([1-9][0-9]?|[1-4][0-9]{2}|500)$' }
+    rule_id: printableId
   }),
   response: { 200: pageOf('decisions', decisionItem), ...errorReplies(400) }
 } as const
@@ -124,13 +129,6 @@ const violationItem = closedObject({
 }, ['tenant_id', 'seq', 'job_id', 'trace_id', 'at', 'actor', 'status', 'kind', 'reason', 'decision', 'decision_id', 'signature'])
 
 export const violationListRoute = {
-  querystring: closedObject({
-    job_id: printableId,
-    tenant_id: nameSchema,
-    since: time,
-    until: time,
-    cursor: opaqueCursor(512),
-    limit: { type: 'string', pattern: '^([1-9][0-9]?|[1-4][0-9]{2}|500)$' }
-  }),
+  querystring: closedObject(recordListQuery),
   response: { 200: pageOf('violations', violationItem), ...errorReplies(400) }
 } as const
