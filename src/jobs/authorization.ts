@@ -5,11 +5,8 @@
  * that the job ran anyway is still the truth and is recorded, as a violation.
  */
 import type { JobStatus } from '../domain/job-status.js'
+import type { ViolationKind } from '../domain/violations.js'
 import type { JobState } from '../store/log-read.js'
-
-/** What kind of violation a report is (the label of `arbiter_violations_total`). */
-export const VIOLATION_KINDS = ['ran_without_allow', 'allow_already_used'] as const
-export type ViolationKind = typeof VIOLATION_KINDS[number]
 
 export interface Violation {
   kind: ViolationKind

@@ -1,5 +1,5 @@
 /** A job's progress, as the scheduler reports it; a job's story, as an auditor reads it. */
-import { VIOLATION_KINDS } from '../jobs/authorization.js'
+import { VIOLATION_KINDS } from '../domain/violations.js'
 import { JOB_STATUSES } from '../domain/job-status.js'
 import { closedObject, errorReplies, nameSchema, pathParams, printableId, time } from './common.js'
 

@@ -1,5 +1,5 @@
 /** Reading the log back: a trace's timeline, a job's story, and decisions and violations by filter, a page at a time. */
-import { VIOLATION_KINDS } from '../jobs/authorization.js'
+import { VIOLATION_KINDS } from '../domain/violations.js'
 import { finding } from './output.js'
 import { DECISIONS } from '../policy/types.js'
 import { actor, closedObject, errorReplies, nameSchema, nullableString, opaqueCursor, pageOf, pathParams, printableId, strings, time, traceId } from './common.js'
