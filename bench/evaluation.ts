@@ -80,7 +80,7 @@ export function generatePolicyYaml (n: number, globalEvery = 100): string {
 }
 
 /** A mix of jobs: mostly known services, some unknown ones, varied tags, tenants and labels. */
-function generateRequests (rules: number, count: number): CheckRequest[] {
+export function generateRequests (rules: number, count: number): CheckRequest[] {
   const rand = prng(rules)
   const services = Math.max(1, Math.floor(rules / 8))
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]

@@ -32,7 +32,7 @@ export interface AuditIo extends Output {
   progress?: (line: string) => void
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 /** `args` follow `arbiter audit`; the exit code: 0 clean, 1 failing, 2 misused. */
 export async function auditCommand (args: string[], io: AuditIo, env: Record<string, string | undefined>): Promise<number> {
@@ -162,7 +162,7 @@ async function installPublicKeys (own: CheckpointKey, files: string[]): Promise<
   return publicKeyRing([...pems, publicKeyPem(own)])
 }
 
-async function openInstallDatabase (config: Config): Promise<Database> {
+export async function openInstallDatabase (config: Config): Promise<Database> {
   if (config.databaseUrl === undefined && !existsSync(path.join(config.dataDir, 'pgdata'))) {
     throw new UsageError(`no database: set DATABASE_URL, or DATA_DIR to where arbiter serve keeps its embedded one (${config.dataDir} has none)`)
   }

@@ -97,7 +97,8 @@ export function decisionWithApproval (policy: DecisionBody, outcome: ApprovalOut
     case 'unaffected':
       return policy
     case 'foreign':
-      return denied(policy, `job ${policy.job.job_id} has a live approval for another agent`)
+      // Still marked as asked when the policy asked: a replay compares the policy's own decision.
+      return denied(policy.decision === 'REQUIRE_APPROVAL' ? asked(policy) : policy, `job ${policy.job.job_id} has a live approval for another agent`)
     case 'invalidated':
       return { ...policy, ...approvalState(outcome.approval) }
     case 'pending':

@@ -172,3 +172,43 @@ export async function matchingRange (q: Queryable, log: string, end: number, f: 
   const { first, last } = rows[0]
   return first === null || last === null ? undefined : { first, last }
 }
+
+/** A decision record as a replay reads it: where it is, and its signed text. */
+export interface DecisionPageRow {
+  tenant_id: string
+  seq: number
+  trace_id: string
+  /** The record's time as the server prints it: exact, for the next page's bound. */
+  at_key: string
+  record: string
+}
+
+export interface DecisionWindow {
+  since?: string
+  until?: string
+  tenantId?: string
+  tenants?: readonly string[]
+}
+
+/** Records before, at or before, or exactly at a time, as printed in `at_key`. */
+export interface TimeBound { op: '<' | '<=' | '=', atKey: string }
+
+const TIME_BOUNDS: Record<TimeBound['op'], string> = { '<': 'at < $5', '<=': 'at <= $5', '=': 'at = $5' }
+
+/**
+ * Up to `limit` decision records of the window within `bound` (all of them when `limit` is
+ * undefined), newest first: one range of the decisions index. Records of one time come in no
+ * set order, so a caller paging by time must not split a time between pages (replayer.ts).
+ */
+export async function decisionPage (q: Queryable, f: DecisionWindow, bound: TimeBound | undefined, limit: number | undefined): Promise<DecisionPageRow[]> {
+  const { rows } = await q.query<DecisionPageRow>(
+    `select tenant_id, seq::int as seq, trace_id, at::text as at_key, record from audit_log
+     where record_type = 'decision'
+       and ($1::timestamptz is null or at >= $1) and ($2::timestamptz is null or at < $2)
+       and ($3::text is null or tenant_id = $3) and ($4::text[] is null or tenant_id = any($4))
+       and ${bound === undefined ? '$5::timestamptz is null' : TIME_BOUNDS[bound.op]}
+     order by at desc limit $6`,
+    [f.since ?? null, f.until ?? null, f.tenantId ?? null, f.tenants ?? null, bound?.atKey ?? null, limit ?? null]
+  )
+  return rows
+}

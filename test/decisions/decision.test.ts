@@ -30,7 +30,7 @@ t.test('the policy\'s decision and what each approval outcome makes of it', asyn
 
   const made = (outcome: ApprovalOutcome): Record<string, unknown> => ({ ...decisionWithApproval(policy, outcome) })
   t.equal(decisionWithApproval(policy, { kind: 'unaffected' }), policy, 'unaffected: the policy\'s decision as it is')
-  t.match(made({ kind: 'foreign' }), { decision: 'DENY', reason: 'job j1 has a live approval for another agent', constraints: undefined, policy_decision: undefined })
+  t.match(made({ kind: 'foreign' }), { decision: 'DENY', reason: 'job j1 has a live approval for another agent', constraints: undefined, policy_decision: 'REQUIRE_APPROVAL' }, 'foreign: denied, and marked as the policy asking for approval')
   t.match(made({ kind: 'invalidated', approval }), { decision: 'REQUIRE_APPROVAL', approval: { approval_id: 'a-1' }, approval_state: 'CONSUMED', policy_decision: undefined })
   t.match(made({ kind: 'pending', approval }), { decision: 'REQUIRE_APPROVAL', policy_decision: 'REQUIRE_APPROVAL', approval: { approval_id: 'a-1' } })
   t.match(made({ kind: 'approved', approval, approvers: ['alice', 'bob'] }), { decision: 'ALLOW_WITH_CONSTRAINTS', reason: 'approved by alice, bob', approval_ref: 'a-1', constraints: { max_runtime_sec: 60 } })
