@@ -19,6 +19,8 @@ export interface Config {
   readonly bodyLimitBytes: number
   readonly hmacKeyFile: string | undefined
   readonly watchPolicies: boolean
+  /** Files of PEM Ed25519 public keys; when any is named, only a policy one of them signed loads. */
+  readonly policyTrustedKeys: readonly string[]
   readonly checkpointKeyFile: string | undefined
   readonly checkpointEvery: number
   readonly checkpointIntervalSec: number
@@ -57,6 +59,7 @@ const ENV_SCHEMA = {
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
     ARBITER_HMAC_KEY_FILE: { type: 'string', minLength: 1 },
     POLICY_WATCH: { enum: ['true', 'false'], default: 'true' },
+    POLICY_TRUSTED_KEYS: { type: 'string', minLength: 1 },
     ARBITER_CHECKPOINT_KEY_FILE: { type: 'string', minLength: 1 },
     CHECKPOINT_EVERY: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
     CHECKPOINT_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
@@ -107,6 +110,10 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
   if (badProxies.length > 0) {
     throw new ConfigError([`TRUST_PROXY: ${badProxies.join(', ')} is not an IP address, a CIDR range, loopback, linklocal or uniquelocal`])
   }
+  const trustedKeys = v.POLICY_TRUSTED_KEYS === undefined ? [] : (v.POLICY_TRUSTED_KEYS as string).split(',').map((f) => f.trim())
+  if (trustedKeys.includes('')) {
+    throw new ConfigError(['POLICY_TRUSTED_KEYS: has an empty entry; give comma-separated paths of files holding PEM public keys'])
+  }
   if (v.ARBITER_AUTH === 'disabled' && !isLoopback(v.HOST as string)) {
     throw new ConfigError([`ARBITER_AUTH: disabled is refused unless HOST is a loopback address (HOST is ${String(v.HOST)})`])
   }
@@ -121,6 +128,7 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     bodyLimitBytes: v.BODY_LIMIT_BYTES as number,
     hmacKeyFile: v.ARBITER_HMAC_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_HMAC_KEY_FILE as string),
     watchPolicies: v.POLICY_WATCH === 'true',
+    policyTrustedKeys: trustedKeys.map((f) => path.resolve(cwd, f)),
     checkpointKeyFile: v.ARBITER_CHECKPOINT_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_CHECKPOINT_KEY_FILE as string),
     checkpointEvery: v.CHECKPOINT_EVERY as number,
     checkpointIntervalSec: v.CHECKPOINT_INTERVAL_SEC as number,

@@ -18,6 +18,7 @@ import { Checkpointer } from './ledger/checkpointer.js'
 import { Witnesses } from './ledger/witness.js'
 import { AuditWriter } from './ledger/writer.js'
 import { PolicyHolder } from './live-policy/holder.js'
+import { loadTrustedKeys } from './live-policy/trusted-keys.js'
 import { Metrics } from './metrics.js'
 import { pendingStats } from './store/approvals.js'
 import { checkpointLags, registerKey } from './store/checkpoints.js'
@@ -61,7 +62,7 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   const db = deps.db
 
   await migrate(db)
-  const policies = new PolicyHolder(config.policyPath, db, clock, log)
+  const policies = new PolicyHolder(config.policyPath, db, clock, log, await loadTrustedKeys(config.policyTrustedKeys))
   await policies.load()
   await registerKey(db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
   await registerKey(db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })

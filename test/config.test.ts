@@ -15,6 +15,7 @@ t.test('defaults', async (t) => {
     bodyLimitBytes: 65536,
     hmacKeyFile: undefined,
     watchPolicies: true,
+    policyTrustedKeys: [],
     checkpointKeyFile: undefined,
     checkpointEvery: 1000,
     checkpointIntervalSec: 60,
@@ -104,5 +105,13 @@ t.test('TRUST_PROXY: addresses, CIDR ranges and the named ranges, nothing else',
   t.same(loadConfig({ TRUST_PROXY: '10.0.0.1,10.0.0.0/8,::1,fd00::/8,loopback' }).trustProxy, ['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback'])
   for (const bad of ['true', '10.0.0.0/33', 'proxy.internal', '10.0.0.1/8/8', '::1/129']) {
     t.throws(() => loadConfig({ TRUST_PROXY: bad }), { name: 'ConfigError', message: /TRUST_PROXY: .* is not an IP address/ }, bad)
+  }
+})
+
+t.test('POLICY_TRUSTED_KEYS: comma-separated key files, resolved; an empty entry is refused', async (t) => {
+  t.same(loadConfig({ POLICY_TRUSTED_KEYS: 'keys/a.pem, /etc/arbiter/b.pem' }, '/srv').policyTrustedKeys, ['/srv/keys/a.pem', '/etc/arbiter/b.pem'])
+  t.same(loadConfig({ POLICY_TRUSTED_KEYS: '' }).policyTrustedKeys, [], 'empty means unset: signatures are not required')
+  for (const bad of ['a.pem,', ',a.pem', 'a.pem,,b.pem', ' ']) {
+    t.throws(() => loadConfig({ POLICY_TRUSTED_KEYS: bad }), { name: 'ConfigError', message: /POLICY_TRUSTED_KEYS: has an empty entry/ }, JSON.stringify(bad))
   }
 })

@@ -1,10 +1,14 @@
-/** `arbiter policy lint PATH` and `arbiter policy test PATH [SUITE…] [--format junit|json] [--out FILE]`. */
+/**
+ * `arbiter policy lint PATH` and `arbiter policy test PATH [SUITE…] [--format junit|json] [--out FILE]`;
+ * the signing commands are in policy-sign.ts.
+ */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { compilePolicy, formatProblem, lintPolicy, type CompiledPolicy } from '../policy/index.js'
 import { parseSuite, ruleCoverage, runSuite, type CaseResult, type RuleCoverage } from '../policy/test-suite.js'
 import { readPolicySources } from '../live-policy/sources.js'
+import { policySignCommand, SIGN_COMMANDS, SIGN_USAGE } from './policy-sign.js'
 
 export interface Output {
   out: (line: string) => void
@@ -17,7 +21,8 @@ export const POLICY_USAGE = `usage:
   arbiter policy test PATH [SUITE…] [--format junit|json] [--out FILE]
                                      run *.test.yaml suites against the policy at PATH; print
                                      which rules no case reaches; --format writes a report for CI
-                                     to stdout (the usual lines go to stderr) or to --out FILE`
+                                     to stdout (the usual lines go to stderr) or to --out FILE
+${SIGN_USAGE}`
 
 export interface ReportOptions {
   format: 'junit' | 'json'
@@ -27,6 +32,8 @@ export interface ReportOptions {
 
 /** `args` follow `arbiter policy`; the exit code: 0 passed, 1 failed, 2 misused. */
 export async function policyCommand (args: string[], io: Output): Promise<number> {
+  // Before the parse below, which would refuse their own options.
+  if (SIGN_COMMANDS.includes(args[0])) return await policySignCommand(args, io)
   let parsed
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } })

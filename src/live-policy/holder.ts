@@ -9,8 +9,10 @@ import type { FastifyBaseLogger as Logger } from 'fastify'
 import { compilePolicy, formatProblem, type CompiledPolicy } from '../policy/index.js'
 import type { Clock } from '../clock.js'
 import type { Database } from '../store/db.js'
-import { saveSnapshot } from '../store/snapshots.js'
-import { PolicySourceError, readPolicySources, touchesPolicy } from './sources.js'
+import { newestPolicySignature, recordPolicySignature, recordSnapshotSigner, saveSnapshot } from '../store/snapshots.js'
+import type { PolicySource } from '../policy/types.js'
+import { verifyPolicySignature, type TrustedKeys } from './signature.js'
+import { PolicySourceError, readPolicySignature, readPolicySources, touchesPolicy } from './sources.js'
 
 export interface ReloadError {
   at: string
@@ -33,6 +35,8 @@ export class PolicyHolder {
   private policy: CompiledPolicy | undefined
   private loaded: string | undefined
   private lastError: ReloadError | null = null
+  /** The key that signed the files in force; null when signatures are not required. */
+  private signedBy: string | null = null
   private watcher: FSWatcher | undefined
   private watching = false
   private debounce: NodeJS.Timeout | undefined
@@ -43,7 +47,9 @@ export class PolicyHolder {
     private readonly policyPath: string,
     private readonly db: Database,
     private readonly clock: Clock,
-    private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>
+    private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>,
+    /** When given, only a policy signed by one of these keys loads. */
+    private readonly trustedKeys?: TrustedKeys
   ) {}
 
   /** The policy in force; throws before the first successful load. */
@@ -56,7 +62,7 @@ export class PolicyHolder {
     return this.policy !== undefined
   }
 
-  status (): { snapshot_id: string, version: string, rule_count: number, files: string[], loaded_at: string, last_reload_error: ReloadError | null } {
+  status (): { snapshot_id: string, version: string, rule_count: number, files: string[], loaded_at: string, signed_by: string | null, last_reload_error: ReloadError | null } {
     const p = this.current
     return {
       snapshot_id: p.snapshotId,
@@ -64,6 +70,7 @@ export class PolicyHolder {
       rule_count: p.rules.length,
       files: p.sources.map((s) => s.file),
       loaded_at: this.loaded as string,
+      signed_by: this.signedBy,
       last_reload_error: this.lastError
     }
   }
@@ -83,21 +90,16 @@ export class PolicyHolder {
   private async doReload (): Promise<ReloadOutcome> {
     let problems: string[]
     try {
-      const result = compilePolicy(await readPolicySources(this.policyPath))
-      if (result.ok) {
-        const next = result.policy
-        const changed = next.snapshotId !== this.policy?.snapshotId
-        // Stored before it serves: every snapshot that decides something is on record.
-        await saveSnapshot(this.db, next)
-        this.policy = next
-        this.lastError = null
-        if (changed) {
-          this.loaded = this.clock.now().toISOString()
-          this.log.info({ snapshotId: next.snapshotId, rules: next.rules.length }, 'policy loaded')
-        }
-        return { ok: true, changed, snapshotId: next.snapshotId }
+      const sources = await readPolicySources(this.policyPath)
+      // Checked before the files are compiled: unsigned text is not even parsed.
+      const signer = await this.signer(sources)
+      if (signer.ok) {
+        const result = compilePolicy(sources)
+        if (result.ok) return await this.install(result.policy, signer)
+        problems = result.problems.map(formatProblem)
+      } else {
+        problems = signer.problems
       }
-      problems = result.problems.map(formatProblem)
     } catch (err) {
       problems = err instanceof PolicySourceError ? err.problems : [(err as Error).message]
     }
@@ -105,6 +107,40 @@ export class PolicyHolder {
     this.lastError = { at: this.clock.now().toISOString(), message: `policy reload failed with ${problems.length} problem(s); the previous policy stays in force`, problems }
     this.log.error({ problems }, 'policy reload failed')
     return { ok: false, error: this.lastError }
+  }
+
+  private async install (next: CompiledPolicy, signer: { keyId: string | null, signedAt?: string }): Promise<ReloadOutcome> {
+    const signedBy = signer.keyId
+    const changed = next.snapshotId !== this.policy?.snapshotId
+    // Stored before it serves: every snapshot that decides something is on record.
+    await saveSnapshot(this.db, next, signedBy)
+    if (signedBy !== null) {
+      await recordSnapshotSigner(this.db, next.snapshotId, signedBy)
+      await recordPolicySignature(this.db, next.snapshotId, signedBy, signer.signedAt as string)
+    }
+    this.policy = next
+    this.lastError = null
+    if (changed || signedBy !== this.signedBy) {
+      this.log.info({ snapshotId: next.snapshotId, rules: next.rules.length, signedBy }, 'policy loaded')
+    }
+    if (changed) this.loaded = this.clock.now().toISOString()
+    this.signedBy = signedBy
+    return { ok: true, changed, snapshotId: next.snapshotId }
+  }
+
+  /** Who signed `sources`: null when no signature is required, a problem when the one there does not hold. */
+  private async signer (sources: readonly PolicySource[]): Promise<{ ok: true, keyId: string | null, signedAt?: string } | { ok: false, problems: string[] }> {
+    if (this.trustedKeys === undefined) return { ok: true, keyId: null }
+    const sig = await readPolicySignature(this.policyPath)
+    const verdict = verifyPolicySignature(sources, sig.text, this.trustedKeys, sig.name)
+    if (!verdict.ok) return verdict
+    // A signature holds for the files it was made for, forever: without a floor, anyone who can
+    // write the directory could put back an older signed policy with its old signature.
+    const newest = await newestPolicySignature(this.db)
+    if (newest !== undefined && Date.parse(verdict.signedAt) < Date.parse(newest.signed_at)) {
+      return { ok: false, problems: [`${sig.name}: signed at ${verdict.signedAt}, before the newest signature a policy was accepted under (${newest.signed_at}, key ${newest.key_id}); an older signed policy comes back only when signed anew (arbiter policy sign)`] }
+    }
+    return verdict
   }
 
   /**

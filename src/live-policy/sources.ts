@@ -1,6 +1,7 @@
-import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises'
+import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { PolicySource } from '../policy/types.js'
+import { SIGNATURE_FILE } from './signature.js'
 
 /** Test suites live beside policies but are not part of them. */
 export function isPolicyFile (name: string): boolean {
@@ -16,10 +17,14 @@ export function isConfigMapSwap (name: string): boolean {
   return name.startsWith('..')
 }
 
-/** Whether a change to `name` in the watched directory can change the policy (`only`: a single-file policy). */
+/**
+ * Whether a change to `name` in the watched directory can change the policy (`only`: a
+ * single-file policy). Its signature counts: a policy refused for want of one loads once it comes.
+ */
 export function touchesPolicy (name: string, only?: string): boolean {
   if (isConfigMapSwap(name)) return true
-  return only !== undefined ? name === only : !name.startsWith('.') && isPolicyFile(name)
+  if (only !== undefined) return name === only || name === `${only}.sig`
+  return name === SIGNATURE_FILE || (!name.startsWith('.') && isPolicyFile(name))
 }
 
 /** Policy files that cannot be read safely: every one is named, none is skipped silently. */
@@ -79,4 +84,37 @@ async function resolveInside (root: string, name: string, problems: string[]): P
     return undefined
   }
   return real
+}
+
+/** Larger than any signature of a policy directory; a bigger file is refused unread. */
+const MAX_SIGNATURE_BYTES = 1024 * 1024
+
+/** Where the signature of the policy at `policyPath` lives: `policy.sig` in a directory, `<file>.sig` beside one file. */
+export async function signaturePath (policyPath: string): Promise<string> {
+  return (await stat(policyPath)).isDirectory() ? path.join(policyPath, SIGNATURE_FILE) : `${policyPath}.sig`
+}
+
+/**
+ * The detached signature of the policy at `policyPath`: its file name (for messages) and its
+ * text, or no text when there is none. In a directory, a symlink is held to the policy files' rule.
+ */
+export async function readPolicySignature (policyPath: string): Promise<{ name: string, text: string | undefined }> {
+  const file = await signaturePath(policyPath)
+  const name = path.basename(file)
+  try {
+    let target = file
+    if (name === SIGNATURE_FILE && (await lstat(file)).isSymbolicLink()) {
+      const problems: string[] = []
+      const inside = await resolveInside(await realpath(path.dirname(file)), name, problems)
+      if (inside === undefined) throw new PolicySourceError(problems)
+      target = inside
+    }
+    const info = await stat(target)
+    if (!info.isFile()) throw new PolicySourceError([`${name}: is not a file`])
+    if (info.size > MAX_SIGNATURE_BYTES) throw new PolicySourceError([`${name}: is ${info.size} bytes, larger than any policy signature; refused`])
+    return { name, text: await readFile(target, 'utf8') }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { name, text: undefined }
+    throw err
+  }
 }

@@ -15,8 +15,10 @@ const policyStatus = closedObject({
   rule_count: { type: 'integer' },
   files: strings,
   loaded_at: time,
+  /** The key id that signed the files in force; null unless POLICY_TRUSTED_KEYS requires a signature. */
+  signed_by: { type: ['string', 'null'], pattern: '^ek_[0-9a-f]{16}$' },
   last_reload_error: reloadError
-}, ['snapshot_id', 'version', 'rule_count', 'files', 'loaded_at', 'last_reload_error'])
+}, ['snapshot_id', 'version', 'rule_count', 'files', 'loaded_at', 'signed_by', 'last_reload_error'])
 
 export const policyCurrentRoute = {
   response: { 200: policyStatus }

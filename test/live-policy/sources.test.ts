@@ -98,4 +98,8 @@ t.test('which directory events can change the policy', async (t) => {
   }
   t.ok(touchesPolicy('main.yaml', 'main.yaml'))
   t.notOk(touchesPolicy('other.yaml', 'main.yaml'))
+  t.ok(touchesPolicy('policy.sig'), 'a signature arriving after its files loads them')
+  t.ok(touchesPolicy('main.yaml.sig', 'main.yaml'))
+  t.notOk(touchesPolicy('policy.sig', 'main.yaml'))
+  t.notOk(touchesPolicy('.policy.sig.4242.tmp'), 'a signature being written aside')
 })
