@@ -3,10 +3,14 @@
  * saturation and at a fixed 2,000 requests/s, plus pure policy evaluation at 10 to 10,000 rules.
  * Everything runs in this process against 127.0.0.1. See docs/performance.md.
  */
-import os from 'node:os'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os, { tmpdir } from 'node:os'
+import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { benchEvaluation } from './evaluation.js'
 import { hostBusy, measure, type Phase } from './measure.js'
+import { PACKAGE_ROOT } from '../src/paths.js'
+import { benchReplay } from './replay.js'
 import { postgresFacts, startArbiter, startEcho, type Arbiter } from './servers.js'
 
 const DATABASE_URL = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== ''
@@ -16,6 +20,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1)
 const FIXED_RATE = 2000
+const SHADOW_RATE = 1000
+const REPLAY_RECORDS = Number(process.env.BENCH_REPLAY_RECORDS ?? 50_000)
 
 const f1 = (x: number): string => x.toFixed(1)
 const int = (x: number): string => Math.round(x).toLocaleString('en-US')
@@ -54,6 +60,12 @@ async function main (): Promise<number> {
   print('   a global rule has no literal topic prefix, e.g. `**.purge`, so it is a candidate for every job)')
   print()
 
+  const replay = await benchReplay(DATABASE_URL, REPLAY_RECORDS)
+  print(`Policy replay: ${int(replay.records)} decision records of a 100-rule policy on Postgres (written in ${f1(replay.fillSec)} s), judged again under a candidate`)
+  print(`  runs: ${replay.runs.map((r) => `${int(r.perSec)}/s (${f1(r.sec)} s)`).join(', ')}; ${int(replay.result.changed)} would change`)
+  print('  (paging the log out of Postgres, parsing each record, evaluating its job and counting, end to end; the first run compiles the live snapshot and warms the JIT)')
+  print()
+
   const echo = await startEcho()
   let arbiter: Arbiter | undefined
   let code = 0
@@ -89,6 +101,33 @@ async function main (): Promise<number> {
         ` + append(+commit) ${f1(m.insert)} + commit ${f1(m.commit)} + in-between ${f1(m.total - m.begin - m.set - m.insert - m.commit)}`)
     }
     print()
+
+    // Shadow mode: the same paced load on an instance that also judges every check under a
+    // candidate, between two runs on the plain instance (interleaved: the host drifts).
+    const shadowDir = mkdtempSync(path.join(tmpdir(), 'arbiter-bench-shadow-'))
+    cpSync(path.join(PACKAGE_ROOT, 'policies'), shadowDir, { recursive: true })
+    const base = path.join(shadowDir, 'base.yaml')
+    writeFileSync(base, readFileSync(base, 'utf8').replace('    decision: allow_with_constraints\n', '    decision: require_approval\n'))
+    const shadowed = await startArbiter(DATABASE_URL, shadowDir)
+    try {
+      // Below saturation, so that what the shadow adds shows in the latency rather than in a queue.
+      const paced = { durationSec: SECONDS, overallRate: SHADOW_RATE, ...load }
+      const shadowPhases = [
+        await measure({ label: 'plain, paced', url: checkUrl, ...paced }, arbiter),
+        await measure({ label: 'with shadow, paced', url: `${shadowed.url}/check`, ...paced, authorization: shadowed.authorization }, shadowed),
+        await measure({ label: 'plain, paced', url: checkUrl, ...paced }, arbiter)
+      ]
+      const sum = async (c: { get: () => Promise<{ values: Array<{ value: number }> }> }): Promise<number> => (await c.get()).values.reduce((n, v) => n + v.value, 0)
+      const evaluated = await sum(shadowed.app.metrics.shadowEvaluations)
+      const disagreed = await sum(shadowed.app.metrics.shadowDisagreements)
+      print(`Shadow mode: /check at ${int(SHADOW_RATE)} req/s on a plain instance, one with a shadow policy, and the plain one again`)
+      for (const line of loadTable(shadowPhases)) print(line)
+      print(`  the shadow judged ${int(evaluated)} checks after answering them and disagreed on ${int(disagreed)}`)
+      print()
+    } finally {
+      await shadowed.close()
+      rmSync(shadowDir, { recursive: true, force: true })
+    }
 
     const rows = await arbiter.countRows()
     const answered = arbiter.answers.get(200) ?? 0

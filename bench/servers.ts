@@ -148,7 +148,8 @@ export async function postgresFacts (url: string): Promise<Record<string, string
   return { version: String(row.version), synchronous_commit: String(row.sync), fsync: String(row.fsync) }
 }
 
-export async function startArbiter (url: string): Promise<Arbiter> {
+/** `shadowPath`: a candidate policy every check also evaluates (POLICY_SHADOW_PATH). */
+export async function startArbiter (url: string, shadowPath?: string): Promise<Arbiter> {
   const schema = `arbiter_bench_${randomBytes(6).toString('hex')}`
   const dataDir = mkdtempSync(path.join(tmpdir(), 'arbiter-bench-'))
   await adminQuery(url, `create schema ${schema}`)
@@ -168,7 +169,8 @@ export async function startArbiter (url: string): Promise<Arbiter> {
       DATA_DIR: dataDir,
       POLICY_PATH: path.join(PACKAGE_ROOT, 'policies'),
       LOG_LEVEL: 'silent',
-      POLICY_WATCH: 'false'
+      POLICY_WATCH: 'false',
+      ...(shadowPath === undefined ? {} : { POLICY_SHADOW_PATH: shadowPath })
     })
     const key = await loadHmacKey({ dataDir })
     const checkpointKey = await loadCheckpointKey({ dataDir })

@@ -30,6 +30,7 @@ import { metricsRoutes } from './routes/metrics.js'
 import { readRoutes } from './routes/read.js'
 import { healthRoutes } from './routes/health.js'
 import { policyRoutes } from './routes/policies.js'
+import { policyChangeRoutes } from './routes/policy-changes.js'
 import { SHARED_SCHEMAS } from './schemas/index.js'
 import { createServices, type AppDeps, type Services } from './services.js'
 
@@ -42,6 +43,8 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     policies: PolicyHolder
+    /** The shadow policy (POLICY_SHADOW_PATH), when there is one. */
+    shadowPolicies: PolicyHolder | undefined
     auditWriter: AuditWriter
     checkpointer: Checkpointer
     metrics: Metrics
@@ -53,6 +56,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const services = await createServices(config, deps)
   const app = createFastify(config, deps.logger)
   app.decorate('policies', services.policies)
+  app.decorate('shadowPolicies', services.shadow?.policies)
   app.decorate('auditWriter', services.writer)
   app.decorate('checkpointer', services.checkpointer)
   app.decorate('metrics', services.metrics)
@@ -123,6 +127,7 @@ function registerRoutes (app: FastifyInstance, services: Services, config: Confi
   healthRoutes(app, { db, policies, timeoutMs: budgetMs })
   checkRoutes(app, { service: services.checks, budgetMs, metrics })
   policyRoutes(app, { policies, db })
+  policyChangeRoutes(app, { runs: services.replays, policies, shadow: services.shadow })
   jobRoutes(app, { writer, clock, metrics, budgetMs })
   outputRoutes(app, { writer, clock, policy: () => policies.current, key: deps.key, budgetMs })
   approvalRoutes(app, { approvals, db, clock, budgetMs })

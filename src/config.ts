@@ -14,6 +14,8 @@ export interface Config {
   readonly databaseUrl: string | undefined
   readonly dataDir: string
   readonly policyPath: string
+  /** A candidate policy every check also evaluates, deciding nothing (shadow mode). */
+  readonly shadowPolicyPath: string | undefined
   readonly logLevel: LogLevel
   readonly checkBudgetMs: number
   readonly bodyLimitBytes: number
@@ -54,6 +56,7 @@ const ENV_SCHEMA = {
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     POLICY_PATH: { type: 'string', minLength: 1, default: './policies' },
+    POLICY_SHADOW_PATH: { type: 'string', minLength: 1 },
     LOG_LEVEL: { enum: LOG_LEVELS, default: 'info' },
     CHECK_BUDGET_MS: { type: 'integer', minimum: 10, maximum: 30000, default: 1500 },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
@@ -123,6 +126,7 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     databaseUrl: v.DATABASE_URL as string | undefined,
     dataDir: path.resolve(cwd, v.DATA_DIR as string),
     policyPath: path.resolve(cwd, v.POLICY_PATH as string),
+    shadowPolicyPath: v.POLICY_SHADOW_PATH === undefined ? undefined : path.resolve(cwd, v.POLICY_SHADOW_PATH as string),
     logLevel: v.LOG_LEVEL as LogLevel,
     checkBudgetMs: v.CHECK_BUDGET_MS as number,
     bodyLimitBytes: v.BODY_LIMIT_BYTES as number,

@@ -73,6 +73,8 @@ export class Metrics {
   readonly authFailures: Counter<'reason'>
   readonly violations: Counter<'tenant' | 'kind'>
   readonly witnessFailures: Counter<'witness'>
+  readonly shadowEvaluations: Counter<string>
+  readonly shadowDisagreements: Counter<'live' | 'candidate' | 'rule'>
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 })
 
   constructor (sources: MetricSources) {
@@ -120,6 +122,17 @@ export class Metrics {
       name: 'arbiter_witness_failures_total',
       help: 'Checkpoints a witness (CHECKPOINT_WITNESS_FILE, CHECKPOINT_WITNESS_URL) could not take after its retries, or dropped from a full queue, by witness.',
       labelNames: ['witness'],
+      registers
+    })
+    this.shadowEvaluations = new Counter({
+      name: 'arbiter_shadow_evaluations_total',
+      help: 'Recorded checks the shadow policy (POLICY_SHADOW_PATH) also judged, after they were answered.',
+      registers
+    })
+    this.shadowDisagreements = new Counter({
+      name: 'arbiter_shadow_disagreements_total',
+      help: 'Checks the shadow policy would have decided otherwise than the policy in force, by live decision, shadow decision and the shadow\'s deciding rule ("none": its default).',
+      labelNames: ['live', 'candidate', 'rule'],
       registers
     })
     // Read from their owners at scrape time, so nothing else has to remember to count them.

@@ -25,7 +25,10 @@ export async function serve (config: Config): Promise<void> {
   if (checkpointKey.created) log.info({ path: checkpointKey.path, keyId: checkpointKey.id }, 'generated a new Ed25519 checkpoint key')
   const hmacKeys = await loadHmacKeyring({ dataDir: config.dataDir, keyFile: config.hmacKeyFile })
   const app = await buildApp(config, { db, key, hmacKeys, checkpointKey, logger: log })
-  if (config.watchPolicies) app.policies.watch()
+  if (config.watchPolicies) {
+    app.policies.watch()
+    app.shadowPolicies?.watch()
+  }
   if (config.authEnabled) {
     const admin = await ensureAdminKey(db, { dataDir: config.dataDir, envToken: config.adminToken })
     if (admin.kind === 'generated') log.warn({ path: admin.path, keyId: admin.keyId }, 'created the first admin key: its token is in this file, readable only by this user; keep it safe, or revoke the key once you have made your own')
@@ -37,6 +40,7 @@ export async function serve (config: Config): Promise<void> {
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading policy')
     app.policies.reload().catch((err: unknown) => log.error({ err }, 'policy reload failed'))
+    app.shadowPolicies?.reload().catch((err: unknown) => log.error({ err }, 'shadow policy reload failed'))
   })
   let closing = false
   const shutdown = (signal: string): void => {

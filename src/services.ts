@@ -18,6 +18,8 @@ import { Checkpointer } from './ledger/checkpointer.js'
 import { Witnesses } from './ledger/witness.js'
 import { AuditWriter } from './ledger/writer.js'
 import { PolicyHolder } from './live-policy/holder.js'
+import { Shadow } from './live-policy/shadow.js'
+import { ReplayRuns } from './replay/runs.js'
 import { loadTrustedKeys } from './live-policy/trusted-keys.js'
 import { Metrics } from './metrics.js'
 import { pendingStats } from './store/approvals.js'
@@ -44,6 +46,8 @@ export interface Services {
   db: Database
   clock: Clock
   policies: PolicyHolder
+  /** The shadow policy and what it would have done, when POLICY_SHADOW_PATH names one. */
+  shadow: { policies: PolicyHolder, report: Shadow } | undefined
   checkpointer: Checkpointer
   witnesses: Witnesses
   metrics: Metrics
@@ -51,6 +55,7 @@ export interface Services {
   approvals: ApprovalService
   grants: GrantService
   checks: CheckService
+  replays: ReplayRuns
   /** Stops the background work; the database stays open (its owner closes it). */
   close: () => Promise<void>
 }
@@ -64,6 +69,9 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   await migrate(db)
   const policies = new PolicyHolder(config.policyPath, db, clock, log, await loadTrustedKeys(config.policyTrustedKeys))
   await policies.load()
+  // Signatures are not asked of the shadow: it decides nothing. A shadow that does not load at start stops it, as a typo should.
+  const shadowPolicies = config.shadowPolicyPath === undefined ? undefined : new PolicyHolder(config.shadowPolicyPath, db, clock, log.child({ policy: 'shadow' }))
+  await shadowPolicies?.load()
   await registerKey(db, { id: deps.key.id, algorithm: 'hmac-sha256', publicKey: null })
   await registerKey(db, { id: deps.checkpointKey.id, algorithm: 'ed25519', publicKey: publicKeyPem(deps.checkpointKey) })
   // A witness fails only after a checkpoint was signed, by when `metrics` (made below) exists.
@@ -118,7 +126,11 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   }
   const approvals = new ApprovalService({ db, writer, clock, ids, maxPending: config.maxPendingApprovals })
   const grants = new GrantService({ db, writer, clock, ids })
-  const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids })
+  const shadow = shadowPolicies === undefined
+    ? undefined
+    : { policies: shadowPolicies, report: new Shadow(() => shadowPolicies.current, { evaluations: metrics.shadowEvaluations, disagreements: metrics.shadowDisagreements }, () => clock.now()) }
+  const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids, ...(shadow === undefined ? {} : { observe: (prepared, body) => { shadow.report.observe(prepared, body) } }) })
+  const replays = new ReplayRuns(db, clock, log)
   const stopSweeping = sweepEvery(config.approvalSweepIntervalSec * 1000, async () => {
     await Promise.all([
       approvals.sweep(config.checkBudgetMs).catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed')),
@@ -129,6 +141,7 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     db,
     clock,
     policies,
+    shadow,
     checkpointer,
     witnesses,
     metrics,
@@ -136,9 +149,12 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     approvals,
     grants,
     checks,
+    replays,
     close: async () => {
       stopSweeping()
+      replays.close()
       policies.close()
+      shadowPolicies?.close()
       metrics.close()
       await checkpointer.close()
       await witnesses.close()

@@ -11,12 +11,20 @@ import { DataDirLocked } from '../store/data-dir-lock.js'
 import { auditCommand } from './audit.js'
 import { keysCommand } from './keys.js'
 import { POLICY_USAGE, policyCommand, type Output } from './policy.js'
+import { REPLAY_USAGE, replayCommand } from './replay.js'
 
 const USAGE = `usage:
   arbiter serve                      start the service (configured by environment variables)
   arbiter policy lint PATH           check a policy file or directory; exit 1 with file:line errors
   arbiter policy test PATH [SUITE…] [--format junit|json] [--out FILE]
                                      run *.test.yaml suites against the policy at PATH
+  arbiter policy keygen --out FILE   make a policy signing key (private to FILE, public PEM to stdout)
+  arbiter policy sign PATH --key FILE
+                                     sign the policy at PATH (writes policy.sig) for POLICY_TRUSTED_KEYS
+  arbiter policy verify-sig PATH --trusted-key PEM…
+                                     check a policy's signature as the server would
+  arbiter policy replay --candidate PATH [--since 7d] [--tenant T] [--fail-on SPEC] …
+                                     what the candidate would have decided for recorded jobs
   arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--tenant T] --out FILE
                                      verify the audit logs and export records with their proofs
   arbiter audit verify FILE --public-key PEM [--hmac-key FILE…]
@@ -35,6 +43,7 @@ async function main (argv: string[]): Promise<number> {
   // Before the parse below, which would refuse the subcommands' own options.
   if (argv[0] === 'audit') return await auditCommand(argv.slice(1), io, process.env)
   if (argv[0] === 'keys') return await keysCommand(argv.slice(1), io, process.env)
+  if (argv[0] === 'policy' && argv[1] === 'replay') return await replayCommand(argv.slice(2), io, process.env)
   if (argv[0] === 'policy') return await policyCommand(argv.slice(1), io)
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } } })
   const [command, topic] = positionals
@@ -43,7 +52,7 @@ async function main (argv: string[]): Promise<number> {
     return 0
   }
   if (command === 'help' && positionals.length <= 2 && (topic === undefined || topic === 'policy')) {
-    io.out(topic === 'policy' ? POLICY_USAGE : USAGE)
+    io.out(topic === 'policy' ? `${POLICY_USAGE}\n${REPLAY_USAGE}` : USAGE)
     return 0
   }
   if (values.help === true || command === undefined) {

@@ -53,8 +53,11 @@ export async function replayCommand (args: string[], io: Output, env: Record<str
     const text = options.format === 'json' ? JSON.stringify(result, null, 2) : options.format === 'html' ? replayHtml(result) : replayText(result)
     if (options.out === undefined) io.out(text)
     else await writeFile(options.out, text + '\n')
-    if (options.out !== undefined || options.format !== 'text') io.err(`replayed ${result.judged} decision(s); ${result.changed} would change`)
-    for (const f of result.failures) io.err(`policy replay: ${f.count} change(s) match --fail-on ${f.fail_on}`)
+    // The text on stdout says all this already; a report elsewhere leaves CI's log a summary.
+    if (options.out !== undefined || options.format !== 'text') {
+      io.err(`replayed ${result.judged} decision(s); ${result.changed} would change`)
+      for (const f of result.failures) io.err(`policy replay: ${f.count} change(s) match --fail-on ${f.fail_on}`)
+    }
     return result.failures.length > 0 ? 3 : 0
   } finally {
     await db.close()

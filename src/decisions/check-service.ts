@@ -37,6 +37,8 @@ export class CheckService {
       db: Database
       clock: Clock
       ids: IdGenerator
+      /** Told of every recorded decision once its answer is on its way (shadow mode). */
+      observe?: (prepared: Prepared, body: DecisionBody) => void
     }
   ) {}
 
@@ -75,6 +77,8 @@ export class CheckService {
     } catch (err) {
       throw new UnrecordedDecision(prepared, err)
     }
+    // After this turn of the loop, in which the answer is serialized and written.
+    if (this.deps.observe !== undefined) setImmediate(this.deps.observe, prepared, decided.body)
     return decisionResponse(decided.body, stamp, decided.sealed)
   }
 

@@ -21,6 +21,7 @@ export const CODES = {
   ARBITER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ARBITER_ERR_POLICY_INVALID: 422,
   ARBITER_ERR_TOO_MANY_FAILURES: 429,
+  ARBITER_ERR_BUSY: 429,
   ARBITER_ERR_RECORD_UNAVAILABLE: 503,
   ARBITER_ERR_AUTH_UNAVAILABLE: 503,
   ARBITER_ERR_NOT_READY: 503,
@@ -48,6 +49,7 @@ export const CATALOGUE = {
   lookAlikePrincipal: template('ARBITER_ERR_VALIDATION', (id: string, existing: string) =>
     `principal ${id} is the same person as the existing principal ${existing}: make the key for ${existing}, spelled exactly so`),
   bodyTooDeep: template('ARBITER_ERR_VALIDATION', (maxDepth: number) => `body nests deeper than ${maxDepth} levels`),
+  badReplayRequest: template('ARBITER_ERR_VALIDATION', (problem: string) => problem),
   duplicateJsonKey: template('ARBITER_ERR_INVALID_JSON', (key: string) => `the body names the key '${key}' more than once; send each key once`),
   // 401: one message for every bad token, so unknown, revoked and mistyped ones look alike.
   missingToken: template('ARBITER_ERR_UNAUTHORIZED', () => 'this request needs an Authorization: Bearer <token> header'),
@@ -75,6 +77,7 @@ export const CATALOGUE = {
   noSnapshot: template('ARBITER_ERR_NOT_FOUND', (snapshotId: string) => `no policy snapshot ${snapshotId}`),
   noGrant: template('ARBITER_ERR_NOT_FOUND', (grantId: string) => `no grant ${grantId}`),
   noApproval: template('ARBITER_ERR_NOT_FOUND', (jobId: string) => `no approval for job ${jobId}`),
+  noReplay: template('ARBITER_ERR_NOT_FOUND', (replayId: string) => `no replay ${replayId} (results are kept for an hour)`),
   // 409
   notAuthorized: template('ARBITER_ERR_NOT_AUTHORIZED', (jobId: string, reason: string, tenantId: string, seq: number) =>
     `job ${jobId} was not authorized to run: ${reason}; recorded as a violation (log ${tenantId}, seq ${seq})`),
@@ -90,6 +93,7 @@ export const CATALOGUE = {
   policyInvalid: template('ARBITER_ERR_POLICY_INVALID', (message: string, problems: readonly string[]) => `${message}: ${problems.join('; ')}`),
   // 429
   tooManyFailures: template('ARBITER_ERR_TOO_MANY_FAILURES', () => 'too many failed authentications from this address; try again later'),
+  replaysBusy: template('ARBITER_ERR_BUSY', (running: number) => `${running} policy replays are running on this instance; try again when one has finished`),
   // 500: what went wrong is logged, never told.
   internal: template('ARBITER_ERR_INTERNAL', () => 'internal error'),
   unauthenticatedHandler: template('ARBITER_ERR_INTERNAL', () => 'request reached a handler unauthenticated'),

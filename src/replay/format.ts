@@ -26,8 +26,8 @@ export function replayText (r: ReplayResult): string {
     `answered through approvals ${r.via.approval}, grants ${r.via.grant} (compared on the policy's own decision); rate-limit throttles ${r.rate_limited}`
   ]
   if (r.judged > 0) {
-    lines.push('', `${'live \\ candidate'.padEnd(18)}${DECISIONS.map((d) => SHORT[d].padStart(11)).join('')}`)
-    for (const row of grid(r)) lines.push(`${row.live.padEnd(18)}${row.counts.map((n) => String(n).padStart(11)).join('')}`)
+    lines.push('', `${'live \\ candidate'.padEnd(24)}${DECISIONS.map((d) => SHORT[d].padStart(11)).join('')}`)
+    for (const row of grid(r)) lines.push(`${row.live.padEnd(24)}${row.counts.map((n) => String(n).padStart(11)).join('')}`)
   }
   if (r.changes_by_rule.length > 0) {
     lines.push('', 'changes by rule (live rule → candidate rule):')

@@ -14,6 +14,8 @@ import { replayDecisions } from '../../src/replay/replayer.js'
 import { parseFailOn, ReplayTally } from '../../src/replay/tally.js'
 import { EXAMPLE_POLICY_DIR, policyDir, testApp, type TestApp } from '../helpers.js'
 
+/** These tests are about what is recorded and replayed, not speed: a busy host must not turn checks into 503s. */
+const SLOW_HOST = { CHECK_BUDGET_MS: '30000' }
 const LIMITS = `version: v1
 rules:
   - id: allow-reports
@@ -81,9 +83,9 @@ async function run (t: Test, live: TestApp, n: number): Promise<Sent[]> {
 }
 
 t.test('replay reports exactly the changes the candidate makes of each recorded job', async (t) => {
-  const live = await testApp(t, { policyPath: policyDir(t, { ...Object.fromEntries(['base.yaml', 'guards.yaml'].map((f) => [f, readFileSync(path.join(EXAMPLE_POLICY_DIR, f), 'utf8')])), 'limits.yaml': LIMITS }) })
+  const live = await testApp(t, { env: SLOW_HOST, policyPath: policyDir(t, { ...Object.fromEntries(['base.yaml', 'guards.yaml'].map((f) => [f, readFileSync(path.join(EXAMPLE_POLICY_DIR, f), 'utf8')])), 'limits.yaml': LIMITS }) })
   const files = candidateFiles()
-  const direct = await testApp(t, { policies: files })
+  const direct = await testApp(t, { policies: files, env: SLOW_HOST })
   const compiled = compilePolicy(await readPolicySources(direct.config.policyPath))
   if (!compiled.ok) throw new Error('candidate does not compile')
   const candidate: CompiledPolicy = compiled.policy

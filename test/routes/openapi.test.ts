@@ -707,7 +707,7 @@ t.test('the answers of a failing database match the spec', async (t) => {
   // With the key store failing too, nothing is served to anyone: 503 on every route that needs a token.
   breakIt(true)
   for (const { method, template } of specOperations()) {
-    const url = template.replace('{snapshot_id}', snapshotId).replace('{job_id}', 'r1').replace('{trace_id}', 'trace-503').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT)
+    const url = template.replace('{snapshot_id}', snapshotId).replace('{job_id}', 'r1').replace('{trace_id}', 'trace-503').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT).replace('{replay_id}', NO_GRANT)
     const res = await ctx.app.inject({ method: method as 'GET', url, ...(method === 'POST' ? { payload: {} } : {}) })
     if (operation(method, template)?.security?.length === 0) continue
     t.equal(res.statusCode, 503, `${method} ${template}: 503 while keys cannot be checked`)
@@ -724,7 +724,7 @@ t.test('a request that reaches a draining server gets the documented 503, on eve
   const auth = `Authorization: Bearer ${ctx.adminToken}\r\n`
   const post = (url: string): string => `POST ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`
   const operations = specOperations().map(({ method, template }) => {
-    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT)
+    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT).replace('{replay_id}', NO_GRANT)
     t.notMatch(url, /[{}]/, `${method} ${template}: every path parameter is filled in`)
     return { method, template, late: method === 'POST' ? post(url) + payload : `${method} ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}\r\n` }
   })

@@ -20,6 +20,7 @@ import { outputRoutes } from '../../src/routes/output.js'
 import { keyRoutes } from '../../src/routes/keys.js'
 import { metricsRoutes } from '../../src/routes/metrics.js'
 import { policyRoutes } from '../../src/routes/policies.js'
+import { policyChangeRoutes } from '../../src/routes/policy-changes.js'
 import { readRoutes } from '../../src/routes/read.js'
 import { SHARED_SCHEMAS } from '../../src/schemas/index.js'
 
@@ -156,6 +157,7 @@ export function declaredRoutes (): RouteOptions[] {
   auditRoutes(probe, { db: unused })
   keyRoutes(probe, { db: unused })
   metricsRoutes(probe, { metrics: unused })
+  policyChangeRoutes(probe, { runs: unused, policies: unused, shadow: unused })
   return routes
 }
 
