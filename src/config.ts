@@ -16,6 +16,8 @@ export interface Config {
   readonly policyPath: string
   /** A candidate policy every check also evaluates, deciding nothing (shadow mode). */
   readonly shadowPolicyPath: string | undefined
+  /** Whether the shadow's disagreements are also written to the log (`policy.shadow` records). */
+  readonly shadowRecord: boolean
   readonly logLevel: LogLevel
   readonly checkBudgetMs: number
   readonly bodyLimitBytes: number
@@ -57,6 +59,7 @@ const ENV_SCHEMA = {
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     POLICY_PATH: { type: 'string', minLength: 1, default: './policies' },
     POLICY_SHADOW_PATH: { type: 'string', minLength: 1 },
+    POLICY_SHADOW_RECORD: { enum: ['off', 'disagreements'], default: 'off' },
     LOG_LEVEL: { enum: LOG_LEVELS, default: 'info' },
     CHECK_BUDGET_MS: { type: 'integer', minimum: 10, maximum: 30000, default: 1500 },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
@@ -127,6 +130,7 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     dataDir: path.resolve(cwd, v.DATA_DIR as string),
     policyPath: path.resolve(cwd, v.POLICY_PATH as string),
     shadowPolicyPath: v.POLICY_SHADOW_PATH === undefined ? undefined : path.resolve(cwd, v.POLICY_SHADOW_PATH as string),
+    shadowRecord: v.POLICY_SHADOW_RECORD === 'disagreements',
     logLevel: v.LOG_LEVEL as LogLevel,
     checkBudgetMs: v.CHECK_BUDGET_MS as number,
     bodyLimitBytes: v.BODY_LIMIT_BYTES as number,

@@ -5,7 +5,7 @@
  */
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { performance } from 'node:perf_hooks'
-import type { HmacSigningKey, SealedRecord } from './audit/chain.js'
+import type { AuditEntry, HmacSigningKey, SealedRecord } from './audit/chain.js'
 import type { CheckpointKey } from './audit/checkpoint.js'
 import { publicKeyPem } from './audit/checkpoint-key.js'
 import { GrantService } from './approvals/grants.js'
@@ -28,7 +28,7 @@ import type { Database } from './store/db.js'
 import { migrate } from './store/migrate.js'
 import { pruneRateLimits } from './store/rate-limits.js'
 
-/** How long a `decision.voided` may take to commit: it is nobody's answer, so it waits longer than a check. */
+/** How long a record nobody waits for (a `decision.voided`, a `policy.shadow`) may take to commit: longer than a check. */
 const VOIDING_BUDGET_MS = 30_000
 
 export interface AppDeps {
@@ -124,11 +124,15 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
         (err: unknown) => log.error({ err, tenantId: entry.tenant_id, voided: entry.body.voided_seq }, 'could not record decision.voided for a late decision; the late-commit counter and this line are its trace'))
     }
   }
+  /** A shadow disagreement's record: nobody's answer, so it may wait, and a failure is only logged. */
+  const recordShadow = (entry: AuditEntry): void => {
+    writer.append(entry, performance.now() + VOIDING_BUDGET_MS).catch((err: unknown) => log.warn({ err, tenantId: entry.tenant_id, jobId: entry.job_id }, 'could not record a policy.shadow disagreement'))
+  }
   const approvals = new ApprovalService({ db, writer, clock, ids, maxPending: config.maxPendingApprovals })
   const grants = new GrantService({ db, writer, clock, ids })
   const shadow = shadowPolicies === undefined
     ? undefined
-    : { policies: shadowPolicies, report: new Shadow(() => shadowPolicies.current, { evaluations: metrics.shadowEvaluations, disagreements: metrics.shadowDisagreements }, () => clock.now()) }
+    : { policies: shadowPolicies, report: new Shadow(() => shadowPolicies.current, { evaluations: metrics.shadowEvaluations, disagreements: metrics.shadowDisagreements }, () => clock.now(), config.shadowRecord ? recordShadow : undefined) }
   const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids, ...(shadow === undefined ? {} : { observe: (prepared, body) => { shadow.report.observe(prepared, body) } }) })
   const replays = new ReplayRuns(db, clock, log)
   const stopSweeping = sweepEvery(config.approvalSweepIntervalSec * 1000, async () => {

@@ -10,6 +10,8 @@ t.test('defaults', async (t) => {
     databaseUrl: undefined,
     dataDir: '/srv/arbiter/data',
     policyPath: '/srv/arbiter/policies',
+    shadowPolicyPath: undefined,
+    shadowRecord: false,
     logLevel: 'info',
     checkBudgetMs: 1500,
     bodyLimitBytes: 65536,
@@ -39,6 +41,8 @@ t.test('values from the environment, empty meaning unset', async (t) => {
     DATABASE_URL: 'postgres://u@db:5432/arbiter',
     DATA_DIR: '/var/lib/arbiter',
     POLICY_PATH: 'rules.yaml',
+    POLICY_SHADOW_PATH: 'candidate',
+    POLICY_SHADOW_RECORD: 'disagreements',
     LOG_LEVEL: 'debug',
     CHECK_BUDGET_MS: '800',
     BODY_LIMIT_BYTES: '',
@@ -53,6 +57,8 @@ t.test('values from the environment, empty meaning unset', async (t) => {
     databaseUrl: 'postgres://u@db:5432/arbiter',
     dataDir: '/var/lib/arbiter',
     policyPath: path.join('/srv', 'rules.yaml'),
+    shadowPolicyPath: path.join('/srv', 'candidate'),
+    shadowRecord: true,
     logLevel: 'debug',
     checkBudgetMs: 800,
     bodyLimitBytes: 65536,
@@ -65,13 +71,14 @@ t.test('values from the environment, empty meaning unset', async (t) => {
 
 t.test('every bad variable is named at once', async (t) => {
   try {
-    loadConfig({ PORT: '70000', DATABASE_URL: 'mysql://x', CHECK_BUDGET_MS: '1.5', POLICY_WATCH: 'yes' })
+    loadConfig({ PORT: '70000', DATABASE_URL: 'mysql://x', CHECK_BUDGET_MS: '1.5', POLICY_WATCH: 'yes', POLICY_SHADOW_RECORD: 'all' })
     t.fail('should throw')
   } catch (err) {
     t.ok(err instanceof ConfigError)
     t.match((err as ConfigError).problems, [
       /^PORT: must be <= 65535/,
       /^DATABASE_URL: must match pattern/,
+      /^POLICY_SHADOW_RECORD: must be equal to one of the allowed values \(off, disagreements\)/,
       /^CHECK_BUDGET_MS: must be integer/,
       /^POLICY_WATCH: must be equal to one of the allowed values \(true, false\)/
     ])

@@ -26,7 +26,8 @@ export const RECORD_TYPES = [
   'grant.created',
   'grant.revoked',
   'grant.used',
-  'output.verdict'
+  'output.verdict',
+  'policy.shadow'
 ] as const
 export type RecordType = typeof RECORD_TYPES[number]
 

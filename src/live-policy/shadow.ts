@@ -5,6 +5,7 @@
  * decision and the candidate's rule) and the newest ones are kept as samples.
  */
 import type { Counter } from 'prom-client'
+import type { AuditEntry } from '../audit/chain.js'
 import type { DecisionBody, Prepared } from '../decisions/decision.js'
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js'
 import { DECISIONS } from '../policy/types.js'
@@ -44,6 +45,9 @@ export interface ShadowCounters {
   disagreements: Counter<'live' | 'candidate' | 'rule'>
 }
 
+/** The actor of the records the shadow writes: Arbiter itself, for nobody asked. */
+export const SHADOW_ACTOR = Object.freeze({ system: 'arbiter-shadow' })
+
 /** How many disagreements the report keeps. */
 export const SHADOW_SAMPLES = 100
 
@@ -59,7 +63,9 @@ export class Shadow {
   constructor (
     private readonly candidate: () => CompiledPolicy | undefined,
     private readonly counters: ShadowCounters,
-    private readonly now: () => Date
+    private readonly now: () => Date,
+    /** Given each disagreement as a `policy.shadow` record to append, when they are recorded. */
+    private readonly record?: (entry: AuditEntry) => void
   ) {
     this.since = now().toISOString()
   }
@@ -94,7 +100,7 @@ export class Shadow {
     const ruleKey = JSON.stringify([ev.rule_id, live, ev.decision])
     this.rules.set(ruleKey, (this.rules.get(ruleKey) ?? 0) + 1)
     this.counters.disagreements.inc({ live, candidate: ev.decision, rule: ev.rule_id ?? 'none' })
-    this.samples.unshift({
+    const sample: ShadowSample = {
       at: this.now().toISOString(),
       tenant_id: prepared.job.tenant_id,
       job_id: prepared.job.job_id,
@@ -105,8 +111,10 @@ export class Shadow {
       live_rule: body.rule_id,
       candidate: ev.decision,
       candidate_rule: ev.rule_id
-    })
+    }
+    this.samples.unshift(sample)
     if (this.samples.length > SHADOW_SAMPLES) this.samples.length = SHADOW_SAMPLES
+    this.record?.(shadowEntry(sample, body.policy_snapshot, policy.snapshotId))
   }
 
   /** A new candidate starts a new report; the counters on /metrics go on (labelled by rule). */
@@ -141,6 +149,27 @@ export class Shadow {
       }),
       samples: [...this.samples],
       errors: this.errors
+    }
+  }
+}
+
+/** The `policy.shadow` record of a disagreement: in the job's log and trace, beside its decision. */
+export function shadowEntry (s: ShadowSample, liveSnapshot: string, candidateSnapshot: string): AuditEntry {
+  return {
+    type: 'policy.shadow',
+    tenant_id: s.tenant_id,
+    trace_id: s.trace_id,
+    job_id: s.job_id,
+    at: s.at,
+    actor: SHADOW_ACTOR,
+    body: {
+      decision_id: s.decision_id,
+      live: s.live,
+      live_rule: s.live_rule,
+      live_snapshot: liveSnapshot,
+      candidate: s.candidate,
+      candidate_rule: s.candidate_rule,
+      candidate_snapshot: candidateSnapshot
     }
   }
 }

@@ -12,7 +12,8 @@ import { replayDecisions } from '../../src/replay/replayer.js'
 import { MAX_RUNNING_REPLAYS, ReplayRuns } from '../../src/replay/runs.js'
 import { systemClock } from '../../src/clock.js'
 import type { Queryable } from '../../src/store/db.js'
-import { EXAMPLE_POLICY_DIR, policyDir, testApp, type TestApp } from '../helpers.js'
+import { countRecords } from '../../src/store/log-read.js'
+import { EXAMPLE_POLICY_DIR, policyDir, testApp, verifyLog, type TestApp } from '../helpers.js'
 
 /** These tests are about what is recorded and replayed, not speed: a busy host must not turn checks into 503s. */
 const SLOW_HOST = { CHECK_BUDGET_MS: '30000' }
@@ -169,6 +170,26 @@ t.test('shadow mode counts disagreements under load and changes no answer', asyn
 
   const none = (await plain.app.inject({ url: '/policies/shadow' })).json()
   t.match(none, { enabled: false, evaluated: 0, candidate_snapshot: null })
+})
+
+t.test('POLICY_SHADOW_RECORD=disagreements writes each disagreement into the job\'s log and trace', async (t) => {
+  const ctx = await testApp(t, { policies: { 'base.yaml': BASE }, env: { ...SLOW_HOST, POLICY_SHADOW_PATH: policyDir(t, CANDIDATE), POLICY_SHADOW_RECORD: 'disagreements' } })
+  await checkAll(ctx, 64)
+  await tick()
+  const report = (await ctx.app.inject({ url: '/policies/shadow' })).json()
+  t.ok(report.disagreements > 0)
+  let recorded = 0
+  for (let i = 0; i < 200 && recorded < report.disagreements; i++) {
+    recorded = await countRecords(ctx.db, 'policy.shadow')
+    await sleep(10)
+  }
+  t.equal(recorded, report.disagreements, 'one record per disagreement')
+  const keys = new Map([[ctx.deps.key.id, ctx.deps.key.secret]])
+  for (const tenant of ['acme', 'globex']) t.type(await verifyLog(ctx.db, tenant, keys), 'number', `${tenant}'s log still verifies`)
+  const sample = report.samples[0]
+  const trace = (await ctx.app.inject({ url: `/traces/${String(sample.trace_id)}?tenant_id=${String(sample.tenant_id)}` })).json()
+  const shadowed = trace.entries.find((r: any) => r.type === 'policy.shadow')
+  t.match(shadowed, { job_id: sample.job_id, actor: { system: 'arbiter-shadow' } }, 'the record is in the job\'s trace, beside its decision')
 })
 
 t.test('a shadow that does not load stops the start, as a typo in POLICY_PATH does', async (t) => {
