@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { FailureLimiter } from './auth/failure-limiter.js'
-import { KeyLookup } from './auth/key-lookup.js'
+import type { KeyLookup } from './auth/key-lookup.js'
 import { registerAuth } from './auth/plugin.js'
 import type { Config } from './config.js'
 import { errorBodyFor, RETRY_AFTER_SEC } from './errors/index.js'
@@ -49,6 +49,7 @@ declare module 'fastify' {
     checkpointer: Checkpointer
     metrics: Metrics
     approvals: ApprovalService
+    keyLookup: KeyLookup
   }
 }
 
@@ -61,11 +62,12 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.decorate('checkpointer', services.checkpointer)
   app.decorate('metrics', services.metrics)
   app.decorate('approvals', services.approvals)
+  app.decorate('keyLookup', services.keys)
   addLifecycleHooks(app, services)
   addErrorHandling(app)
   // Before any route, so each route's declared access is checked as it registers.
   const limiter = new FailureLimiter(config.authFailureLimit, config.authFailureWindowSec * 1000)
-  registerAuth(app, { keys: new KeyLookup(deps.db), enabled: config.authEnabled, limiter, timeoutMs: config.checkBudgetMs, onFailure: (reason) => services.metrics.authFailed(reason) })
+  registerAuth(app, { keys: services.keys, enabled: config.authEnabled, limiter, timeoutMs: config.checkBudgetMs, onFailure: (reason) => services.metrics.authFailed(reason) })
   if (!config.authEnabled) deps.logger.warn({ host: config.host }, 'ARBITER_AUTH=disabled: every request is served as an admin of every tenant; for local experiments only')
   registerRoutes(app, services, config, deps)
   return app
@@ -134,7 +136,7 @@ function registerRoutes (app: FastifyInstance, services: Services, config: Confi
   grantRoutes(app, { grants: services.grants, clock, budgetMs })
   readRoutes(app, { db })
   auditRoutes(app, { db })
-  keyRoutes(app, { db })
+  keyRoutes(app, { db, keys: services.keys })
   metricsRoutes(app, { metrics })
 }
 

@@ -9,6 +9,7 @@ import type { AuditEntry, HmacSigningKey, SealedRecord } from './audit/chain.js'
 import type { CheckpointKey } from './audit/checkpoint.js'
 import { publicKeyPem } from './audit/checkpoint-key.js'
 import { GrantService } from './approvals/grants.js'
+import { KeyLookup } from './auth/key-lookup.js'
 import { ApprovalService } from './approvals/service.js'
 import { randomIds, systemClock, type Clock, type IdGenerator } from './clock.js'
 import type { Config } from './config.js'
@@ -56,6 +57,8 @@ export interface Services {
   grants: GrantService
   checks: CheckService
   replays: ReplayRuns
+  /** Bearer keys by id, cached while the database's notifications keep the cache honest. */
+  keys: KeyLookup
   /** Stops the background work; the database stays open (its owner closes it). */
   close: () => Promise<void>
 }
@@ -135,6 +138,7 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     : { policies: shadowPolicies, report: new Shadow(() => shadowPolicies.current, { evaluations: metrics.shadowEvaluations, disagreements: metrics.shadowDisagreements }, () => clock.now(), config.shadowRecord ? recordShadow : undefined) }
   const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids, ...(shadow === undefined ? {} : { observe: (prepared, body) => { shadow.report.observe(prepared, body) } }) })
   const replays = new ReplayRuns(db, clock, log)
+  const keys = new KeyLookup(db)
   const stopSweeping = sweepEvery(config.approvalSweepIntervalSec * 1000, async () => {
     await Promise.all([
       approvals.sweep(config.checkBudgetMs).catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed')),
@@ -154,8 +158,10 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     grants,
     checks,
     replays,
+    keys,
     close: async () => {
       stopSweeping()
+      await keys.close()
       replays.close()
       policies.close()
       shadowPolicies?.close()

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errorFor } from '../errors/index.js'
 import { callerOf } from '../auth/plugin.js'
 import { createKey, listKeys, revokeKey, type KeyRequest } from '../auth/keys.js'
+import type { KeyLookup } from '../auth/key-lookup.js'
 import type { Database } from '../store/db.js'
 import { keyCreateRoute, keyListRoute, keyRevokeRoute } from '../schemas/keys.js'
 
@@ -15,13 +16,15 @@ async function keysNeedAuthentication (request: FastifyRequest): Promise<void> {
   if (callerOf(request).keyId === null) throw errorFor('keysNeedAuth')
 }
 
-export function keyRoutes (app: FastifyInstance, opts: { db: Database }): void {
+/** `keys` forgets a key changed here at once, before the database's notification comes back. */
+export function keyRoutes (app: FastifyInstance, opts: { db: Database, keys: KeyLookup }): void {
   app.post<{ Body: KeyRequest }>('/keys', {
     config: { access: ADMIN },
     preHandler: keysNeedAuthentication,
     schema: keyCreateRoute
   }, async (request, reply) => {
     const created = await createKey(opts.db, callerOf(request), request.body)
+    opts.keys.invalidate(created.key_id)
     request.log.info({ created: created.key_id, principalId: created.principal_id, roles: created.roles, tenants: created.tenants }, 'key created')
     return await reply.code(201).header('cache-control', 'no-store').send(created)
   })
@@ -39,6 +42,7 @@ export function keyRoutes (app: FastifyInstance, opts: { db: Database }): void {
     schema: keyRevokeRoute
   }, async (request) => {
     const revoked = await revokeKey(opts.db, callerOf(request), request.params.key_id)
+    opts.keys.invalidate(revoked.key_id)
     request.log.info({ revoked: revoked.key_id }, 'key revoked')
     return revoked
   })

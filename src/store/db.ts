@@ -5,6 +5,9 @@
 import { PGlite } from '@electric-sql/pglite'
 import { mkdir } from 'node:fs/promises'
 import pg from 'pg'
+import { listenPostgres, type Listener, type ListenHandlers } from './listen.js'
+
+export type { Listener, ListenHandlers } from './listen.js'
 
 export interface Queryable {
   /** `name` makes a hot statement a prepared one on the server (parsed and planned once per connection). */
@@ -27,6 +30,11 @@ export interface Database extends Queryable {
   close: () => Promise<void>
   /** The connection pool's use, where there is one (Postgres; the embedded database has none). */
   poolStats?: () => PoolStats
+  /**
+   * LISTEN on `channel` until the listener is closed (or the database is). `state(false)` says
+   * notifications may have been missed since; `state(true)` that they are delivered again.
+   */
+  listen?: (channel: string, handlers: ListenHandlers) => Listener
 }
 
 export interface PoolStats {
@@ -83,6 +91,7 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
   })
   // An idle client losing its server emits here; unhandled, it would crash the process.
   pool.on('error', (err) => options.onError?.(err))
+  const listeners = new Set<Listener>()
   // Each connection's server process, asked of the server: the id in the protocol's key data is
   // a pooler's own when one stands in between. Asked when a session first holds the connection,
   // and awaited: a query queued from pool.on('connect') ran beside the pool's own first query,
@@ -142,8 +151,17 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
       }
       return result
     }),
-    close: async () => { await pool.end() },
-    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
+    close: async () => {
+      await Promise.all([...listeners].map(async (l) => { await l.close() }))
+      await pool.end()
+    },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    listen: (channel, handlers) => {
+      const config = { connectionString: url, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000, application_name: `${options.applicationName ?? 'arbiter'} listener` }
+      const listener = listenPostgres(config, channel, handlers, options.onError)
+      listeners.add(listener)
+      return { close: async () => { listeners.delete(listener); await listener.close() } }
+    }
   }
 }
 
@@ -165,6 +183,23 @@ export async function openEmbedded (dataDir: string, loadDataDir?: Blob): Promis
     // PGlite has a single backend: a session is the database itself.
     session: async (fn) => await fn(self),
     transaction: async (fn) => await db.transaction(async (tx) => await fn(wrap(tx))),
-    close: async () => { if (!db.closed) await db.close() }
+    close: async () => { if (!db.closed) await db.close() },
+    listen: (channel, handlers) => listenEmbedded(db, channel, handlers)
+  }
+}
+
+/** LISTEN on the embedded database: in the process itself, so it is never lost until closed. */
+function listenEmbedded (db: PGlite, channel: string, handlers: ListenHandlers): Listener {
+  let closed = false
+  const listening = db.listen(channel, handlers.notify).then((unlisten) => {
+    if (!closed) handlers.state(true)
+    return unlisten
+  }, () => undefined) // a database closed already: nothing to listen to, nothing cached
+  return {
+    close: async () => {
+      closed = true
+      handlers.state(false)
+      if (!db.closed) await (await listening)?.().catch(() => {})
+    }
   }
 }

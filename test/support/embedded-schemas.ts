@@ -87,6 +87,12 @@ export async function embeddedSchema (): Promise<{ db: Database, drop: () => Pro
     exec: async (script: string) => { await turn(async (d) => { await d.exec(script) }) },
     transaction: async (fn, options) => await turn(async (d) => await d.transaction(fn, options)),
     session: async <T>(fn: (c: Queryable) => Promise<T>) => await turn(async (d) => await d.session(fn)),
+    // Notifications are the instance's, not the schema's: a test hears its neighbours' too, as
+    // installations sharing a Postgres database do.
+    listen: (channel, handlers) => {
+      const listening = turn(async (d) => (d.listen as NonNullable<Database['listen']>)(channel, handlers))
+      return { close: async () => { await (await listening.catch(() => undefined))?.close() } }
+    },
     close: async () => { closed = true }
   }
   return {

@@ -155,7 +155,7 @@ export function declaredRoutes (): RouteOptions[] {
   grantRoutes(probe, { grants: unused, clock: unused, budgetMs: 1 })
   readRoutes(probe, { db: unused })
   auditRoutes(probe, { db: unused })
-  keyRoutes(probe, { db: unused })
+  keyRoutes(probe, { db: unused, keys: unused })
   metricsRoutes(probe, { metrics: unused })
   policyChangeRoutes(probe, { runs: unused, policies: unused, shadow: unused })
   return routes
