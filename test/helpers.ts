@@ -127,7 +127,11 @@ export interface TestApp {
   logLines: string[]
   /** A root admin's token, sent by `app.inject` unless a request sets its own authorization. */
   adminToken: string
-  /** Creates a key on this app's database and returns its token. */
+  /**
+   * Creates a key on this app's database and returns its token: a root admin's service key
+   * unless `scope` says otherwise. A reviewer's key is a person's unless `kind` says otherwise
+   * (a service key cannot be a reviewer).
+   */
   token: (scope?: Partial<KeyRequest>) => Promise<string>
 }
 
@@ -157,8 +161,10 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
   const app = await buildApp(config, deps)
   t.teardown(async () => await app.close())
   await app.ready()
-  const token = async (scope: Partial<KeyRequest> = {}): Promise<string> =>
-    (await createKey(deps.db, OPERATOR, { principal_id: 'test', roles: ['admin'], tenants: ['*'], ...scope })).token
+  const token = async (scope: Partial<KeyRequest> = {}): Promise<string> => {
+    const kind = scope.roles?.includes('reviewer') === true ? 'person' : 'service'
+    return (await createKey(deps.db, OPERATOR, { principal_id: 'test', roles: ['admin'], tenants: ['*'], kind, ...scope })).token
+  }
   const adminToken = await token({ principal_id: 'test-admin' })
   authorizeInjections(app, adminToken)
   return { app, db, testDb, config, deps, logLines: lines, adminToken, token }

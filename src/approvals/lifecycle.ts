@@ -2,7 +2,7 @@
  * The rules of an approval's life, without I/O: what a re-check of a job finds, who may vote,
  * when a clock has run out, and which grant covers a job. The service applies them under locks.
  */
-import { hasRole, samePrincipal, type Principal } from '../auth/principal.js'
+import { hasRole, isPerson, samePrincipal, type Principal } from '../auth/principal.js'
 import type { ApprovalStatus } from '../domain/approval-status.js'
 import type { Role } from '../domain/roles.js'
 import { compileGlob, globMatches } from '../policy/glob.js'
@@ -82,10 +82,12 @@ export function refusalReason (a: Pick<ApprovalRow, 'status' | 'resolution'>): s
 }
 
 /**
- * Why `voter` may not vote on `a`, or null if they may: separation of duties (neither the key's
- * principal that asked nor the agent the job acts for), and every role set the rules ask for.
+ * Why `voter` may not vote on `a`, or null if they may: a person's key only (an admin service
+ * key included), separation of duties (neither the key's principal that asked nor the agent the
+ * job acts for), and every role set the rules ask for.
  */
 export function voteRefusal (a: Pick<ApprovalRow, 'requester_principal' | 'agent_principal' | 'approver_roles'>, voter: Principal): string | null {
+  if (!isPerson(voter)) return `${voter.principalId} votes with a service key: only a person's key (kind person) may resolve approvals, whatever its roles`
   if (samePrincipal(voter.principalId, a.requester_principal)) return `${voter.principalId} requested this approval and may not resolve it`
   if (samePrincipal(voter.principalId, a.agent_principal)) return `${voter.principalId} is the agent this job acts for and may not resolve it`
   const missing = a.approver_roles.find((set) => !hasRole(voter, set as Role[]))

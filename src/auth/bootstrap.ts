@@ -46,8 +46,10 @@ export async function ensureAdminKey (db: Database, options: { dataDir: string, 
   })
 }
 
+// A service key: it administers (makes the reviewers' person keys, among others), but held by
+// whatever can read admin.token or the environment, it never votes or makes grants.
 function rootAdmin (keyId: string, tokenHash: string, createdBy: string): Parameters<typeof insertApiKey>[1] {
-  return { keyId, tokenHash, principalId: ADMIN_PRINCIPAL, roles: ['admin'], tenants: [ALL_TENANTS], agents: [ANY_AGENT], createdBy }
+  return { keyId, tokenHash, principalId: ADMIN_PRINCIPAL, roles: ['admin'], tenants: [ALL_TENANTS], agents: [ANY_AGENT], kind: 'service', createdBy }
 }
 
 /** Replaces DATA_DIR/admin.token atomically, never readable by group or others. */

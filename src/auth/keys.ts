@@ -2,12 +2,14 @@
  * Creating, listing and revoking bearer keys, for the /keys routes and the `arbiter keys` CLI.
  * Nobody can create, see or revoke a key that reaches further than their own (`mayGrant`); the
  * CLI works on the database directly and acts as the installation's operator (`by` null).
+ * A key is a person's or a service's (`kind`, service unless asked); a service key cannot be a
+ * reviewer, and only person keys vote or make grants (see isPerson).
  */
 import { errorFor } from '../errors/index.js'
 import { isPrintableId, NAME_PATTERN, nameSchema } from '../schemas/common.js'
 import { countRootAdmins, getApiKey, insertApiKey, listApiKeys, revokeApiKey, withKeysLocked, type ApiKeyRow } from '../store/api-keys.js'
 import type { Database, Queryable } from '../store/db.js'
-import { ROLES, type Role } from '../domain/roles.js'
+import { DEFAULT_KEY_KIND, KEY_KINDS, ROLES, type KeyKind, type Role } from '../domain/roles.js'
 import { ALL_TENANTS, ANY_AGENT, canonicalPrincipal, mayGrant, type Principal } from './principal.js'
 import { generateToken } from './tokens.js'
 
@@ -16,6 +18,7 @@ export interface KeyRequest {
   roles: Role[]
   tenants: string[]
   agents?: string[]
+  kind?: KeyKind
 }
 
 export interface KeyView {
@@ -24,6 +27,7 @@ export interface KeyView {
   roles: Role[]
   tenants: string[]
   agents: string[]
+  kind: KeyKind
   created_at: string
   created_by: string
   revoked_at: string | null
@@ -42,6 +46,7 @@ export function keyView (row: ApiKeyRow): KeyView {
     roles: row.roles,
     tenants: row.tenants,
     agents: row.agents,
+    kind: row.kind,
     created_at: new Date(row.created_at).toISOString(),
     created_by: row.created_by,
     revoked_at: row.revoked_at === null ? null : new Date(row.revoked_at).toISOString(),
@@ -61,6 +66,10 @@ export function keyRequestProblems (r: KeyRequest): string[] {
   const agents = r.agents ?? [ANY_AGENT]
   if (agents.length === 0) problems.push(`agents must name at least one glob (${ANY_AGENT} for any)`)
   for (const a of agents) if (!isPrintableId(a)) problems.push(`agent glob ${a} must be 1-256 printable characters`)
+  const kind = r.kind ?? DEFAULT_KEY_KIND
+  if (!KEY_KINDS.includes(kind)) problems.push(`unknown kind ${kind} (kinds: ${KEY_KINDS.join(', ')})`)
+  // A reviewer's vote is a person's word: a key an agent or a pipeline holds cannot give it.
+  else if (kind === 'service' && r.roles.includes('reviewer')) problems.push('a service key cannot hold the role reviewer: only a person reviews; make the key with kind person')
   return problems
 }
 
@@ -85,6 +94,7 @@ export async function createKey (db: Database, by: Principal | null, asked: KeyR
       roles: [...new Set(asked.roles)],
       tenants: [...new Set(scope.tenants)],
       agents: [...new Set(scope.agents)],
+      kind: asked.kind ?? DEFAULT_KEY_KIND,
       createdBy: actorName(by)
     })
   })

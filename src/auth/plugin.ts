@@ -132,7 +132,7 @@ async function authenticate (request: FastifyRequest, reply: FastifyReply, opts:
     throw errorCausedBy(err, 'keyStoreUnavailable')
   })
   if (row === undefined || !hashesMatch(id.hash, row.token_hash) || row.revoked_at !== null) return await fail('invalid')
-  return { keyId: row.key_id, principalId: row.principal_id, roles: row.roles, tenants: row.tenants, agents: row.agents }
+  return { keyId: row.key_id, principalId: row.principal_id, roles: row.roles, tenants: row.tenants, agents: row.agents, kind: row.kind }
 }
 
 /** The Host of a request Arbiter serves while authentication is disabled. */

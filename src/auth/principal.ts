@@ -3,7 +3,7 @@
  */
 import { matchesLinear } from '../policy/glob.js'
 
-import type { Role } from '../domain/roles.js'
+import type { KeyKind, Role } from '../domain/roles.js'
 
 /** A tenant scope of `['*']` covers every tenant, present and future. */
 export const ALL_TENANTS = '*'
@@ -17,16 +17,30 @@ export interface Principal {
   roles: readonly Role[]
   tenants: readonly string[]
   agents: readonly string[]
+  /** Who holds the key, as its row says: never what the caller claims. */
+  kind: KeyKind
 }
 
-/** The caller of every request while ARBITER_AUTH=disabled (loopback only). */
+/**
+ * The caller of every request while ARBITER_AUTH=disabled (loopback only). Anyone at all: not
+ * a person, so it neither votes nor makes grants.
+ */
 export const UNAUTHENTICATED: Principal = Object.freeze({
   keyId: null,
   principalId: 'anonymous',
   roles: Object.freeze(['admin' as const]),
   tenants: Object.freeze([ALL_TENANTS]),
-  agents: Object.freeze([ANY_AGENT])
+  agents: Object.freeze([ANY_AGENT]),
+  kind: 'service'
 })
+
+/**
+ * Whether a person holds the key: only a person votes on approvals or makes grants, whatever
+ * the key's roles (`admin` holds every role, but an admin service key still may not).
+ */
+export function isPerson (p: Pick<Principal, 'kind'>): boolean {
+  return p.kind === 'person'
+}
 
 /** `admin` holds every role. */
 export function hasRole (p: Principal, allowed: readonly Role[]): boolean {

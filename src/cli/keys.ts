@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { createKey, listKeys, OPERATOR, revokeKey, type KeyView } from '../auth/keys.js'
-import type { Role } from '../domain/roles.js'
+import type { KeyKind, Role } from '../domain/roles.js'
 import { loadConfig } from '../config.js'
 import { ArbiterError } from '../errors/index.js'
 import { openDatabase } from '../store/open.js'
@@ -15,8 +15,10 @@ import { migrate } from '../store/migrate.js'
 import type { Output } from './policy.js'
 
 export const KEYS_USAGE = `usage:
-  arbiter keys create --principal ID --role ROLE… --tenant T… [--agent GLOB…]
+  arbiter keys create --principal ID --role ROLE… --tenant T… [--agent GLOB…] [--kind person|service]
                       roles: scheduler, reviewer, auditor, admin; --tenant '*' for every tenant
+                      --kind: who holds the key (default service); only a person's key votes or
+                      makes grants, and a reviewer key must be a person's
   arbiter keys list [--all]          active keys (--all: revoked ones too)
   arbiter keys revoke KEY_ID`
 
@@ -33,6 +35,7 @@ export async function keysCommand (args: string[], io: Output, env: Record<strin
         role: { type: 'string', multiple: true },
         tenant: { type: 'string', multiple: true },
         agent: { type: 'string', multiple: true },
+        kind: { type: 'string' },
         all: { type: 'boolean' }
       }
     })
@@ -65,9 +68,10 @@ export async function keysCommand (args: string[], io: Output, env: Record<strin
         principal_id: values.principal as string,
         roles: split(values.role) as Role[],
         tenants: split(values.tenant),
-        ...(values.agent === undefined ? {} : { agents: split(values.agent) })
+        ...(values.agent === undefined ? {} : { agents: split(values.agent) }),
+        ...(values.kind === undefined ? {} : { kind: values.kind as KeyKind })
       })
-      io.err(`created key ${created.key_id} for ${created.principal_id}; the token below is shown this once:`)
+      io.err(`created ${created.kind} key ${created.key_id} for ${created.principal_id}; the token below is shown this once:`)
       io.out(created.token)
     } else if (sub === 'list') {
       for (const k of await listKeys(db, OPERATOR, values.all === true)) io.out(describe(k))
@@ -91,5 +95,5 @@ function split (values: string[] | undefined): string[] {
 
 function describe (k: KeyView): string {
   const state = k.revoked_at === null ? 'active' : `revoked ${k.revoked_at} by ${k.revoked_by ?? '?'}`
-  return `${k.key_id}  ${k.principal_id}  roles=${k.roles.join(',')}  tenants=${k.tenants.join(',')}  agents=${k.agents.join(',')}  created ${k.created_at} by ${k.created_by}  ${state}`
+  return `${k.key_id}  ${k.principal_id}  kind=${k.kind}  roles=${k.roles.join(',')}  tenants=${k.tenants.join(',')}  agents=${k.agents.join(',')}  created ${k.created_at} by ${k.created_by}  ${state}`
 }

@@ -64,8 +64,9 @@ export const CATALOGUE = {
   keyBeyondReach: template('ARBITER_ERR_FORBIDDEN', () => 'a key cannot reach tenants or agents beyond those of the key that creates it'),
   keysNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'keys cannot be created or revoked while ARBITER_AUTH=disabled; use `arbiter keys` on the database'),
   grantsNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'grants cannot be made while ARBITER_AUTH=disabled'),
+  grantsNeedPerson: template('ARBITER_ERR_FORBIDDEN', () => "grants are made with a person's key (kind person); this is a service key, whatever its roles"),
   votesNeedAuth: template('ARBITER_ERR_FORBIDDEN', () => 'approvals cannot be resolved while ARBITER_AUTH=disabled'),
-  // The refusal's words are approvals/lifecycle.ts's voteRefusal (separation of duties, roles).
+  // The refusal's words are approvals/lifecycle.ts's voteRefusal (people only, separation of duties, roles).
   voteRefused: template('ARBITER_ERR_FORBIDDEN', (refusal: string) => refusal),
   // 404: what a key may not reach is answered as what does not exist.
   noRoute: template('ARBITER_ERR_NOT_FOUND', (method: string, path: string) => `no route ${method} ${path}`),

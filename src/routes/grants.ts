@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { GrantRequest, GrantService } from '../approvals/grants.js'
 import { grantView } from '../approvals/view.js'
 import { assertTenant, callerOf } from '../auth/plugin.js'
-import { coversTenant, tenantFilter } from '../auth/principal.js'
+import { coversTenant, isPerson, tenantFilter } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { errorFor, recordFailure } from '../errors/index.js'
@@ -19,6 +19,8 @@ export function grantRoutes (app: FastifyInstance, opts: { grants: GrantService,
     assertTenant(caller, tenantId)
     // A grant stands in for its maker's approval: a key that cannot be checked against a person cannot make one.
     if (caller.keyId === null) throw errorFor('grantsNeedAuth')
+    // It stands in for a person's approval: an agent's key cannot make one, whatever its roles.
+    if (!isPerson(caller)) throw errorFor('grantsNeedPerson')
     const grant = await opts.grants.create(caller, { ...request.body, tenant_id: tenantId }, request.receivedAt + opts.budgetMs)
       .catch(recordFailure('the grant'))
     request.log.info({ grantId: grant.grant_id, tenantId, sessionId: request.body.session_id }, 'grant created')

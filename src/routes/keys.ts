@@ -25,7 +25,7 @@ export function keyRoutes (app: FastifyInstance, opts: { db: Database, keys: Key
   }, async (request, reply) => {
     const created = await createKey(opts.db, callerOf(request), request.body)
     opts.keys.invalidate(created.key_id)
-    request.log.info({ created: created.key_id, principalId: created.principal_id, roles: created.roles, tenants: created.tenants }, 'key created')
+    request.log.info({ created: created.key_id, principalId: created.principal_id, kind: created.kind, roles: created.roles, tenants: created.tenants }, 'key created')
     return await reply.code(201).header('cache-control', 'no-store').send(created)
   })
 

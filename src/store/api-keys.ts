@@ -2,7 +2,7 @@
  * The api_keys table: bearer keys by id, their scope and their revocation. Rows are never
  * deleted and a revocation is final (the migration's trigger enforces both).
  */
-import type { Role } from '../domain/roles.js'
+import type { KeyKind, Role } from '../domain/roles.js'
 import type { Database, Queryable } from './db.js'
 
 export interface ApiKeyRow {
@@ -12,6 +12,7 @@ export interface ApiKeyRow {
   roles: Role[]
   tenants: string[]
   agents: string[]
+  kind: KeyKind
   created_at: Date | string
   created_by: string
   revoked_at: Date | string | null
@@ -25,16 +26,17 @@ export interface NewApiKey {
   roles: readonly Role[]
   tenants: readonly string[]
   agents: readonly string[]
+  kind: KeyKind
   createdBy: string
 }
 
-const COLUMNS = 'key_id, token_hash, principal_id, roles, tenants, agents, created_at, created_by, revoked_at, revoked_by'
+const COLUMNS = 'key_id, token_hash, principal_id, roles, tenants, agents, kind, created_at, created_by, revoked_at, revoked_by'
 
 export async function insertApiKey (q: Queryable, k: NewApiKey): Promise<ApiKeyRow> {
   const { rows } = await q.query<ApiKeyRow>(
-    `insert into api_keys (key_id, token_hash, principal_id, roles, tenants, agents, created_by)
-     values ($1, $2, $3, $4, $5, $6, $7) returning ${COLUMNS}`,
-    [k.keyId, k.tokenHash, k.principalId, k.roles, k.tenants, k.agents, k.createdBy])
+    `insert into api_keys (key_id, token_hash, principal_id, roles, tenants, agents, kind, created_by)
+     values ($1, $2, $3, $4, $5, $6, $7, $8) returning ${COLUMNS}`,
+    [k.keyId, k.tokenHash, k.principalId, k.roles, k.tenants, k.agents, k.kind, k.createdBy])
   return rows[0]
 }
 

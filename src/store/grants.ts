@@ -58,14 +58,15 @@ export async function getGrant (q: Queryable, grantId: string): Promise<GrantRow
 
 /**
  * Grants of a session that can still be used at `now`: not revoked, not run out, not used up,
- * and made with a key that is still valid. Oldest first; row-locked for the caller.
+ * and made with a person's key that is still valid (a service key's grant, made before key kinds
+ * existed, stands in for no one's approval). Oldest first; row-locked for the caller.
  */
 export async function lockUsableGrants (q: Queryable, tenantId: string, sessionId: string, now: Date): Promise<GrantRow[]> {
   const { rows } = await q.query<GrantRow>(
     `select ${QUALIFIED} from grants g
-     left join api_keys k on k.key_id = g.creator_key_id
+     join api_keys k on k.key_id = g.creator_key_id
      where g.tenant_id = $1 and g.session_id = $2 and g.revoked_at is null and g.expires_at > $3 and g.uses < g.max_uses
-       and (g.creator_key_id is null or (k.key_id is not null and k.revoked_at is null))
+       and k.revoked_at is null and k.kind = 'person'
      order by g.created_at, g.grant_id
      for update of g`,
     [tenantId, sessionId, now]

@@ -64,7 +64,9 @@ t.test('separation of duties: the requester and the agent cannot vote; one vote 
   const reviewer = await adminOnly.vote('s2', 'approve', adminOnly.tokens.alice)
   t.equal(reviewer.statusCode, 403)
   t.match(reviewer.json().message, /needs the role admin/)
-  t.equal((await adminOnly.vote('s2', 'approve', adminOnly.adminToken)).statusCode, 200, 'an admin may')
+  t.equal((await adminOnly.vote('s2', 'approve', adminOnly.adminToken)).statusCode, 403, 'an admin service key may not: only a person votes')
+  const personAdmin = await adminOnly.token({ principal_id: 'pat', roles: ['admin'], kind: 'person' })
+  t.equal((await adminOnly.vote('s2', 'approve', personAdmin)).statusCode, 200, 'an admin who is a person may')
 })
 
 t.test('quorum: two distinct approvers are needed; one deny ends it at once', async (t) => {

@@ -45,12 +45,15 @@ t.test('recheck: what the latest approval means for the same or a changed job', 
 })
 
 t.test('who may vote', async (t) => {
-  const p = (principalId: string, roles: Array<'reviewer' | 'admin' | 'auditor'>) => ({ keyId: 'k', principalId, roles, tenants: ['*'], agents: [] })
+  const p = (principalId: string, roles: Array<'reviewer' | 'admin' | 'auditor'>, kind: 'person' | 'service' = 'person') =>
+    ({ keyId: 'k', principalId, roles, tenants: ['*'], agents: [], kind })
   t.match(voteRefusal(row({}), p('sched', ['reviewer'])), /requested/)
   t.match(voteRefusal(row({}), p('agent:x', ['reviewer'])), /agent/)
   t.match(voteRefusal(row({}), p('amy', ['auditor'])), /needs the role reviewer/)
   t.equal(voteRefusal(row({}), p('amy', ['admin'])), null)
   t.equal(voteRefusal(row({ agent_principal: null }), p('amy', ['reviewer'])), null)
+  t.match(voteRefusal(row({}), p('ci', ['reviewer'], 'service')), /service key/, 'a service key with the role, as one made before kinds')
+  t.match(voteRefusal(row({}), p('admin', ['admin'], 'service')), /service key/, 'an admin service key holds every role, and still may not')
 })
 
 t.test('grant matches: topic globs, no tag, label or agent beyond the grant', async (t) => {

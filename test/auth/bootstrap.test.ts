@@ -18,7 +18,7 @@ t.test('first start: an admin key whose token is in a 0600 file; later starts le
   t.equal(statSync(first.path).mode & 0o777, 0o600)
   const token = readFileSync(first.path, 'utf8').trim()
   const row = await getApiKey(db, identifyToken(token).keyId)
-  t.match(row, { key_id: first.keyId, roles: ['admin'], tenants: ['*'], agents: ['**'], revoked_at: null })
+  t.match(row, { key_id: first.keyId, roles: ['admin'], tenants: ['*'], agents: ['**'], kind: 'service', revoked_at: null }, 'a service key: it administers, it never votes')
   t.same(await ensureAdminKey(db, { dataDir }), { kind: 'existing' })
   t.equal(readFileSync(first.path, 'utf8').trim(), token, 'the file is untouched')
 

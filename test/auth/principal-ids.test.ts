@@ -19,16 +19,16 @@ t.test('canonical principal ids', async (t) => {
 
 t.test('keys are made for the canonical id; a look-alike of an older spelling is refused', async (t) => {
   const ctx = await approvalApp(t)
-  const made = await createKey(ctx.db, OPERATOR, { principal_id: 'Dave', roles: ['reviewer'], tenants: ['*'] })
+  const made = await createKey(ctx.db, OPERATOR, { principal_id: 'Dave', roles: ['reviewer'], tenants: ['*'], kind: 'person' })
   t.equal(made.principal_id, 'dave', 'stored in canonical form')
   t.equal((await createKey(ctx.db, OPERATOR, { principal_id: 'DAVE', roles: ['auditor'], tenants: ['*'] })).principal_id, 'dave', 'another key for the same person')
 
   // A key from before ids were canonical.
-  await insertApiKey(ctx.db, { keyId: 'key_00000000000000ee', tokenHash: 'x'.repeat(64), principalId: 'Erin', roles: ['reviewer'], tenants: ['*'], agents: ['**'], createdBy: 'cli' })
+  await insertApiKey(ctx.db, { keyId: 'key_00000000000000ee', tokenHash: 'x'.repeat(64), principalId: 'Erin', roles: ['reviewer'], tenants: ['*'], agents: ['**'], kind: 'person', createdBy: 'cli' })
   t.equal((await createKey(ctx.db, OPERATOR, { principal_id: 'Erin', roles: ['auditor'], tenants: ['*'] })).principal_id, 'Erin', 'the exact older spelling is kept')
-  await t.rejects(createKey(ctx.db, OPERATOR, { principal_id: 'erin', roles: ['reviewer'], tenants: ['*'] }), { code: 'ARBITER_ERR_VALIDATION', message: /same person as the existing principal Erin/ }, 'a second spelling of Erin is refused')
+  await t.rejects(createKey(ctx.db, OPERATOR, { principal_id: 'erin', roles: ['reviewer'], tenants: ['*'], kind: 'person' }), { code: 'ARBITER_ERR_VALIDATION', message: /same person as the existing principal Erin/ }, 'a second spelling of Erin is refused')
 
-  const res = await ctx.app.inject({ method: 'POST', url: '/keys', payload: { principal_id: 'Frank', roles: ['reviewer'], tenants: ['*'] } })
+  const res = await ctx.app.inject({ method: 'POST', url: '/keys', payload: { principal_id: 'Frank', roles: ['reviewer'], tenants: ['*'], kind: 'person' } })
   t.equal(res.statusCode, 201)
   t.equal(res.json().principal_id, 'frank', 'over HTTP too')
 })

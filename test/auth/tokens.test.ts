@@ -29,7 +29,7 @@ t.test('the bearer header and token shape', async (t) => {
   t.notOk(isTokenShaped(`${'x'.repeat(43)}é`), 'printable ASCII only')
 })
 
-const principal = (p: Partial<Principal>): Principal => ({ keyId: 'key_0', principalId: 'p', roles: ['scheduler'], tenants: ['acme'], agents: ['**'], ...p })
+const principal = (p: Partial<Principal>): Principal => ({ keyId: 'key_0', principalId: 'p', roles: ['scheduler'], tenants: ['acme'], agents: ['**'], kind: 'service', ...p })
 
 t.test('roles, agent globs and what a key may grant', async (t) => {
   t.ok(hasRole(principal({ roles: ['admin'] }), ['auditor']), 'admin holds every role')

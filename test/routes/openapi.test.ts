@@ -662,6 +662,8 @@ t.test('the answers of a failing database match the spec', async (t) => {
   const { db, breakIt } = breakable(testDb.db)
   const ctx = await testApp(t, { testDb, deps: { db } })
   const snapshotId = ctx.app.policies.current.snapshotId
+  // Votes and grants are a person's: the test's admin key is a service key.
+  const person = await ctx.token({ principal_id: 'pat', roles: ['admin'], kind: 'person' })
   breakIt()
 
   const res = await ctx.app.inject({ method: 'POST', url: '/check', payload: { job_id: 'r1', topic: 'job.mcp-bridge.read.ticket', trace_id: 'trace-503' } })
@@ -693,7 +695,7 @@ t.test('the answers of a failing database match the spec', async (t) => {
     ['POST', '/grants', '/grants', { session_id: 's', match: { topics: ['job.*'] }, ttl_sec: 60, max_uses: 1, note: 'n' }],
     ['DELETE', `/grants/${NO_GRANT}`, '/grants/{grant_id}', undefined]
   ] as const) {
-    const res = await ctx.app.inject({ method, url, payload })
+    const res = await ctx.app.inject({ method, url, payload, headers: { authorization: `Bearer ${person}` } })
     t.equal(res.statusCode, 503, `${method} ${url}: 503`)
     t.equal(assertDocumented(t, res, method, template).code, 'ARBITER_ERR_RECORD_UNAVAILABLE')
     t.equal(res.headers['retry-after'], '1')
