@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { AuditEntry } from '../audit/chain.js'
-import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
+import { actorOf, hasRole, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
 import { errorFor } from '../errors/index.js'
 import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes, lockLatestApproval, type ApprovalChange, type ApprovalRow, type VoteRow } from '../store/approvals.js'
@@ -16,7 +16,10 @@ import type { Database, Queryable } from '../store/db.js'
 import { hasRunOut, isLive, voteRefusal } from './lifecycle.js'
 import { decideWithApproval, type CheckContext, type CheckOutcome } from './on-check.js'
 import { approvalEntry, CLOCK_ACTOR, expire } from './records.js'
-import { approvalSummary, approvalView, type ApprovalSummary } from './view.js'
+import { approvalSummary, approvalView, type ApprovalSummary, type ApprovalView } from './view.js'
+
+/** Who reads any approval of their tenants; anyone else (a scheduler) only those of agents their key speaks for. */
+const APPROVAL_READERS = ['reviewer', 'auditor'] as const
 
 export interface VoteRequest {
   vote: 'APPROVE' | 'DENY'
@@ -35,14 +38,18 @@ export class ApprovalService {
     return await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending, ids: this.deps.ids })
   }
 
-  async get (tenantId: string, jobId: string): Promise<Record<string, unknown>> {
+  /**
+   * The job's latest approval in full. A reader who is neither reviewer nor auditor (a
+   * scheduler) sees only the approvals of agents its key speaks for; any other looks like none.
+   */
+  async get (tenantId: string, jobId: string, reader: Principal): Promise<ApprovalView> {
     const a = await getLatestApproval(this.deps.db, tenantId, jobId)
-    if (a === undefined) throw errorFor('noApproval', jobId)
+    if (a === undefined || (!hasRole(reader, APPROVAL_READERS) && !speaksForJob(reader, a.agent_principal))) throw errorFor('noApproval', jobId)
     return approvalView(a, (await listVotes(this.deps.db, [a.approval_id])).get(a.approval_id) ?? [])
   }
 
   /** A reviewer's vote; one deny ends the approval, the last needed approve grants it. */
-  async vote (tenantId: string, jobId: string, voter: Principal, v: VoteRequest, deadline: number): Promise<Record<string, unknown>> {
+  async vote (tenantId: string, jobId: string, voter: Principal, v: VoteRequest, deadline: number): Promise<ApprovalView> {
     const { result } = await this.deps.writer.transact<{ approval: ApprovalRow, votes?: VoteRow[], expired?: boolean }>(tenantId, deadline, async (tx) => {
       const now = this.deps.clock.now()
       const a = await this.latest(tx, tenantId, jobId)

@@ -31,8 +31,11 @@ export function approvalSummary (a: ApprovalRow): ApprovalSummary {
   }
 }
 
+/** An approval in full (the `Approval` schema): its state, and everything else by name. */
+export type ApprovalView = ApprovalSummary & Record<string, unknown>
+
 /** Everything a reviewer needs to decide: the job exactly as hashed, its evidence, the rule and the votes so far. */
-export function approvalView (a: ApprovalRow, votes: readonly VoteRow[]): Record<string, unknown> {
+export function approvalView (a: ApprovalRow, votes: readonly VoteRow[]): ApprovalView {
   const job = JSON.parse(a.job) as Record<string, unknown>
   return {
     ...approvalSummary(a),

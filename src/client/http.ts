@@ -44,7 +44,8 @@ export interface Request {
   fetch: typeof fetch
   url: URL
   token: string
-  payload: string
+  /** The JSON body of a POST; a GET has none. */
+  payload?: string
   deadlineMs: number
   signal?: AbortSignal
 }
@@ -64,6 +65,15 @@ function describe (err: unknown): string {
  * (the socket closed), as it is when the caller's signal aborts.
  */
 export async function post (req: Request): Promise<Answer | Failure> {
+  return await exchange('POST', req, 'the check was aborted by its caller')
+}
+
+/** GETs and reads the whole answer within `deadlineMs`, as `post` does. */
+export async function get (req: Omit<Request, 'payload'>): Promise<Answer | Failure> {
+  return await exchange('GET', req, 'the request was aborted by its caller')
+}
+
+async function exchange (method: 'GET' | 'POST', req: Request, abortedReason: string): Promise<Answer | Failure> {
   const controller = new AbortController()
   let timedOut = false
   const timer = setTimeout(() => { timedOut = true; controller.abort() }, req.deadlineMs)
@@ -71,16 +81,18 @@ export async function post (req: Request): Promise<Answer | Failure> {
   req.signal?.addEventListener('abort', onAbort, { once: true })
   try {
     if (req.signal?.aborted === true) controller.abort()
+    const headers: Record<string, string> = { authorization: `Bearer ${req.token}`, accept: 'application/json' }
+    if (method === 'POST') headers['content-type'] = 'application/json'
     const res = await req.fetch(req.url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${req.token}`, 'content-type': 'application/json', accept: 'application/json' },
+      method,
+      headers,
       body: req.payload,
       redirect: 'manual',
       signal: controller.signal
     })
     return { status: res.status, headers: res.headers, text: await res.text() }
   } catch (err) {
-    if (req.signal?.aborted === true) return new Failure(CLIENT_ERRORS.ABORTED, 'the check was aborted by its caller')
+    if (req.signal?.aborted === true) return new Failure(CLIENT_ERRORS.ABORTED, abortedReason)
     if (timedOut) return new Failure(CLIENT_ERRORS.TIMEOUT, `arbiter timed out: no answer within ${req.deadlineMs} ms`)
     return new Failure(CLIENT_ERRORS.UNREACHABLE, `arbiter unreachable: ${describe(err)}`)
   } finally {

@@ -1,16 +1,19 @@
 /**
  * `arbiter/client`: the scheduler's side of Arbiter. It asks `POST /check` before a job runs,
  * turns every way of not getting a decision into a DENY (or, when told to fail open, a visible
- * ALLOW), retries THROTTLE answers within a bound, and reports job events. Node built-ins only,
+ * ALLOW), retries THROTTLE answers within a bound, waits for reviewers to decide an approval,
+ * and reports job events. Node built-ins only,
  * and nothing from the server, so a scheduler can depend on it alone.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { readDecision } from './decision.js'
 import { CLIENT_ERRORS, isRecord, parseJson, post, unexpectedAnswer, Failure } from './http.js'
-import type { ArbiterClientOptions, ArbiterDecision, CheckFailure, CheckJob, CheckOptions, CheckResult, FailOpenEvent, JobEvent, JobEventResult } from './types.js'
+import type { Approval, ApprovalJob, ArbiterClientOptions, ArbiterDecision, CheckFailure, CheckJob, CheckOptions, CheckResult, FailOpenEvent, JobEvent, JobEventResult, WaitOptions } from './types.js'
+import { waitForApproval } from './wait.js'
 
 export { dispatchAction, type DispatchAction } from './decision.js'
 export { CLIENT_ERRORS } from './http.js'
+export { MAX_WAIT_SEC } from './wait.js'
 export * from './types.js'
 
 export const DEFAULT_DEADLINE_MS = 2000
@@ -160,6 +163,35 @@ export class ArbiterClient {
     if (answer.status === 201 && isRecord(body) && typeof body.seq === 'number') return body as unknown as JobEventResult
     const refused = answer.status === 201 ? new Failure(CLIENT_ERRORS.BAD_RESPONSE, 'arbiter answered an unreadable event', 201) : unexpectedAnswer(answer)
     throw new ArbiterClientError(refused.error, refused.reason)
+  }
+
+  /**
+   * Waits for reviewers to decide on the approval of `job` (a job that was answered
+   * `REQUIRE_APPROVAL`), without polling: long polls of `GET /approvals/{job_id}?wait_sec=60`
+   * that Arbiter answers as soon as the approval is decided, asked again until it is. Resolves to
+   * the approval once it is no longer `PENDING` (`APPROVED`: check the job again to dispatch it;
+   * `DENIED`, `CANCELLED`, `EXPIRED`, …: it must not run), once its `expires_at` has passed by
+   * this machine's clock (still `PENDING` until Arbiter records the expiry: it will not be
+   * approved), or at `timeoutMs`, as last read (`PENDING`). Unreachable, timed-out, 429 and 5xx
+   * answers are asked again after a short backoff. Rejects with an `ArbiterClientError` when
+   * Arbiter refuses (a 4xx: 404 for no approval, or one for an agent the key may not speak for),
+   * answers something that is not an approval, when `signal` aborts (`ARBITER_CLIENT_ERR_ABORTED`),
+   * or when `timeoutMs` passes before any approval was read (the last failure's code). Waiting
+   * records nothing.
+   */
+  async waitForApproval (job: ApprovalJob, options: WaitOptions = {}): Promise<Approval> {
+    if (!isRecord(job) || typeof job.job_id !== 'string' || job.job_id === '') throw invalid('job must be an object with a job_id')
+    if (job.tenant_id !== undefined && (typeof job.tenant_id !== 'string' || job.tenant_id === '')) throw invalid('job.tenant_id must be a non-empty string')
+    if (!isRecord(options)) throw invalid('options must be an object')
+    const { timeoutMs = Infinity, signal } = options
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) throw invalid('timeoutMs must be a number of milliseconds ≥ 0')
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal')
+    const result = await waitForApproval(
+      { fetch: this.#fetch, base: this.#base, token: this.#token, deadlineMs: this.#deadlineMs },
+      { jobId: job.job_id, tenantId: job.tenant_id, timeoutMs, signal }
+    )
+    if (result instanceof Failure) throw new ArbiterClientError(result.error, result.reason)
+    return result
   }
 
   async #ask (payload: string, signal: AbortSignal | undefined): Promise<ArbiterDecision | Failure> {

@@ -48,6 +48,42 @@ export interface ApprovalState {
   dispatch_by: string | null
 }
 
+/** One reviewer's vote on an approval. */
+export interface ApprovalVote {
+  principal_id: string
+  key_id: string | null
+  vote: 'APPROVE' | 'DENY'
+  note: string | null
+  at: string
+}
+
+/** An approval in full: the 200 answer of `GET /approvals/{job_id}`, as sent. */
+export interface Approval extends ApprovalState {
+  tenant_id: string
+  job_id: string
+  job_hash: string
+  /** The job exactly as it was hashed, parsed; `job_canonical` is the text whose SHA-256 is `job_hash`. */
+  job: Record<string, unknown>
+  job_canonical: string
+  evidence: Record<string, unknown> | null
+  topic: string
+  trace_id: string
+  rule_id: string | null
+  reason: string
+  constraints?: Constraints
+  policy_snapshot: string
+  /** The key that checked the job: `{ principal_id, key_id }`. */
+  requested_by: Record<string, string> | null
+  /** Each approver must hold one role of every set. */
+  approver_roles: string[][]
+  dispatch_window_sec: number
+  created_at: string
+  resolved_at: string | null
+  /** How it ended: the approvers, the deny's note, the cancel's reason, … */
+  resolution: Record<string, unknown> | null
+  votes: ApprovalVote[]
+}
+
 /** A decision Arbiter made and recorded: the 200 answer of `POST /check`, as sent. */
 export interface ArbiterDecision {
   source: 'arbiter'
@@ -136,6 +172,23 @@ export interface CheckOptions {
   /** Check again after a THROTTLE's `retry_after_ms`, while the waits add up to at most `maxWaitMs`. */
   retryThrottle?: { maxWaitMs: number }
   /** Aborts the check; while waiting to retry, the last THROTTLE is returned. */
+  signal?: AbortSignal
+}
+
+/** The job whose approval `waitForApproval` waits on: the job as checked will do. */
+export interface ApprovalJob {
+  job_id: string
+  /** The tenant it was checked under; default `default`. */
+  tenant_id?: string
+}
+
+export interface WaitOptions {
+  /**
+   * Give up after this many milliseconds and return the approval as last read (still PENDING).
+   * Default: no limit; the approval's own TTL ends every wait.
+   */
+  timeoutMs?: number
+  /** Aborts the wait: it rejects with `ARBITER_CLIENT_ERR_ABORTED`. */
   signal?: AbortSignal
 }
 

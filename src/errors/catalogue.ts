@@ -95,6 +95,7 @@ export const CATALOGUE = {
   // 429
   tooManyFailures: template('ARBITER_ERR_TOO_MANY_FAILURES', () => 'too many failed authentications from this address; try again later'),
   replaysBusy: template('ARBITER_ERR_BUSY', (running: number) => `${running} policy replays are running on this instance; try again when one has finished`),
+  tooManyWaiters: template('ARBITER_ERR_BUSY', (max: number) => `${max} requests already wait on approvals on this instance; ask again without wait_sec, later, or on another instance`),
   // 500: what went wrong is logged, never told.
   internal: template('ARBITER_ERR_INTERNAL', () => 'internal error'),
   unauthenticatedHandler: template('ARBITER_ERR_INTERNAL', () => 'request reached a handler unauthenticated'),

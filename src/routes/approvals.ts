@@ -1,9 +1,11 @@
 /**
- * The reviewers' side: the approval queue, one approval in full, votes, and the scheduler's
- * cancel. Approvals are addressed by job id within a tenant (`tenant_id`, default `default`).
+ * The reviewers' side: the approval queue, one approval in full, votes; and the scheduler's:
+ * one approval, waited on until it is decided (`wait_sec`), and the cancel. Approvals are
+ * addressed by job id within a tenant (`tenant_id`, default `default`).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { approvalView } from '../approvals/view.js'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { approvalView, type ApprovalView } from '../approvals/view.js'
+import { ApprovalWaiters, awaitsDecision } from '../approvals/waiters.js'
 import type { ApprovalService, VoteRequest } from '../approvals/service.js'
 import { callerOf, jobTenant } from '../auth/plugin.js'
 import { tenantFilter } from '../auth/principal.js'
@@ -21,6 +23,10 @@ interface ListQuery { tenant_id?: string, status?: ApprovalStatus, topic?: strin
 export function approvalRoutes (app: FastifyInstance, opts: { approvals: ApprovalService, db: Database, clock: Clock, budgetMs: number }): void {
   const { approvals } = opts
   const deadline = (request: FastifyRequest): number => request.receivedAt + opts.budgetMs
+  // One poller per instance for every waiting GET; released as close() begins, so that the
+  // drain answers them (with the approval as it is then) instead of waiting out their wait_sec.
+  const waiters = new ApprovalWaiters({ db: opts.db, clock: opts.clock, onPollError: (err) => { app.log.warn({ err }, 'polling the approvals waited on failed; trying again') } })
+  app.addHook('preClose', async () => { waiters.close() })
   app.get<{ Querystring: ListQuery }>('/approvals', {
     config: { access: REVIEWERS },
     schema: approvalListRoute
@@ -46,11 +52,28 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
     }
   })
 
-  app.get<{ Params: { job_id: string }, Querystring: { tenant_id?: string } }>('/approvals/:job_id', {
-    config: { access: REVIEWERS },
+  // A scheduler reads (and waits on) the approvals of agents its key speaks for: see ApprovalService.get.
+  app.get<{ Params: { job_id: string }, Querystring: { tenant_id?: string, wait_sec?: string } }>('/approvals/:job_id', {
+    config: { access: [...REVIEWERS, 'scheduler'] },
     schema: approvalGetRoute
   }, async (request, reply) => {
-    return await approvals.get(jobTenant(request, reply, request.query.tenant_id, request.params.job_id), request.params.job_id)
+    const { job_id: jobId } = request.params
+    const tenant = jobTenant(request, reply, request.query.tenant_id, jobId)
+    const read = async (): Promise<ApprovalView> => await approvals.get(tenant, jobId, callerOf(request))
+    const seen = await read()
+    const waitMs = Number(request.query.wait_sec ?? 0) * 1000
+    if (waitMs === 0 || !awaitsDecision(seen, opts.clock.now())) return seen
+    const gone = whileConnected(reply)
+    try {
+      const end = await waiters.wait(seen, waitMs, gone.signal)
+      // Nobody is left to answer; otherwise the approval as it is now, moved on or not.
+      if (end === 'aborted') return seen
+      // Answered after the listener began to close: a kept-alive connection would hold the close up until it idled out.
+      if (end === 'closed') reply.header('connection', 'close')
+      return await read()
+    } finally {
+      gone.done()
+    }
   })
 
   const voteRoute = (path: string, decision: VoteRequest['vote']): void => {
@@ -62,6 +85,7 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
       const voted = await approvals.vote(tenant, request.params.job_id, callerOf(request), { vote: decision, note: request.body?.note, job_hash: request.body?.job_hash }, deadline(request))
         .catch(recordFailure('the vote'))
       request.log.info({ vote: decision, status: voted.status }, 'approval vote recorded')
+      if (voted.status !== 'PENDING') waiters.moved(voted.approval_id)
       return voted
     })
   }
@@ -74,7 +98,17 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
     schema: approvalCancelRoute
   }, async (request, reply) => {
     const tenant = jobTenant(request, reply, request.body?.tenant_id, request.params.job_id)
-    return await approvals.cancel(tenant, request.params.job_id, callerOf(request), request.body?.reason, deadline(request))
+    const cancelled = await approvals.cancel(tenant, request.params.job_id, callerOf(request), request.body?.reason, deadline(request))
       .catch(recordFailure('the cancellation'))
+    waiters.moved(cancelled.approval_id)
+    return cancelled
   })
+}
+
+/** A signal that aborts if the caller goes away before the answer is sent, and the function that stops watching. */
+function whileConnected (reply: FastifyReply): { signal: AbortSignal, done: () => void } {
+  const controller = new AbortController()
+  const onClose = (): void => { if (!reply.raw.writableEnded) controller.abort() }
+  reply.raw.once('close', onClose)
+  return { signal: controller.signal, done: () => { reply.raw.off('close', onClose) } }
 }

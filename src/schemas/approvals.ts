@@ -61,7 +61,6 @@ export const approvalSchema = {
 
 const jobParams = pathParams('job_id', printableId)
 const approvalReply = { $ref: 'Approval#' } as const
-const onlyTenant = closedObject({ tenant_id: nameSchema })
 
 export const approvalListRoute = {
   querystring: closedObject({
@@ -75,10 +74,13 @@ export const approvalListRoute = {
   response: { 200: pageOf('approvals', approvalReply), ...errorReplies(400) }
 } as const
 
+/** `wait_sec` of a scheduler's wait for a decision: whole seconds 0–60, as a querystring string. */
+export const waitSec = { type: 'string', pattern: '^([0-9]|[1-5][0-9]|60)$' } as const
+
 export const approvalGetRoute = {
   params: jobParams,
-  querystring: onlyTenant,
-  response: { 200: approvalReply, ...errorReplies(400, 404) }
+  querystring: closedObject({ tenant_id: nameSchema, wait_sec: waitSec }),
+  response: { 200: approvalReply, ...errorReplies(400, 404, 429) }
 } as const
 
 const voteBody = closedObject({ tenant_id: nameSchema, note: { type: 'string', minLength: 1, maxLength: 4096 }, job_hash: sha256Id })

@@ -66,6 +66,19 @@ export async function getLatestApproval (q: Queryable, tenantId: string, jobId: 
   return rows[0]
 }
 
+/**
+ * The status of each of these approvals, in one statement however many there are: what the
+ * instance's waiters poll (approvals/waiters.ts). An id with no row is left out.
+ */
+export async function approvalStatuses (q: Queryable, approvalIds: readonly string[]): Promise<Map<string, ApprovalStatus>> {
+  const { rows } = await q.query<{ approval_id: string, status: ApprovalStatus }>(
+    'select approval_id, status from approvals where approval_id = any($1::uuid[])',
+    [approvalIds],
+    'arbiter_approval_statuses'
+  )
+  return new Map(rows.map((r) => [r.approval_id, r.status]))
+}
+
 /** Whether the job has a pending or approved approval (read outside any lock). */
 export async function hasLiveApproval (q: Queryable, tenantId: string, jobId: string): Promise<boolean> {
   const { rows } = await q.query(

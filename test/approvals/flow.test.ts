@@ -31,7 +31,8 @@ t.test('the flow: require approval, the queue, one item, approve, ALLOW with the
   t.same(shown.job.args, { id: 42, fields: { status: 'closed' } })
   t.equal((await ctx.call('GET', '/approvals/w1', ctx.tokens.auditor)).statusCode, 200, 'auditors may look')
   t.equal((await ctx.vote('w1', 'approve', ctx.tokens.auditor)).statusCode, 403, 'but not vote')
-  t.equal((await ctx.call('GET', '/approvals/w1', ctx.tokens.scheduler)).statusCode, 403, 'schedulers do not read the queue')
+  t.equal((await ctx.call('GET', '/approvals', ctx.tokens.scheduler)).statusCode, 403, 'schedulers do not read the queue')
+  t.equal((await ctx.call('GET', '/approvals/w1', ctx.tokens.scheduler)).json().job_hash, first.job_hash, 'but read (and wait on) the approvals of their jobs: see wait.test.ts')
 
   const stale = await ctx.vote('w1', 'approve', ctx.tokens.alice, { job_hash: `sha256:${'0'.repeat(64)}`, note: 'ok' })
   t.equal(stale.statusCode, 409)
