@@ -20,7 +20,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1)
 const FIXED_RATE = 2000
-const SHADOW_RATE = 1000
+const SHADOW_RATE = 500
 const REPLAY_RECORDS = Number(process.env.BENCH_REPLAY_RECORDS ?? 50_000)
 
 const f1 = (x: number): string => x.toFixed(1)
@@ -83,12 +83,23 @@ async function main (): Promise<number> {
       await measure({ label: `bare echo, ${int(FIXED_RATE)} req/s`, url: echoUrl, durationSec: SECONDS, overallRate: FIXED_RATE, ...load }),
       await measure({ label: `Arbiter /check, ${int(FIXED_RATE)} req/s`, url: checkUrl, durationSec: SECONDS, overallRate: FIXED_RATE, ...load }, arbiter)
     ]
+    // A scheduler checking one job at a time: latency, and the server thread's time per check.
+    const one = { connections: 1, workers: WORKERS, authorization: arbiter.authorization }
+    const single = [
+      await measure({ label: 'bare echo, 1 connection', url: echoUrl, durationSec: SECONDS, ...one }),
+      await measure({ label: 'Arbiter /check, 1 connection', url: checkUrl, durationSec: SECONDS, ...one }, arbiter)
+    ]
     const where = WORKERS > 0 ? `${WORKERS} worker thread(s) of this process` : 'the servers\' own thread'
     print(`HTTP load: autocannon in ${where}, ${CONNECTIONS} connections, pipelining 1, ${SECONDS} s per run`)
     for (const line of loadTable(phases)) print(line)
     print('  (ELU = event-loop utilisation of the thread running both servers; node = this process\'s CPU seconds')
     print('   per second, autocannon included; host = busy share of all cores, Postgres included)')
     print(`  Arbiter saturated throughput / bare endpoint: ${(phases[1].rpsMean / phases[0].rpsMean * 100).toFixed(1)} % (×${(phases[0].rpsMean / phases[1].rpsMean).toFixed(1)} slower)`)
+    print()
+    print(`One connection, requests back to back (a scheduler checking one job at a time), ${SECONDS} s per run`)
+    for (const line of loadTable(single)) print(line)
+    const threadMs = (p: Phase): number => p.elu * p.durationSec * 1000 / Math.max(1, p.ok2xx)
+    print(`  server-thread time per request (ELU × run time / answers): echo ${threadMs(single[0]).toFixed(3)} ms, /check ${threadMs(single[1]).toFixed(3)} ms`)
     print()
 
     print('Group commit: a group sealed ahead is one statement (append + commit); one sealed under the head lock, a transaction')
@@ -110,17 +121,24 @@ async function main (): Promise<number> {
     writeFileSync(base, readFileSync(base, 'utf8').replace('    decision: allow_with_constraints\n', '    decision: require_approval\n'))
     const shadowed = await startArbiter(DATABASE_URL, shadowDir)
     try {
-      // Below saturation, so that what the shadow adds shows in the latency rather than in a queue.
+      const shadowedUrl = `${shadowed.url}/check`
+      await measure({ label: 'warm-up', url: shadowedUrl, durationSec: 2, ...load, authorization: shadowed.authorization }, shadowed)
+      // Well below saturation, so that what the shadow adds shows in the latency rather than in
+      // a queue; and one connection back to back, where it would delay the next request.
       const paced = { durationSec: SECONDS, overallRate: SHADOW_RATE, ...load }
+      const backToBack = { durationSec: SECONDS, ...one }
       const shadowPhases = [
-        await measure({ label: 'plain, paced', url: checkUrl, ...paced }, arbiter),
-        await measure({ label: 'with shadow, paced', url: `${shadowed.url}/check`, ...paced, authorization: shadowed.authorization }, shadowed),
-        await measure({ label: 'plain, paced', url: checkUrl, ...paced }, arbiter)
+        await measure({ label: `plain, ${int(SHADOW_RATE)} req/s`, url: checkUrl, ...paced }, arbiter),
+        await measure({ label: `with shadow, ${int(SHADOW_RATE)} req/s`, url: shadowedUrl, ...paced, authorization: shadowed.authorization }, shadowed),
+        await measure({ label: `plain, ${int(SHADOW_RATE)} req/s`, url: checkUrl, ...paced }, arbiter),
+        await measure({ label: 'plain, 1 connection', url: checkUrl, ...backToBack }, arbiter),
+        await measure({ label: 'with shadow, 1 connection', url: shadowedUrl, ...backToBack, authorization: shadowed.authorization }, shadowed),
+        await measure({ label: 'plain, 1 connection', url: checkUrl, ...backToBack }, arbiter)
       ]
       const sum = async (c: { get: () => Promise<{ values: Array<{ value: number }> }> }): Promise<number> => (await c.get()).values.reduce((n, v) => n + v.value, 0)
       const evaluated = await sum(shadowed.app.metrics.shadowEvaluations)
       const disagreed = await sum(shadowed.app.metrics.shadowDisagreements)
-      print(`Shadow mode: /check at ${int(SHADOW_RATE)} req/s on a plain instance, one with a shadow policy, and the plain one again`)
+      print('Shadow mode: /check on a plain instance, one with a shadow policy, and the plain one again')
       for (const line of loadTable(shadowPhases)) print(line)
       print(`  the shadow judged ${int(evaluated)} checks after answering them and disagreed on ${int(disagreed)}`)
       print()
