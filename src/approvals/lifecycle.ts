@@ -10,13 +10,16 @@ import type { ApprovalRequirement, Job } from '../policy/types.js'
 import type { ApprovalRow } from '../store/approvals.js'
 import type { GrantMatch, GrantRow } from '../store/grants.js'
 
-export const LIVE_STATUSES: readonly ApprovalStatus[] = ['PENDING', 'APPROVED']
+export const LIVE_STATUSES: readonly ApprovalStatus[] = ['QUEUED', 'PENDING', 'APPROVED']
 
 export function isLive (status: ApprovalStatus): boolean {
   return LIVE_STATUSES.includes(status)
 }
 
-/** Whether a live approval's clock has run out: its TTL while pending, its dispatch window once approved. */
+/**
+ * Whether a live approval's clock has run out: its TTL while pending, its dispatch window once
+ * approved. A queued one has no clock yet: it starts at its turn.
+ */
 export function hasRunOut (a: Pick<ApprovalRow, 'status' | 'expires_at' | 'dispatch_by'>, now: Date): boolean {
   if (a.status === 'PENDING') return now.getTime() >= new Date(a.expires_at).getTime()
   if (a.status === 'APPROVED') return a.dispatch_by !== null && now.getTime() >= new Date(a.dispatch_by).getTime()
@@ -30,6 +33,7 @@ export type Recheck =
    * a policy that now asks for other approvers): a new approval is requested.
    */
   | { kind: 'request', supersede?: ApprovalRow, invalidate?: ApprovalRow }
+  /** Waiting for reviewers, or (QUEUED) for its turn in front of them. */
   | { kind: 'pending', approval: ApprovalRow }
   | { kind: 'expire', approval: ApprovalRow }
   | { kind: 'consume', approval: ApprovalRow }
@@ -44,6 +48,8 @@ export function recheck (latest: ApprovalRow | undefined, jobHash: string, need:
   }
   if (isLive(latest.status) && !hasRunOut(latest, now) && !satisfies(latest, need)) return { kind: 'request', invalidate: latest }
   switch (latest.status) {
+    case 'QUEUED':
+      return { kind: 'pending', approval: latest }
     case 'PENDING':
       return hasRunOut(latest, now) ? { kind: 'expire', approval: latest } : { kind: 'pending', approval: latest }
     case 'APPROVED':

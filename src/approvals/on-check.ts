@@ -9,10 +9,11 @@ import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { IdGenerator } from '../clock.js'
 import type { ApprovalRequirement, Evaluation, Job } from '../policy/types.js'
-import { changeApproval, countPending, insertApproval, lockLatestApproval, type ApprovalRow } from '../store/approvals.js'
+import { changeApproval, countPending, frontOfLine, insertApproval, lockLatestApproval, type ApprovalRow } from '../store/approvals.js'
 import type { Queryable } from '../store/db.js'
 import { lockUsableGrants, useGrant } from '../store/grants.js'
 import { grantApplies, isLive, recheck, type Recheck } from './lifecycle.js'
+import { nextInLine, placeInLine } from './line.js'
 import { approvalEntry, CLOCK_ACTOR, expire } from './records.js'
 
 export interface CheckContext {
@@ -37,8 +38,11 @@ export type ApprovalOutcome =
   | { kind: 'foreign' }
   /** The policy now denies the job, so the approval given or pending for it no longer counts. */
   | { kind: 'invalidated', approval: ApprovalRow }
-  /** Waiting for reviewers: the approval found pending, or the one requested now. */
-  | { kind: 'pending', approval: ApprovalRow }
+  /**
+   * Waiting for reviewers: the approval found pending, or the one requested now; or waiting
+   * QUEUED for its turn in a single-flight session, behind the job in front.
+   */
+  | { kind: 'pending', approval: ApprovalRow, behind?: string }
   /** Approved, and consumed by this check. */
   | { kind: 'approved', approval: ApprovalRow, approvers: readonly string[] | undefined }
   /** Pre-authorized by a session grant, one use of which this check spent. */
@@ -77,6 +81,7 @@ async function whenDenied (tx: Queryable, c: CheckContext, latest: ApprovalRow |
   const ev = c.evaluation
   const after = await end(tx, latest, 'INVALIDATED', c.now, { reason: `the policy now denies the job: ${ev.reason}`, decision_id: c.decisionId })
   entries.push(approvalEntry('approval.invalidated', after, actorOf(c.requester), c.now, { reason: after.resolution?.reason, policy_snapshot: c.policySnapshot, rule_id: ev.rule_id }))
+  entries.push(...await nextInLine(tx, latest, c.now))
   return { kind: 'invalidated', approval: after }
 }
 
@@ -84,10 +89,11 @@ async function whenAsked (tx: Queryable, c: CheckContext, need: ApprovalRequirem
   const step = recheck(latest, c.jobHash, need, c.now)
   switch (step.kind) {
     case 'pending':
-      return { kind: 'pending', approval: step.approval }
+      return await stillPending(tx, step.approval)
     case 'expire': {
       const after = await expire(tx, step.approval, c.now)
       entries.push(approvalEntry('approval.expired', after, CLOCK_ACTOR, c.now, { noticed_by: 'check', was: step.approval.status }))
+      entries.push(...await nextInLine(tx, step.approval, c.now))
       return { kind: 'refused', reason: 'approval expired', approval: after }
     }
     case 'consume': {
@@ -111,10 +117,13 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
   if (step.supersede !== undefined) {
     const after = await end(tx, step.supersede, 'SUPERSEDED', c.now, { reason: 'the job changed', superseded_by_hash: c.jobHash, decision_id: c.decisionId })
     entries.push(approvalEntry('approval.superseded', after, actor, c.now, { superseded_by_hash: c.jobHash }))
+    // A changed job is a new question: it goes to the back of its session's line.
+    entries.push(...await nextInLine(tx, step.supersede, c.now))
   }
   if (step.invalidate !== undefined) {
     const after = await end(tx, step.invalidate, 'INVALIDATED', c.now, { reason: 'the policy now asks for other approvers', requirement_changed: true, decision_id: c.decisionId })
     entries.push(approvalEntry('approval.invalidated', after, actor, c.now, { reason: after.resolution?.reason, policy_snapshot: c.policySnapshot, rule_id: ev.rule_id }))
+    entries.push(...await nextInLine(tx, step.invalidate, c.now))
   }
   const granted = await useGrantFor(tx, c, need)
   if (granted !== undefined) {
@@ -122,7 +131,13 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
     return { kind: 'granted', grantId: granted.grantId }
   }
   if (await countPending(tx, c.job.tenant_id, c.now) >= c.maxPending) return { kind: 'refused', reason: 'approval queue full' }
+  const singleFlight = need.single_flight === 'session'
+  const { behind } = await placeInLine(tx, c.job.tenant_id, c.job.session_id, singleFlight)
   const a = await insertApproval(tx, {
+    status: behind === undefined ? 'PENDING' : 'QUEUED',
+    session_id: c.job.session_id ?? null,
+    single_flight: singleFlight,
+    ttl_sec: need.ttl_sec,
     approval_id: c.ids.approvalId(),
     tenant_id: c.job.tenant_id,
     job_id: c.job.job_id,
@@ -144,6 +159,21 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
     created_at: c.now,
     expires_at: new Date(c.now.getTime() + need.ttl_sec * 1000)
   })
+  if (behind !== undefined) {
+    // Not in front of reviewers yet: its approval.requested is written at its turn (line.ts).
+    entries.push(approvalEntry('approval.queued', a, actor, c.now, {
+      decision_id: c.decisionId,
+      rule_id: a.rule_id,
+      reason: a.reason,
+      behind,
+      session_id: a.session_id,
+      approvals_required: a.approvals_required,
+      approver_roles: a.approver_roles,
+      ttl_sec: need.ttl_sec,
+      policy_snapshot: a.policy_snapshot
+    }))
+    return { kind: 'pending', approval: a, behind }
+  }
   entries.push(approvalEntry('approval.requested', a, actor, c.now, {
     decision_id: c.decisionId,
     rule_id: a.rule_id,
@@ -155,6 +185,12 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
     policy_snapshot: a.policy_snapshot
   }))
   return { kind: 'pending', approval: a }
+}
+
+/** A live approval found again: pending, or still queued behind the session's job in front. */
+async function stillPending (tx: Queryable, a: ApprovalRow): Promise<ApprovalOutcome> {
+  if (a.status !== 'QUEUED' || a.session_id === null) return { kind: 'pending', approval: a }
+  return { kind: 'pending', approval: a, behind: await frontOfLine(tx, a.tenant_id, a.session_id) }
 }
 
 async function end (tx: Queryable, a: ApprovalRow, status: ApprovalRow['status'], now: Date, resolution: Record<string, unknown>): Promise<ApprovalRow> {

@@ -10,11 +10,12 @@ import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, hasRole, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
 import { errorFor } from '../errors/index.js'
-import { changeApproval, dueForExpiry, getLatestApproval, insertVote, listVotes, lockLatestApproval, type ApprovalChange, type ApprovalRow, type VoteRow } from '../store/approvals.js'
+import { changeApproval, dueForExpiry, frontOfLine, getLatestApproval, insertVote, listVotes, lockLatestApproval, lockSessionApprovals, type ApprovalChange, type ApprovalRow, type VoteRow } from '../store/approvals.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database, Queryable } from '../store/db.js'
 import { hasRunOut, isLive, voteRefusal } from './lifecycle.js'
 import { decideWithApproval, type CheckContext, type CheckOutcome } from './on-check.js'
+import { nextInLine } from './line.js'
 import { approvalEntry, CLOCK_ACTOR, expire } from './records.js'
 import { approvalSummary, approvalView, type ApprovalSummary, type ApprovalView } from './view.js'
 
@@ -45,7 +46,8 @@ export class ApprovalService {
   async get (tenantId: string, jobId: string, reader: Principal): Promise<ApprovalView> {
     const a = await getLatestApproval(this.deps.db, tenantId, jobId)
     if (a === undefined || (!hasRole(reader, APPROVAL_READERS) && !speaksForJob(reader, a.agent_principal))) throw errorFor('noApproval', jobId)
-    return approvalView(a, (await listVotes(this.deps.db, [a.approval_id])).get(a.approval_id) ?? [])
+    const behind = a.status === 'QUEUED' && a.session_id !== null ? await frontOfLine(this.deps.db, tenantId, a.session_id) : undefined
+    return approvalView(a, (await listVotes(this.deps.db, [a.approval_id])).get(a.approval_id) ?? [], behind)
   }
 
   /** A reviewer's vote; one deny ends the approval, the last needed approve grants it. */
@@ -78,7 +80,7 @@ export class ApprovalService {
       }
       const after = await this.change(tx, a, change)
       const entries = [approvalEntry('approval.vote', after, actor, now, { vote: v.vote, note: v.note ?? null, approvals_received: received })]
-      if (after.status !== 'PENDING') entries.push(approvalEntry('approval.resolved', after, actor, now, { resolution: after.resolution }))
+      if (after.status !== 'PENDING') entries.push(approvalEntry('approval.resolved', after, actor, now, { resolution: after.resolution }), ...await nextInLine(tx, a, now))
       // Read here, not after the commit: a failed read then would look like an unrecorded vote.
       const votes = (await listVotes(tx, [a.approval_id])).get(a.approval_id) ?? []
       return { entries, result: { approval: after, votes } }
@@ -98,10 +100,40 @@ export class ApprovalService {
       if (hasRunOut(a, now)) return await this.expireIn(tx, a, now, 'cancel')
       const actor = actorOf(caller)
       const after = await this.change(tx, a, { status: 'CANCELLED', resolved_at: now, resolution: { by: actor, ...(reason === undefined ? {} : { reason }) } })
-      return { entries: [approvalEntry('approval.cancelled', after, actor, now, { reason: reason ?? null })], result: { approval: after, expired: false } }
+      return { entries: [approvalEntry('approval.cancelled', after, actor, now, { reason: reason ?? null }), ...await nextInLine(tx, a, now)], result: { approval: after, expired: false } }
     })
     if (result.expired === true) throw errorFor('approvalExpired')
     return approvalSummary(result.approval)
+  }
+
+  /**
+   * The scheduler gives up on a session: every live approval of it (queued, pending or approved)
+   * for an agent the key speaks for ends CANCELLED, the queued ones first so that none of them
+   * takes a turn on the way. Those of agents the key may not speak for are left as they are
+   * (and may take their turn). An empty list if there were none.
+   */
+  async cancelSession (tenantId: string, sessionId: string, caller: Principal, reason: string | undefined, deadline: number): Promise<ApprovalSummary[]> {
+    const { result } = await this.deps.writer.transact(tenantId, deadline, async (tx) => {
+      const now = this.deps.clock.now()
+      const actor = actorOf(caller)
+      const mine = (await lockSessionApprovals(tx, tenantId, sessionId)).filter((a) => speaksForJob(caller, a.agent_principal))
+      const order = [...mine.filter((a) => a.status === 'QUEUED'), ...mine.filter((a) => a.status !== 'QUEUED')]
+      const entries: AuditEntry[] = []
+      const ended: ApprovalRow[] = []
+      for (const a of order) {
+        if (hasRunOut(a, now)) {
+          const expired = await this.expireIn(tx, a, now, 'cancel')
+          entries.push(...expired.entries)
+          ended.push(expired.result.approval)
+          continue
+        }
+        const after = await this.change(tx, a, { status: 'CANCELLED', resolved_at: now, resolution: { by: actor, session_cancelled: sessionId, ...(reason === undefined ? {} : { reason }) } })
+        entries.push(approvalEntry('approval.cancelled', after, actor, now, { reason: reason ?? null, session_id: sessionId }), ...await nextInLine(tx, a, now))
+        ended.push(after)
+      }
+      return { entries, result: ended }
+    })
+    return result.map((a) => approvalSummary(a))
   }
 
   /**
@@ -135,6 +167,6 @@ export class ApprovalService {
 
   private async expireIn (tx: Queryable, a: ApprovalRow, now: Date, noticedBy: string): Promise<{ entries: AuditEntry[], result: { approval: ApprovalRow, expired: true } }> {
     const after = await expire(tx, a, now)
-    return { entries: [approvalEntry('approval.expired', after, CLOCK_ACTOR, now, { noticed_by: noticedBy, was: a.status })], result: { approval: after, expired: true } }
+    return { entries: [approvalEntry('approval.expired', after, CLOCK_ACTOR, now, { noticed_by: noticedBy, was: a.status }), ...await nextInLine(tx, a, now)], result: { approval: after, expired: true } }
   }
 }

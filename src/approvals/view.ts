@@ -16,18 +16,21 @@ export interface ApprovalSummary {
   approvals_received: number
   approved_at: string | null
   dispatch_by: string | null
+  /** QUEUED only: the job in front of reviewers that this one waits behind in its session. */
+  queued_behind?: string
 }
 
-/** The state a /check answer carries. */
-export function approvalSummary (a: ApprovalRow): ApprovalSummary {
+/** The state a /check answer carries; a queued approval has no clock until its turn. */
+export function approvalSummary (a: ApprovalRow, behind?: string): ApprovalSummary {
   return {
     approval_id: a.approval_id,
     status: a.status,
-    expires_at: iso(a.expires_at),
+    expires_at: a.status === 'QUEUED' ? null : iso(a.expires_at),
     approvals_required: a.approvals_required,
     approvals_received: a.approvals_received,
     approved_at: iso(a.approved_at),
-    dispatch_by: iso(a.dispatch_by)
+    dispatch_by: iso(a.dispatch_by),
+    ...(a.status === 'QUEUED' && behind !== undefined ? { queued_behind: behind } : {})
   }
 }
 
@@ -35,10 +38,10 @@ export function approvalSummary (a: ApprovalRow): ApprovalSummary {
 export type ApprovalView = ApprovalSummary & Record<string, unknown>
 
 /** Everything a reviewer needs to decide: the job exactly as hashed, its evidence, the rule and the votes so far. */
-export function approvalView (a: ApprovalRow, votes: readonly VoteRow[]): ApprovalView {
+export function approvalView (a: ApprovalRow, votes: readonly VoteRow[], behind?: string): ApprovalView {
   const job = JSON.parse(a.job) as Record<string, unknown>
   return {
-    ...approvalSummary(a),
+    ...approvalSummary(a, behind),
     tenant_id: a.tenant_id,
     job_id: a.job_id,
     job_hash: a.job_hash,
@@ -54,6 +57,8 @@ export function approvalView (a: ApprovalRow, votes: readonly VoteRow[]): Approv
     requested_by: a.requested_by,
     approver_roles: a.approver_roles,
     dispatch_window_sec: a.dispatch_window_sec,
+    session_id: a.session_id,
+    single_flight: a.single_flight,
     created_at: iso(a.created_at),
     resolved_at: iso(a.resolved_at),
     resolution: a.resolution,

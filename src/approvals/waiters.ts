@@ -31,12 +31,21 @@ export interface WaitersOptions {
 type Waited = Pick<ApprovalSummary, 'approval_id' | 'status' | 'expires_at'>
 
 interface Waiter {
+  /** The state the wait ends when the approval leaves: PENDING, or QUEUED (its turn comes). */
+  status: Waited['status']
   expiresAt: Date
   settle: (end: WaitEnd) => void
 }
 
-/** Whether a wait on this approval could end in anything but a timeout: it is pending and its TTL has not run out. */
+/** The end of time, for a queued approval: it has no clock until its turn. */
+const NEVER = new Date(8.64e15)
+
+/**
+ * Whether a wait on this approval could end in anything but a timeout: it is pending and its TTL
+ * has not run out, or it is queued for its turn.
+ */
 export function awaitsDecision (a: Waited, now: Date): boolean {
+  if (a.status === 'QUEUED') return true
   return a.status === 'PENDING' && a.expires_at !== null && !hasRunOut({ status: 'PENDING', expires_at: new Date(a.expires_at), dispatch_by: null }, now)
 }
 
@@ -60,7 +69,7 @@ export class ApprovalWaiters {
   }
 
   /**
-   * Waits until approval `a` (as just read: pending, not run out) leaves PENDING or runs out,
+   * Waits until approval `a` (as just read: queued, or pending and not run out) leaves that state or runs out,
    * `timeoutMs` passes, `signal` aborts, or the instance closes. Never rejects; throws at once
    * (`ARBITER_ERR_BUSY`) when this instance already holds its most waiters.
    */
@@ -75,7 +84,7 @@ export class ApprovalWaiters {
         signal?.removeEventListener('abort', onAbort)
         resolve(end)
       }
-      const waiter: Waiter = { expiresAt: new Date(a.expires_at ?? 0), settle }
+      const waiter: Waiter = { status: a.status, expiresAt: a.status === 'QUEUED' ? NEVER : new Date(a.expires_at ?? 0), settle }
       const onAbort = (): void => { settle('aborted') }
       const timer = setTimeout(() => { settle('timeout') }, timeoutMs)
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -83,7 +92,7 @@ export class ApprovalWaiters {
     })
   }
 
-  /** This instance just moved `approvalId` out of PENDING (a vote or a cancel): its waiters need not wait for the next poll. */
+  /** This instance just moved `approvalId` on (a vote or a cancel): its waiters need not wait for the next poll. */
   moved (approvalId: string): void {
     for (const w of [...this.#byApproval.get(approvalId) ?? []]) w.settle('changed')
   }
@@ -137,9 +146,9 @@ export class ApprovalWaiters {
     }
     const now = this.deps.clock.now()
     for (const id of ids) {
-      // An approval that left PENDING (or has no row any more) releases all its waiters.
-      const gone = statuses !== undefined && statuses.get(id) !== 'PENDING'
+      // An approval that left the state waited on (or has no row any more) releases its waiters.
       for (const w of [...this.#byApproval.get(id) ?? []]) {
+        const gone = statuses !== undefined && statuses.get(id) !== w.status
         if (gone || now.getTime() >= w.expiresAt.getTime()) w.settle('changed')
       }
     }

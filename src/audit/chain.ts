@@ -23,6 +23,7 @@ export const RECORD_TYPES = [
   'approval.superseded',
   'approval.cancelled',
   'approval.consumed',
+  'approval.queued',
   'grant.created',
   'grant.revoked',
   'grant.used',

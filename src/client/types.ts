@@ -40,12 +40,15 @@ export interface Constraints {
 
 export interface ApprovalState {
   approval_id: string
-  status: 'PENDING' | 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'INVALIDATED' | 'SUPERSEDED' | 'CONSUMED'
-  expires_at: string
+  /** QUEUED: waiting its turn behind `queued_behind` in a single-flight session, unseen by reviewers. */
+  status: 'QUEUED' | 'PENDING' | 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'INVALIDATED' | 'SUPERSEDED' | 'CONSUMED'
+  /** Null while QUEUED: the clock starts at its turn. */
+  expires_at: string | null
   approvals_required: number
   approvals_received: number
   approved_at: string | null
   dispatch_by: string | null
+  queued_behind?: string
 }
 
 /** One reviewer's vote on an approval. */
@@ -77,6 +80,9 @@ export interface Approval extends ApprovalState {
   /** Each approver must hold one role of every set. */
   approver_roles: string[][]
   dispatch_window_sec: number
+  session_id: string | null
+  /** Whether it waits its turn behind the session's other single-flight approvals. */
+  single_flight: boolean
   created_at: string
   resolved_at: string | null
   /** How it ended: the approvers, the deny's note, the cancel's reason, … */

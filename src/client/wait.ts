@@ -35,9 +35,13 @@ export interface WaitRequest {
   signal: AbortSignal | undefined
 }
 
-/** Decided, or past its TTL by this machine's clock (Arbiter records EXPIRED when its sweep or a check comes by). */
+/**
+ * Decided, or past its TTL by this machine's clock (Arbiter records EXPIRED when its sweep or a
+ * check comes by). A queued approval is not: its turn comes, then its decision.
+ */
 function isSettled (a: Approval): boolean {
-  return a.status !== 'PENDING' || Date.parse(a.expires_at) <= Date.now()
+  if (a.status === 'QUEUED') return false
+  return a.status !== 'PENDING' || a.expires_at === null || Date.parse(a.expires_at) <= Date.now()
 }
 
 /** What may pass if asked again: no connection, no answer in time, 429 (a busy instance), a 5xx. */
@@ -49,7 +53,7 @@ function mayPass (f: Failure): boolean {
 function readApproval (answer: Answer): Approval | Failure {
   if (answer.status !== 200) return unexpectedAnswer(answer)
   const body = parseJson(answer.text)
-  if (isRecord(body) && typeof body.approval_id === 'string' && typeof body.status === 'string' && typeof body.expires_at === 'string') return body as unknown as Approval
+  if (isRecord(body) && typeof body.approval_id === 'string' && typeof body.status === 'string' && (typeof body.expires_at === 'string' || body.expires_at === null)) return body as unknown as Approval
   return new Failure(CLIENT_ERRORS.BAD_RESPONSE, 'arbiter answered an unreadable approval', 200)
 }
 
@@ -76,6 +80,7 @@ export async function waitForApproval (c: Connection, w: WaitRequest): Promise<A
   const endAt = performance.now() + w.timeoutMs
   const aborted = (): Failure => new Failure(CLIENT_ERRORS.ABORTED, 'the wait was aborted by its caller')
   let last: Approval | undefined
+  let moved = false
   let failures = 0
   for (;;) {
     const waitSec = Math.min(MAX_WAIT_SEC, Math.max(0, Math.floor((endAt - performance.now()) / 1000)))
@@ -87,12 +92,14 @@ export async function waitForApproval (c: Connection, w: WaitRequest): Promise<A
       failures++
     } else {
       if (isSettled(read)) return read
+      moved = last !== undefined && last.status !== read.status
       last = read
       failures = 0
     }
     const remaining = endAt - performance.now()
     if (remaining <= 0) return last ?? read
-    const answeredEarly = waitSec === 0 || performance.now() - asked < waitSec * 1000
+    // Early because it moved on (its turn in line came): ask again at once.
+    const answeredEarly = !moved && (waitSec === 0 || performance.now() - asked < waitSec * 1000)
     const pause = read instanceof Failure ? backoff(failures) : answeredEarly ? EARLY_ANSWER_GAP_MS : 0
     if (pause > 0) {
       try {

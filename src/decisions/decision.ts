@@ -102,7 +102,7 @@ export function decisionWithApproval (policy: DecisionBody, outcome: ApprovalOut
     case 'invalidated':
       return { ...policy, ...approvalState(outcome.approval) }
     case 'pending':
-      return { ...asked(policy), ...approvalState(outcome.approval) }
+      return { ...asked(policy), ...approvalState(outcome.approval, outcome.behind) }
     case 'approved': {
       const approvers = outcome.approvers === undefined ? 'reviewers' : outcome.approvers.join(', ')
       return { ...allowed(asked(policy), `approved by ${approvers}`), approval_ref: outcome.approval.approval_id, ...approvalState(outcome.approval) }
@@ -181,8 +181,8 @@ function asked (policy: DecisionBody): DecisionBody {
 }
 
 /** The approval as the answer shows it, and its status for the record. */
-function approvalState (a: ApprovalRow): Pick<DecisionBody, 'approval' | 'approval_state'> {
-  return { approval: approvalSummary(a), approval_state: a.status }
+function approvalState (a: ApprovalRow, behind?: string): Pick<DecisionBody, 'approval' | 'approval_state'> {
+  return { approval: approvalSummary(a, behind), approval_state: a.status }
 }
 
 /** A DENY the approval's state decides; constraints go with an allow only. */

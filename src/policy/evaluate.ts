@@ -165,7 +165,9 @@ export function approvalRequirement (specs: readonly ApprovalSpec[]): ApprovalRe
     approvers: Math.max(...full.map((s) => s.approvers)),
     roles: [...roleSets.keys()].sort().map((k) => roleSets.get(k) as ApprovalRequirement['roles'][number]),
     ttl_sec: Math.min(...full.map((s) => s.ttl_sec)),
-    dispatch_window_sec: Math.min(...full.map((s) => s.dispatch_window_sec))
+    dispatch_window_sec: Math.min(...full.map((s) => s.dispatch_window_sec)),
+    // One rule asking for one question at a time is enough: the stricter setting wins.
+    ...(full.some((s) => s.single_flight === 'session') ? { single_flight: 'session' as const } : {})
   }
 }
 

@@ -83,7 +83,8 @@ const suiteSchema = {
                   approvers: { type: 'integer' },
                   roles: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
                   ttl_sec: { type: 'integer' },
-                  dispatch_window_sec: { type: 'integer' }
+                  dispatch_window_sec: { type: 'integer' },
+                  single_flight: { enum: ['session'] }
                 }
               }
             }

@@ -58,6 +58,11 @@ export interface ApprovalSpec {
   roles?: ApproverRole[]
   ttl_sec?: number
   dispatch_window_sec?: number
+  /**
+   * `session`: the session's approvals reach reviewers one at a time, each later one QUEUED
+   * behind the one in front until that one is resolved.
+   */
+  single_flight?: 'session'
 }
 
 /**
@@ -70,9 +75,11 @@ export interface ApprovalRequirement {
   roles: ApproverRole[][]
   ttl_sec: number
   dispatch_window_sec: number
+  /** Whether the job's session puts it in line behind the session's other single-flight approvals. */
+  single_flight?: 'session'
 }
 
-export const DEFAULT_APPROVAL: Readonly<Required<ApprovalSpec>> = Object.freeze({
+export const DEFAULT_APPROVAL: Readonly<Required<Omit<ApprovalSpec, 'single_flight'>>> = Object.freeze({
   approvers: 1,
   roles: ['reviewer' as const],
   ttl_sec: 3600,

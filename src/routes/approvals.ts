@@ -1,20 +1,22 @@
 /**
  * The reviewers' side: the approval queue, one approval in full, votes; and the scheduler's:
- * one approval, waited on until it is decided (`wait_sec`), and the cancel. Approvals are
+ * one approval, waited on until it is decided (`wait_sec`), and the cancel of one job or of a
+ * whole session. Approvals are
  * addressed by job id within a tenant (`tenant_id`, default `default`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { approvalView, type ApprovalView } from '../approvals/view.js'
 import { ApprovalWaiters, awaitsDecision } from '../approvals/waiters.js'
 import type { ApprovalService, VoteRequest } from '../approvals/service.js'
-import { callerOf, jobTenant } from '../auth/plugin.js'
+import { assertTenant, callerOf, jobTenant } from '../auth/plugin.js'
 import { tenantFilter } from '../auth/principal.js'
 import type { Clock } from '../clock.js'
 import { recordFailure } from '../errors/index.js'
 import type { ApprovalStatus } from '../domain/approval-status.js'
-import { approvalCancelRoute, approvalGetRoute, approvalListRoute, approvalVoteRoute } from '../schemas/approvals.js'
+import { approvalCancelRoute, approvalGetRoute, approvalListRoute, approvalVoteRoute, sessionCancelRoute } from '../schemas/approvals.js'
 import { listApprovals, listVotes } from '../store/approvals.js'
 import type { Database } from '../store/db.js'
+import { DEFAULT_TENANT } from '../policy/job.js'
 
 const REVIEWERS = ['reviewer', 'auditor'] as const
 
@@ -102,6 +104,21 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
       .catch(recordFailure('the cancellation'))
     waiters.moved(cancelled.approval_id)
     return cancelled
+  })
+
+  app.post<{ Params: { session_id: string }, Body: { tenant_id?: string, reason?: string } }>('/sessions/:session_id/cancel', {
+    config: { access: ['scheduler'] },
+    schema: sessionCancelRoute
+  }, async (request, reply) => {
+    const sessionId = request.params.session_id
+    const tenant = request.body?.tenant_id ?? DEFAULT_TENANT
+    assertTenant(callerOf(request), tenant)
+    request.log = reply.log = request.log.child({ tenantId: tenant, sessionId })
+    const cancelled = await approvals.cancelSession(tenant, sessionId, callerOf(request), request.body?.reason, deadline(request))
+      .catch(recordFailure('the cancellation'))
+    for (const a of cancelled) waiters.moved(a.approval_id)
+    request.log.info({ sessionId, cancelled: cancelled.length }, 'session cancelled')
+    return { tenant_id: tenant, session_id: sessionId, cancelled }
   })
 }
 

@@ -13,11 +13,13 @@ export const approvalStateSchema = {
   properties: {
     approval_id: uuid,
     status: { type: 'string', enum: APPROVAL_STATUSES },
-    expires_at: time,
+    // Null while QUEUED: its clock starts at its turn.
+    expires_at: nullableTime,
     approvals_required: { type: 'integer' },
     approvals_received: { type: 'integer' },
     approved_at: nullableTime,
-    dispatch_by: nullableTime
+    dispatch_by: nullableTime,
+    queued_behind: { type: 'string', description: 'QUEUED only: the job in front of reviewers in this session' }
   }
 } as const
 
@@ -52,6 +54,8 @@ export const approvalSchema = {
     requested_by: actor,
     approver_roles: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
     dispatch_window_sec: { type: 'integer' },
+    session_id: { type: ['string', 'null'] },
+    single_flight: { type: 'boolean' },
     created_at: time,
     resolved_at: nullableTime,
     resolution: { type: ['object', 'null'], additionalProperties: true },
@@ -98,4 +102,17 @@ export const approvalCancelRoute = {
   params: jobParams,
   body: closedObject({ tenant_id: nameSchema, reason: { type: 'string', minLength: 1, maxLength: 4096 } }),
   response: { 200: { $ref: 'ApprovalState#' }, ...errorReplies(400, 404, 409, 415, 503) }
+} as const
+
+export const sessionCancelRoute = {
+  params: pathParams('session_id', printableId),
+  body: closedObject({ tenant_id: nameSchema, reason: { type: 'string', minLength: 1, maxLength: 4096 } }),
+  response: {
+    200: closedObject({
+      tenant_id: { type: 'string' },
+      session_id: { type: 'string' },
+      cancelled: { type: 'array', items: { $ref: 'ApprovalState#' } }
+    }, ['tenant_id', 'session_id', 'cancelled']),
+    ...errorReplies(400, 415, 503)
+  }
 } as const

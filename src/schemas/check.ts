@@ -101,7 +101,8 @@ const approvalSpecSchema = {
     approvers: { type: 'integer' },
     roles: approverRoles,
     ttl_sec: { type: 'integer' },
-    dispatch_window_sec: { type: 'integer' }
+    dispatch_window_sec: { type: 'integer' },
+    single_flight: { enum: ['session'] }
   }
 } as const
 
@@ -114,7 +115,8 @@ const approvalRequirementSchema = {
     approvers: { type: 'integer' },
     roles: { type: 'array', items: approverRoles },
     ttl_sec: { type: 'integer' },
-    dispatch_window_sec: { type: 'integer' }
+    dispatch_window_sec: { type: 'integer' },
+    single_flight: { type: 'string', enum: ['session'] }
   }
 } as const
 

@@ -36,9 +36,17 @@ export interface ApprovalRow {
   dispatch_by: Date | null
   resolved_at: Date | null
   resolution: Record<string, unknown> | null
+  /** The job's session, if it has one. */
+  session_id: string | null
+  /** Whether it waits its turn behind the session's other single-flight approvals. */
+  single_flight: boolean
+  /** Its time with reviewers: a QUEUED approval's clock starts at its turn (null for approvals from before single-flight). */
+  ttl_sec: number | null
 }
 
-export type NewApproval = Omit<ApprovalRow, 'ordinal' | 'approvals_received' | 'approved_at' | 'dispatch_by' | 'resolved_at' | 'resolution' | 'status'>
+export type NewApproval = Omit<ApprovalRow, 'ordinal' | 'approvals_received' | 'approved_at' | 'dispatch_by' | 'resolved_at' | 'resolution' | 'status'> & {
+  status: 'PENDING' | 'QUEUED'
+}
 
 export interface VoteRow {
   principal_id: string
@@ -50,7 +58,8 @@ export interface VoteRow {
 
 const COLUMNS = `approval_id, ordinal::int as ordinal, tenant_id, job_id, job_hash, job, topic, trace_id, status, rule_id, reason,
   constraints, policy_snapshot, requested_by, requester_principal, agent_principal, approvals_required, approvals_received,
-  approver_roles, dispatch_window_sec, requested_decision_id, created_at, expires_at, approved_at, dispatch_by, resolved_at, resolution`
+  approver_roles, dispatch_window_sec, requested_decision_id, created_at, expires_at, approved_at, dispatch_by, resolved_at, resolution,
+  session_id, single_flight, ttl_sec`
 
 /** The latest approval of a job, row-locked for the caller's transaction. */
 export async function lockLatestApproval (q: Queryable, tenantId: string, jobId: string): Promise<ApprovalRow | undefined> {
@@ -79,10 +88,10 @@ export async function approvalStatuses (q: Queryable, approvalIds: readonly stri
   return new Map(rows.map((r) => [r.approval_id, r.status]))
 }
 
-/** Whether the job has a pending or approved approval (read outside any lock). */
+/** Whether the job has a live approval: queued, pending or approved (read outside any lock). */
 export async function hasLiveApproval (q: Queryable, tenantId: string, jobId: string): Promise<boolean> {
   const { rows } = await q.query(
-    "select 1 from approvals where tenant_id = $1 and job_id = $2 and status in ('PENDING', 'APPROVED')",
+    "select 1 from approvals where tenant_id = $1 and job_id = $2 and status in ('QUEUED', 'PENDING', 'APPROVED')",
     [tenantId, jobId],
     'arbiter_has_live_approval'
   )
@@ -93,13 +102,13 @@ export async function insertApproval (q: Queryable, a: NewApproval): Promise<App
   const { rows } = await q.query<ApprovalRow>(
     `insert into approvals (approval_id, tenant_id, job_id, job_hash, job, topic, trace_id, status, rule_id, reason, constraints,
        policy_snapshot, requested_by, requester_principal, agent_principal, approvals_required, approver_roles, dispatch_window_sec,
-       requested_decision_id, created_at, expires_at)
-     values ($1, $2, $3, $4, $5, $6, $7, 'PENDING', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+       requested_decision_id, created_at, expires_at, session_id, single_flight, ttl_sec)
+     values ($1, $2, $3, $4, $5, $6, $7, $21, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $22, $23, $24)
      returning ${COLUMNS}`,
     [a.approval_id, a.tenant_id, a.job_id, a.job_hash, a.job, a.topic, a.trace_id, a.rule_id, a.reason,
       a.constraints === null ? null : JSON.stringify(a.constraints), a.policy_snapshot, JSON.stringify(a.requested_by),
       a.requester_principal, a.agent_principal, a.approvals_required, JSON.stringify(a.approver_roles), a.dispatch_window_sec,
-      a.requested_decision_id, a.created_at, a.expires_at]
+      a.requested_decision_id, a.created_at, a.expires_at, a.status, a.session_id, a.single_flight, a.ttl_sec]
   )
   return rows[0]
 }
@@ -111,25 +120,28 @@ export interface ApprovalChange {
   dispatch_by?: Date
   resolved_at?: Date
   resolution?: Record<string, unknown>
+  /** A queued approval's clock, set at its turn. */
+  expires_at?: Date
 }
 
 /** Moves an approval on from `from`; returns the row as it now is, or undefined if it was not in `from`. */
 export async function changeApproval (q: Queryable, approvalId: string, from: ApprovalStatus, c: ApprovalChange): Promise<ApprovalRow | undefined> {
   const { rows } = await q.query<ApprovalRow>(
     `update approvals set status = $3, approvals_received = coalesce($4, approvals_received), approved_at = coalesce($5, approved_at),
-       dispatch_by = coalesce($6, dispatch_by), resolved_at = coalesce($7, resolved_at), resolution = coalesce($8::jsonb, resolution)
+       dispatch_by = coalesce($6, dispatch_by), resolved_at = coalesce($7, resolved_at), resolution = coalesce($8::jsonb, resolution),
+       expires_at = coalesce($9, expires_at)
      where approval_id = $1 and status = $2
      returning ${COLUMNS}`,
     [approvalId, from, c.status, c.approvals_received ?? null, c.approved_at ?? null, c.dispatch_by ?? null, c.resolved_at ?? null,
-      c.resolution === undefined ? null : JSON.stringify(c.resolution)]
+      c.resolution === undefined ? null : JSON.stringify(c.resolution), c.expires_at ?? null]
   )
   return rows[0]
 }
 
-/** Pending approvals of a tenant that have not run out, the ones its queue bound counts. */
+/** Approvals of a tenant waiting for reviewers (pending and not run out, or queued for their turn): what its queue bound counts. */
 export async function countPending (q: Queryable, tenantId: string, now: Date): Promise<number> {
   const { rows } = await q.query<{ n: number }>(
-    "select count(*)::int as n from approvals where tenant_id = $1 and status = 'PENDING' and expires_at > $2",
+    "select count(*)::int as n from approvals where tenant_id = $1 and (status = 'QUEUED' or (status = 'PENDING' and expires_at > $2))",
     [tenantId, now]
   )
   return rows[0].n
@@ -196,6 +208,44 @@ export async function pendingStats (q: Queryable, now: Date): Promise<Array<{ te
     `select tenant_id, count(*)::int as pending, min(created_at) as oldest from approvals
      where status = 'PENDING' and expires_at > $1 group by tenant_id order by tenant_id`,
     [now]
+  )
+  return rows
+}
+
+/**
+ * The line of a single-flight session: its approvals waiting for reviewers, the one in front
+ * (PENDING) first, then those QUEUED behind it, oldest first. Row-locked for the caller's
+ * transaction, which the tenant log's lock already serializes with every other change.
+ */
+export async function lockLine (q: Queryable, tenantId: string, sessionId: string): Promise<ApprovalRow[]> {
+  const { rows } = await q.query<ApprovalRow>(
+    `select ${COLUMNS} from approvals
+     where tenant_id = $1 and session_id = $2 and single_flight and status in ('QUEUED', 'PENDING')
+     order by (status = 'PENDING') desc, ordinal
+     for update`,
+    [tenantId, sessionId]
+  )
+  return rows
+}
+
+/** The job in front of a session's line (read outside any lock), if any. */
+export async function frontOfLine (q: Queryable, tenantId: string, sessionId: string): Promise<string | undefined> {
+  const { rows } = await q.query<{ job_id: string }>(
+    `select job_id from approvals where tenant_id = $1 and session_id = $2 and single_flight and status = 'PENDING'
+     order by ordinal limit 1`,
+    [tenantId, sessionId]
+  )
+  return rows[0]?.job_id
+}
+
+/** Every live approval of a session (queued, pending or approved), newest first, row-locked. */
+export async function lockSessionApprovals (q: Queryable, tenantId: string, sessionId: string): Promise<ApprovalRow[]> {
+  const { rows } = await q.query<ApprovalRow>(
+    `select ${COLUMNS} from approvals
+     where tenant_id = $1 and session_id = $2 and status in ('QUEUED', 'PENDING', 'APPROVED')
+     order by ordinal desc
+     for update`,
+    [tenantId, sessionId]
   )
   return rows
 }

@@ -111,7 +111,7 @@ t.test('migration 0010 on keys in use: the keys of principals who voted become p
     [session, JSON.stringify({ topics: ['job.write.*'], risk_tags: ['prod'] }), JSON.stringify({ principal_id: by.principal, key_id: by.keyId }), by.principal, by.keyId, new Date(START - 60_000), new Date(START + 3600_000)])
   }
 
-  t.same(await migrate(db), ['0010_key_kinds.sql'])
+  t.same(await migrate(db, migrationsUpTo(t, '0010')), ['0010_key_kinds.sql'])
   const { rows } = await db.query<{ key_id: string, kind: string }>('select key_id, kind from api_keys')
   const kinds = new Map(rows.map((r) => [r.key_id, r.kind]))
   t.same(Object.fromEntries(Object.entries(keys).map(([name, k]) => [name, kinds.get(k.keyId)])),

@@ -43,9 +43,9 @@ const UNAVAILABLE = send(503, { statusCode: 503, code: 'ARBITER_ERR_SHUTTING_DOW
 
 t.test('the client\'s Approval has every field of the Approval schema', async (t) => {
   const fields = [
-    'approval_id', 'status', 'expires_at', 'approvals_required', 'approvals_received', 'approved_at', 'dispatch_by',
+    'approval_id', 'status', 'expires_at', 'approvals_required', 'approvals_received', 'approved_at', 'dispatch_by', 'queued_behind',
     'tenant_id', 'job_id', 'job_hash', 'job', 'job_canonical', 'evidence', 'topic', 'trace_id', 'rule_id', 'reason', 'constraints',
-    'policy_snapshot', 'requested_by', 'approver_roles', 'dispatch_window_sec', 'created_at', 'resolved_at', 'resolution', 'votes'
+    'policy_snapshot', 'requested_by', 'approver_roles', 'dispatch_window_sec', 'session_id', 'single_flight', 'created_at', 'resolved_at', 'resolution', 'votes'
   ] as const satisfies ReadonlyArray<keyof Approval>
   // Does not compile if Approval has a field the list lacks.
   const complete: Exclude<keyof Approval, typeof fields[number]> extends never ? true : never = true

@@ -726,7 +726,7 @@ t.test('a request that reaches a draining server gets the documented 503, on eve
   const auth = `Authorization: Bearer ${ctx.adminToken}\r\n`
   const post = (url: string): string => `POST ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`
   const operations = specOperations().map(({ method, template }) => {
-    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{trace_id}', 'drain-trace').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT).replace('{replay_id}', NO_GRANT)
+    const url = template.replace('{snapshot_id}', ctx.app.policies.current.snapshotId).replace('{job_id}', 'drain').replace('{session_id}', 'drain-session').replace('{trace_id}', 'drain-trace').replace('{key_id}', `key_${'0'.repeat(16)}`).replace('{grant_id}', NO_GRANT).replace('{replay_id}', NO_GRANT)
     t.notMatch(url, /[{}]/, `${method} ${template}: every path parameter is filled in`)
     return { method, template, late: method === 'POST' ? post(url) + payload : `${method} ${url} HTTP/1.1\r\nHost: arbiter\r\n${auth}\r\n` }
   })
