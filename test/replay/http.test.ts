@@ -121,26 +121,29 @@ t.test('at most MAX_RUNNING_REPLAYS run at once; a stalled database holds them, 
   t.ok(runs.start(req) !== undefined, 'and a new one may start')
 })
 
+/** Enough checks to run many at once (checkAll sends them together) and to pass the 100 samples kept. */
+const SHADOW_CHECKS = 160
+
 t.test('shadow mode counts disagreements under load and changes no answer', async (t) => {
   const shadowDir = policyDir(t, CANDIDATE)
   const ctx = await testApp(t, { policies: { 'base.yaml': BASE }, env: { ...SLOW_HOST, POLICY_SHADOW_PATH: shadowDir } })
   const plain = await testApp(t, { policies: { 'base.yaml': BASE }, env: SLOW_HOST })
-  const answers = await checkAll(ctx, 400)
-  const control = await checkAll(plain, 400)
+  const answers = await checkAll(ctx, SHADOW_CHECKS)
+  const control = await checkAll(plain, SHADOW_CHECKS)
   const strip = (a: Record<string, any>): unknown => ({ decision: a.decision, rule_id: a.rule_id, reason: a.reason, constraints: a.constraints, matched_rules: a.matched_rules })
   t.same(answers.map(strip), control.map(strip), 'every answer is the one an instance without a shadow gives')
   await tick()
 
   const candidate = compiled(CANDIDATE)
   const expected = new Map<string, number>()
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < SHADOW_CHECKS; i++) {
     const live = answers[i].policy_decision ?? answers[i].decision
     const ev = evaluate(candidate, normalizeJob(job(i) as any))
     if (ev.decision !== live) expected.set(`${String(live)}>${ev.decision}|${String(ev.rule_id)}`, (expected.get(`${String(live)}>${ev.decision}|${String(ev.rule_id)}`) ?? 0) + 1)
   }
   const report = (await ctx.app.inject({ url: '/policies/shadow' })).json()
   t.equal(report.enabled, true)
-  t.equal(report.evaluated, 400)
+  t.equal(report.evaluated, SHADOW_CHECKS)
   t.equal(report.candidate_snapshot, candidate.snapshotId)
   t.same(Object.fromEntries(report.by_rule.map((r: any) => [`${String(r.live)}>${String(r.candidate)}|${String(r.candidate_rule)}`, r.count])), Object.fromEntries(expected))
   t.equal(report.disagreements, [...expected.values()].reduce((a, b) => a + b, 0))
@@ -149,7 +152,7 @@ t.test('shadow mode counts disagreements under load and changes no answer', asyn
   t.equal(report.errors, 0)
   const metrics = (await ctx.app.inject({ url: '/metrics' })).body
   t.match(metrics, /arbiter_shadow_disagreements_total\{live="ALLOW_WITH_CONSTRAINTS",candidate="REQUIRE_APPROVAL",rule="constrain-medium-risk"\} \d+/)
-  t.match(metrics, /arbiter_shadow_evaluations_total 400/)
+  t.match(metrics, new RegExp(`arbiter_shadow_evaluations_total ${SHADOW_CHECKS}\\b`))
 
   const tenantKey = await ctx.token({ principal_id: 'aud-acme', roles: ['auditor'], tenants: ['acme'] })
   t.equal((await ctx.app.inject({ url: '/policies/shadow', headers: { authorization: `Bearer ${tenantKey}` } })).statusCode, 403, "a tenant's key may not read every tenant's samples")
