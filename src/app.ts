@@ -27,6 +27,7 @@ import { jobRoutes } from './routes/jobs.js'
 import { outputRoutes } from './routes/output.js'
 import { keyRoutes } from './routes/keys.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { notificationRoutes } from './routes/notifications.js'
 import { readRoutes } from './routes/read.js'
 import { healthRoutes } from './routes/health.js'
 import { policyRoutes } from './routes/policies.js'
@@ -138,6 +139,7 @@ function registerRoutes (app: FastifyInstance, services: Services, config: Confi
   auditRoutes(app, { db })
   keyRoutes(app, { db, keys: services.keys })
   metricsRoutes(app, { metrics })
+  notificationRoutes(app, { db })
 }
 
 /**

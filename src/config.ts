@@ -4,6 +4,7 @@
 import { Ajv } from 'ajv'
 import { isIP } from 'node:net'
 import path from 'node:path'
+import { notifyConfig, type NotifyConfig } from './notify/settings.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -47,6 +48,8 @@ export interface Config {
   readonly maxPendingApprovals: number
   /** How often live approvals whose clock ran out are ended (checks and votes end them too). */
   readonly approvalSweepIntervalSec: number
+  /** Webhooks told of approvals, violations and grants (src/notify/), and how they are retried. */
+  readonly notify: NotifyConfig
 }
 
 /** The variables Arbiter reads, their defaults and limits; README documents the same list. */
@@ -79,7 +82,15 @@ const ENV_SCHEMA = {
     METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z:./]+(,[0-9A-Za-z:./]+)*$' },
     MAX_PENDING_APPROVALS: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
-    APPROVAL_SWEEP_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 30 }
+    APPROVAL_SWEEP_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 30 },
+    NOTIFY_WEBHOOK_URL: { type: 'string', pattern: '^https?://[^\\s]+$' },
+    NOTIFY_WEBHOOK_SECRET: { type: 'string', minLength: 1 },
+    NOTIFY_WEBHOOK_FORMAT: { enum: ['standard', 'slack'], default: 'standard' },
+    NOTIFY_TENANT_WEBHOOKS: { type: 'string', minLength: 2 },
+    NOTIFY_RETRY_MAX_SEC: { type: 'integer', minimum: 1, maximum: 604800, default: 86400 },
+    NOTIFY_BACKOFF_MS: { type: 'integer', minimum: 10, maximum: 600000, default: 1000 },
+    NOTIFY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 10000 },
+    CONSOLE_BASE_URL: { type: 'string', pattern: '^https?://[^\\s]+$' }
   },
   additionalProperties: true
 } as const
@@ -120,6 +131,8 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
   if (trustedKeys.includes('')) {
     throw new ConfigError(['POLICY_TRUSTED_KEYS: has an empty entry; give comma-separated paths of files holding PEM public keys'])
   }
+  const notify = notifyConfig(v as unknown as Parameters<typeof notifyConfig>[0])
+  if ('problems' in notify) throw new ConfigError(notify.problems)
   if (v.ARBITER_AUTH === 'disabled' && !isLoopback(v.HOST as string)) {
     throw new ConfigError([`ARBITER_AUTH: disabled is refused unless HOST is a loopback address (HOST is ${String(v.HOST)})`])
   }
@@ -150,7 +163,8 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     metricsHost: v.METRICS_HOST as string,
     trustProxy: v.TRUST_PROXY === undefined ? [] : (v.TRUST_PROXY as string).split(','),
     maxPendingApprovals: v.MAX_PENDING_APPROVALS as number,
-    approvalSweepIntervalSec: v.APPROVAL_SWEEP_INTERVAL_SEC as number
+    approvalSweepIntervalSec: v.APPROVAL_SWEEP_INTERVAL_SEC as number,
+    notify: notify.config
   })
 }
 

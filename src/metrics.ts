@@ -36,6 +36,8 @@ export interface MetricSources {
   checkpointLags: () => Promise<CheckpointLag[]>
   /** Absent on the embedded database, which has no pool. */
   poolStats?: () => PoolStats
+  /** Notification events not yet routed (`outbox`) and deliveries not yet done (`pending`). */
+  notificationBacklog?: () => Promise<{ outbox: number, pending: number }>
 }
 
 /** `read` shared by the gauges of one scrape: they all come from one query. */
@@ -75,6 +77,8 @@ export class Metrics {
   readonly witnessFailures: Counter<'witness'>
   readonly shadowEvaluations: Counter<string>
   readonly shadowDisagreements: Counter<'live' | 'candidate' | 'rule'>
+  readonly notificationDeliveries: Counter<'event' | 'outcome'>
+  readonly notificationLatency: Histogram<string>
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 })
 
   constructor (sources: MetricSources) {
@@ -135,6 +139,34 @@ export class Metrics {
       labelNames: ['live', 'candidate', 'rule'],
       registers
     })
+    this.notificationDeliveries = new Counter({
+      name: 'arbiter_notification_deliveries_total',
+      help: 'Webhook notification attempts by event type and outcome (delivered; retry: failed, to be tried again; failed: its retries ran out).',
+      labelNames: ['event', 'outcome'],
+      registers
+    })
+    this.notificationLatency = new Histogram({
+      name: 'arbiter_notification_delivery_latency_seconds',
+      help: 'Time from the transaction of a notified record to its delivery to a webhook, retries included.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400],
+      registers
+    })
+    if (sources.notificationBacklog !== undefined) {
+      const read = sources.notificationBacklog
+      new Gauge({ // eslint-disable-line no-new
+        name: 'arbiter_notification_backlog',
+        help: 'Notifications not yet delivered, read from the database at scrape time: events not yet routed (outbox) and deliveries waiting or retrying (pending).',
+        labelNames: ['state'],
+        registers,
+        async collect () {
+          this.reset()
+          const backlog = await read().catch(() => undefined)
+          if (backlog === undefined) return
+          this.set({ state: 'outbox' }, backlog.outbox)
+          this.set({ state: 'pending' }, backlog.pending)
+        }
+      })
+    }
     // Read from their owners at scrape time, so nothing else has to remember to count them.
     const counted = (name: string, help: string, read: () => number): void => {
       new Counter({ name, help, registers, collect () { this.reset(); this.inc(read()) } }) // eslint-disable-line no-new

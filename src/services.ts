@@ -23,14 +23,18 @@ import { Shadow } from './live-policy/shadow.js'
 import { ReplayRuns } from './replay/runs.js'
 import { loadTrustedKeys } from './live-policy/trusted-keys.js'
 import { Metrics } from './metrics.js'
+import { NotificationDispatcher } from './notify/dispatcher.js'
 import { pendingStats } from './store/approvals.js'
 import { checkpointLags, registerKey } from './store/checkpoints.js'
 import type { Database } from './store/db.js'
 import { migrate } from './store/migrate.js'
+import { notificationBacklog, pruneDeliveries } from './store/notifications.js'
 import { pruneRateLimits } from './store/rate-limits.js'
 
 /** How long a record nobody waits for (a `decision.voided`, a `policy.shadow`) may take to commit: longer than a check. */
 const VOIDING_BUDGET_MS = 30_000
+/** How long delivered and failed notifications stay listed in GET /notifications/deliveries. */
+const DELIVERY_KEEP_DAYS = 30
 
 export interface AppDeps {
   db: Database
@@ -59,6 +63,8 @@ export interface Services {
   replays: ReplayRuns
   /** Bearer keys by id, cached while the database's notifications keep the cache honest. */
   keys: KeyLookup
+  /** Delivers the notification outbox to the configured webhooks. */
+  notifications: NotificationDispatcher
   /** Stops the background work; the database stays open (its owner closes it). */
   close: () => Promise<void>
 }
@@ -108,7 +114,8 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
       const lags = await orNone('checkpoint', checkpointLags(db))
       return lags.map((l) => ({ tenant: l.tenant_id, uncovered: l.uncovered, ageSec: l.at === null ? undefined : ageSec(now, l.at) }))
     },
-    poolStats: db.poolStats
+    poolStats: db.poolStats,
+    notificationBacklog: async () => await notificationBacklog(db)
   })
   const writer = new AuditWriter(db, deps.key, {
     log,
@@ -139,10 +146,21 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   const checks = new CheckService({ policy: () => policies.current, writer, approvals, db, clock, ids, ...(shadow === undefined ? {} : { observe: (prepared, body) => { shadow.report.observe(prepared, body) } }) })
   const replays = new ReplayRuns(db, clock, log)
   const keys = new KeyLookup(db)
+  const notifications = new NotificationDispatcher({
+    db,
+    config: config.notify,
+    log,
+    onOutcome: (event, outcome, latencySec) => {
+      metrics.notificationDeliveries.inc({ event, outcome })
+      if (latencySec !== undefined) metrics.notificationLatency.observe(latencySec)
+    }
+  })
+  notifications.start()
   const stopSweeping = sweepEvery(config.approvalSweepIntervalSec * 1000, async () => {
     await Promise.all([
       approvals.sweep(config.checkBudgetMs).catch((err: unknown) => log.error({ err }, 'approval expiry sweep failed')),
-      pruneRateLimits(db, clock.now()).catch((err: unknown) => log.error({ err }, 'rate-limit pruning failed'))
+      pruneRateLimits(db, clock.now()).catch((err: unknown) => log.error({ err }, 'rate-limit pruning failed')),
+      pruneDeliveries(db, DELIVERY_KEEP_DAYS).catch((err: unknown) => log.error({ err }, 'notification delivery pruning failed'))
     ])
   })
   return {
@@ -159,8 +177,10 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     checks,
     replays,
     keys,
+    notifications,
     close: async () => {
       stopSweeping()
+      await notifications.close()
       await keys.close()
       replays.close()
       policies.close()

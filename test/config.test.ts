@@ -29,7 +29,8 @@ t.test('defaults', async (t) => {
     metricsHost: '127.0.0.1',
     trustProxy: [],
     maxPendingApprovals: 1000,
-    approvalSweepIntervalSec: 30
+    approvalSweepIntervalSec: 30,
+    notify: { global: undefined, tenants: new Map(), consoleBaseUrl: undefined, retryMaxSec: 86400, backoffMs: 1000, timeoutMs: 10000 }
   })
   t.ok(Object.isFrozen(c))
 })

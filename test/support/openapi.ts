@@ -19,6 +19,7 @@ import { jobRoutes } from '../../src/routes/jobs.js'
 import { outputRoutes } from '../../src/routes/output.js'
 import { keyRoutes } from '../../src/routes/keys.js'
 import { metricsRoutes } from '../../src/routes/metrics.js'
+import { notificationRoutes } from '../../src/routes/notifications.js'
 import { policyRoutes } from '../../src/routes/policies.js'
 import { policyChangeRoutes } from '../../src/routes/policy-changes.js'
 import { readRoutes } from '../../src/routes/read.js'
@@ -157,6 +158,7 @@ export function declaredRoutes (): RouteOptions[] {
   auditRoutes(probe, { db: unused })
   keyRoutes(probe, { db: unused, keys: unused })
   metricsRoutes(probe, { metrics: unused })
+  notificationRoutes(probe, { db: unused })
   policyChangeRoutes(probe, { runs: unused, policies: unused, shadow: unused })
   return routes
 }
