@@ -9,6 +9,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The web console's sources: npm run build compiles them into dist/console.
+COPY console ./console
 # tsconfig.build.json also names bench/, which is not in the build context: tsc builds src alone.
 RUN npm run build && npm prune --omit=dev
 

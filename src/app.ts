@@ -22,6 +22,8 @@ import type { Metrics } from './metrics.js'
 import { approvalRoutes } from './routes/approvals.js'
 import { auditRoutes } from './routes/audit.js'
 import { checkRoutes } from './routes/check.js'
+import { consoleAssetRoutes } from './routes/console-assets.js'
+import { consoleRoutes } from './routes/console.js'
 import { grantRoutes } from './routes/grants.js'
 import { jobRoutes } from './routes/jobs.js'
 import { outputRoutes } from './routes/output.js'
@@ -140,6 +142,8 @@ function registerRoutes (app: FastifyInstance, services: Services, config: Confi
   keyRoutes(app, { db, keys: services.keys })
   metricsRoutes(app, { metrics })
   notificationRoutes(app, { db })
+  consoleRoutes(app, { db, clock })
+  consoleAssetRoutes(app)
 }
 
 /**

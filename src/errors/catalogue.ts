@@ -78,6 +78,7 @@ export const CATALOGUE = {
   noSnapshot: template('ARBITER_ERR_NOT_FOUND', (snapshotId: string) => `no policy snapshot ${snapshotId}`),
   noGrant: template('ARBITER_ERR_NOT_FOUND', (grantId: string) => `no grant ${grantId}`),
   noApproval: template('ARBITER_ERR_NOT_FOUND', (jobId: string) => `no approval for job ${jobId}`),
+  noConsoleFile: template('ARBITER_ERR_NOT_FOUND', (file: string) => `the web console has no file ${file} (is it built? npm run build)`),
   noReplay: template('ARBITER_ERR_NOT_FOUND', (replayId: string) => `no replay ${replayId} (results are kept for an hour)`),
   // 409
   notAuthorized: template('ARBITER_ERR_NOT_AUTHORIZED', (jobId: string, reason: string, tenantId: string, seq: number) =>

@@ -13,6 +13,8 @@ import { PACKAGE_ROOT } from '../../src/paths.js'
 import { approvalRoutes } from '../../src/routes/approvals.js'
 import { auditRoutes } from '../../src/routes/audit.js'
 import { checkRoutes } from '../../src/routes/check.js'
+import { consoleAssetRoutes } from '../../src/routes/console-assets.js'
+import { consoleRoutes } from '../../src/routes/console.js'
 import { grantRoutes } from '../../src/routes/grants.js'
 import { healthRoutes } from '../../src/routes/health.js'
 import { jobRoutes } from '../../src/routes/jobs.js'
@@ -49,6 +51,8 @@ export const spec = yaml.load(readFileSync(path.join(PACKAGE_ROOT, 'openapi.yaml
 export const JSON_TYPE = 'application/json'
 /** The one answer that is not JSON: Prometheus' text format. */
 export const METRICS_TYPE = 'text/plain'
+/** The web console's files: its 200s are HTML, scripts, styles and images, not JSON. */
+export const CONSOLE_TYPES: Record<string, string[]> = { '/console': ['text/html'], '/console/{file}': ['text/html', 'text/javascript', 'text/css', 'image/svg+xml'] }
 /** What the authentication hook answers on every route that is not public, whatever the route declares. */
 export const AUTH_STATUSES = ['401', '403', '429']
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
@@ -160,6 +164,8 @@ export function declaredRoutes (): RouteOptions[] {
   metricsRoutes(probe, { metrics: unused })
   notificationRoutes(probe, { db: unused })
   policyChangeRoutes(probe, { runs: unused, policies: unused, shadow: unused })
+  consoleRoutes(probe, { db: unused, clock: unused })
+  consoleAssetRoutes(probe)
   return routes
 }
 
