@@ -21,7 +21,7 @@ import { isPrintableId } from '../schemas/common.js'
 import { lastSeq, readLog } from '../store/log-read.js'
 import { openDatabase } from '../store/open.js'
 import type { Database, Queryable } from '../store/db.js'
-import type { Output } from './policy.js'
+import type { Output } from './output.js'
 
 export const AUDIT_USAGE = `usage:
   arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--job ID] [--session ID] [--tenant T] [--public-key PEM…] [--witness FILE] --out FILE

@@ -12,7 +12,7 @@ import { ArbiterError } from '../errors/index.js'
 import { openDatabase } from '../store/open.js'
 import { DataDirLocked } from '../store/data-dir-lock.js'
 import { migrate } from '../store/migrate.js'
-import type { Output } from './policy.js'
+import type { Output } from './output.js'
 
 export const KEYS_USAGE = `usage:
   arbiter keys create --principal ID --role ROLE… --tenant T… [--agent GLOB…] [--kind person|service]

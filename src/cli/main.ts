@@ -10,7 +10,8 @@ import { serve } from '../server.js'
 import { DataDirLocked } from '../store/data-dir-lock.js'
 import { auditCommand } from './audit.js'
 import { keysCommand } from './keys.js'
-import { POLICY_USAGE, policyCommand, type Output } from './policy.js'
+import type { Output } from './output.js'
+import { POLICY_USAGE, policyCommand } from './policy.js'
 import { REPLAY_USAGE, replayCommand } from './replay.js'
 
 const USAGE = `usage:

@@ -11,7 +11,7 @@ import { compilePolicy, formatProblem } from '../policy/index.js'
 import { formatSignature, policyKeyId, signPolicy, verifyPolicySignature } from '../live-policy/signature.js'
 import { PolicySourceError, readPolicySignature, readPolicySources, signaturePath } from '../live-policy/sources.js'
 import { loadTrustedKeys } from '../live-policy/trusted-keys.js'
-import type { Output } from './policy.js'
+import type { Output } from './output.js'
 
 export const SIGN_COMMANDS: readonly string[] = ['keygen', 'public-key', 'sign', 'verify-sig']
 

@@ -8,12 +8,8 @@ import { parseArgs } from 'node:util'
 import { compilePolicy, formatProblem, lintPolicy, type CompiledPolicy } from '../policy/index.js'
 import { parseSuite, ruleCoverage, runSuite, type CaseResult, type RuleCoverage } from '../policy/test-suite.js'
 import { readPolicySources } from '../live-policy/sources.js'
+import type { Output } from './output.js'
 import { policySignCommand, SIGN_COMMANDS, SIGN_USAGE } from './policy-sign.js'
-
-export interface Output {
-  out: (line: string) => void
-  err: (line: string) => void
-}
 
 export const POLICY_USAGE = `usage:
   arbiter policy lint PATH           check a policy file or directory; exit 1 with file:line errors

@@ -13,7 +13,7 @@ import { replayHtml, replayText } from '../replay/format.js'
 import { replayDecisions } from '../replay/replayer.js'
 import { parseFailOn, type FailOn } from '../replay/tally.js'
 import { openInstallDatabase, resolveTime, UsageError } from './audit.js'
-import type { Output } from './policy.js'
+import type { Output } from './output.js'
 
 export const REPLAY_USAGE = `  arbiter policy replay --candidate PATH [--since 7d|ISO] [--until 12h|ISO] [--tenant T]
                         [--format text|json|html] [--out FILE] [--fail-on SPEC] [--examples N]

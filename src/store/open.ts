@@ -1,15 +1,22 @@
 /** Opens the database the configuration names: a Postgres server, or the embedded one in DATA_DIR. */
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { openEmbedded, openPostgres, type Database } from './db.js'
+
+/** What of the configuration (src/config.ts) names the database. */
+export interface DatabaseSettings {
+  databaseUrl?: string
+  dataDir: string
+  /** How long a connection to the server may take: a check's budget. */
+  checkBudgetMs: number
+}
 
 /**
  * The embedded database belongs to one process at a time: opening it takes the data directory's
  * lock (released by `close`), and a second process is refused with DataDirLocked.
  */
-export async function openDatabase (config: Config, log: Logger): Promise<Database> {
+export async function openDatabase (config: DatabaseSettings, log: Logger): Promise<Database> {
   if (config.databaseUrl !== undefined) {
     return openPostgres(config.databaseUrl, {
       connectionTimeoutMillis: config.checkBudgetMs,

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { lintCommand, policyCommand, testCommand, type Output } from '../../src/cli/policy.js'
+import type { Output } from '../../src/cli/output.js'
+import { lintCommand, policyCommand, testCommand } from '../../src/cli/policy.js'
 import { EXAMPLE_POLICY } from '../fixtures/policies.js'
 import { EXAMPLE_POLICY_DIR, policyDir } from '../helpers.js'
 import path from 'node:path'

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { replayCommand } from '../../src/cli/replay.js'
-import type { Output } from '../../src/cli/policy.js'
+import type { Output } from '../../src/cli/output.js'
 import { openEmbedded } from '../../src/store/db.js'
 import { DATABASE_URL, EXAMPLE_POLICY_DIR, ON_POSTGRES, policyDir, tempDir, testApp, testDatabase, type TestDb } from '../helpers.js'
 
