@@ -4,7 +4,7 @@
  * whole session. Approvals are
  * addressed by job id within a tenant (`tenant_id`, default `default`).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { approvalView, type ApprovalView } from '../approvals/view.js'
 import { ApprovalWaiters, awaitsDecision } from '../approvals/waiters.js'
 import type { ApprovalService, VoteRequest } from '../approvals/service.js'
@@ -17,6 +17,7 @@ import { approvalCancelRoute, approvalGetRoute, approvalListRoute, approvalVoteR
 import { listApprovals, listVotes } from '../store/approvals.js'
 import type { Database } from '../store/db.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
+import { whileConnected } from '../http/while-connected.js'
 
 const REVIEWERS = ['reviewer', 'auditor'] as const
 
@@ -120,12 +121,4 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
     request.log.info({ sessionId, cancelled: cancelled.length }, 'session cancelled')
     return { tenant_id: tenant, session_id: sessionId, cancelled }
   })
-}
-
-/** A signal that aborts if the caller goes away before the answer is sent, and the function that stops watching. */
-function whileConnected (reply: FastifyReply): { signal: AbortSignal, done: () => void } {
-  const controller = new AbortController()
-  const onClose = (): void => { if (!reply.raw.writableEnded) controller.abort() }
-  reply.raw.once('close', onClose)
-  return { signal: controller.signal, done: () => { reply.raw.off('close', onClose) } }
 }

@@ -4,7 +4,7 @@
  * must judge it (`GET /approvals/:job_id/review`). Same keys, roles and tenant checks as every
  * other route: the console can never do more than its token could with curl.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { approvalView } from '../approvals/view.js'
 import { callerOf, jobTenant } from '../auth/plugin.js'
@@ -18,6 +18,7 @@ import { getPriorVersion } from '../store/approval-history.js'
 import { getLatestApproval, listApprovals, listVotes } from '../store/approvals.js'
 import type { Database } from '../store/db.js'
 import { getDecisionRecord } from '../store/log-read.js'
+import { whileConnected } from '../http/while-connected.js'
 
 /** How often a waiting queue read asks the database again; a change shows within this. */
 export const QUEUE_POLL_MS = 500
@@ -104,21 +105,4 @@ export function consoleRoutes (app: FastifyInstance, opts: { db: Database, clock
         : { approval_id: prior.approval_id, job_hash: prior.job_hash, job: JSON.parse(prior.job) as unknown, status: prior.status, created_at: new Date(prior.created_at).toISOString() }
     }
   })
-}
-
-/** A signal that aborts when the caller goes away or the instance closes, and the function that stops watching. */
-function whileConnected (reply: FastifyReply, closing: AbortSignal): { signal: AbortSignal, done: () => void } {
-  const controller = new AbortController()
-  const onClose = (): void => { if (!reply.raw.writableEnded) controller.abort() }
-  const onClosing = (): void => { controller.abort() }
-  reply.raw.once('close', onClose)
-  closing.addEventListener('abort', onClosing, { once: true })
-  if (closing.aborted) controller.abort()
-  return {
-    signal: controller.signal,
-    done: () => {
-      reply.raw.off('close', onClose)
-      closing.removeEventListener('abort', onClosing)
-    }
-  }
 }
