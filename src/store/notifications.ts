@@ -125,9 +125,11 @@ export async function markAttemptFailed (q: Queryable, d: Pick<ClaimedDelivery, 
 
 /** Milliseconds until the next pending delivery is due (0 if one is), or undefined if none is pending. */
 export async function nextDueInMs (q: Queryable): Promise<number | undefined> {
+  // Not greatest(0, …) in SQL: greatest ignores a null, and none pending would read as due now.
   const { rows } = await q.query<{ ms: number | null }>(
-    "select greatest(0, extract(epoch from (min(next_attempt_at) - now())) * 1000)::float8 as ms from notification_deliveries where status = 'pending'")
-  return rows[0]?.ms ?? undefined
+    "select (extract(epoch from (min(next_attempt_at) - now())) * 1000)::float8 as ms from notification_deliveries where status = 'pending'")
+  const ms = rows[0]?.ms ?? null
+  return ms === null ? undefined : Math.max(0, ms)
 }
 
 /** Events not yet routed, and deliveries not yet delivered nor given up on. */

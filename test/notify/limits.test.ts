@@ -4,6 +4,8 @@
  * configuration gets nothing more.
  */
 import t from 'tap'
+import { nextDueInMs } from '../../src/store/notifications.js'
+import { testApp } from '../helpers.js'
 import { approvalApp, prodWrite } from '../fixtures/approvals.js'
 import { deliveries, expectedIds, notifyEnv as env, until, webhookReceiver } from '../support/notifications.js'
 
@@ -72,4 +74,18 @@ t.test('a webhook taken out of the configuration gets nothing more; its deliveri
   await until('the delivery failed', async () => (await deliveries(two.db))[0]?.status === 'failed')
   t.match(await deliveries(two.db), [{ status: 'failed', last_error: 'no tenant webhook is configured any more' }])
   t.equal(receiver.received.length, 0)
+})
+
+t.test('an idle dispatcher sleeps: nothing pending is not something due now', async (t) => {
+  const { db } = await testApp(t)
+  t.equal(await nextDueInMs(db), undefined, 'no pending delivery: nothing is due (the pass waits a poll)')
+  const insert = async (seq: number, inSec: number): Promise<void> => {
+    await db.query(`insert into notification_deliveries (tenant_id, seq, event_type, destination, format, body, status, created_at, next_attempt_at)
+      values ('acme', $1, 'approval.requested', 'global', 'standard', '{}', 'pending', now(), now() + make_interval(secs => $2))`, [seq, inSec])
+  }
+  await insert(1, 60)
+  const later = await nextDueInMs(db) as number
+  t.ok(later > 50_000 && later <= 60_000, `one due in a minute: ${later} ms`)
+  await insert(2, -5)
+  t.equal(await nextDueInMs(db), 0, 'one overdue: due now')
 })
