@@ -151,22 +151,6 @@ export class Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400],
       registers
     })
-    if (sources.notificationBacklog !== undefined) {
-      const read = sources.notificationBacklog
-      new Gauge({ // eslint-disable-line no-new
-        name: 'arbiter_notification_backlog',
-        help: 'Notifications not yet delivered, read from the database at scrape time: events not yet routed (outbox) and deliveries waiting or retrying (pending).',
-        labelNames: ['state'],
-        registers,
-        async collect () {
-          this.reset()
-          const backlog = await read().catch(() => undefined)
-          if (backlog === undefined) return
-          this.set({ state: 'outbox' }, backlog.outbox)
-          this.set({ state: 'pending' }, backlog.pending)
-        }
-      })
-    }
     // Read from their owners at scrape time, so nothing else has to remember to count them.
     const counted = (name: string, help: string, read: () => number): void => {
       new Counter({ name, help, registers, collect () { this.reset(); this.inc(read()) } }) // eslint-disable-line no-new
@@ -198,7 +182,25 @@ export class Metrics {
     if (sources.poolStats !== undefined) this.poolSeries(registers, sources.poolStats)
     this.approvalSeries(registers, sources.approvalQueues)
     this.checkpointSeries(registers, sources.checkpointLags)
+    if (sources.notificationBacklog !== undefined) this.notificationSeries(registers, sources.notificationBacklog)
     this.processSeries(registers)
+  }
+
+  /** Notifications not yet delivered, read from the database at scrape time (after the pool's series). */
+  private notificationSeries (registers: Registry[], read: NonNullable<MetricSources['notificationBacklog']>): void {
+    new Gauge({ // eslint-disable-line no-new
+      name: 'arbiter_notification_backlog',
+      help: 'Notifications not yet delivered, read from the database at scrape time: events not yet routed (outbox) and deliveries waiting or retrying (pending).',
+      labelNames: ['state'],
+      registers,
+      async collect () {
+        this.reset()
+        const backlog = await read().catch(() => undefined)
+        if (backlog === undefined) return
+        this.set({ state: 'outbox' }, backlog.outbox)
+        this.set({ state: 'pending' }, backlog.pending)
+      }
+    })
   }
 
   /** Each tenant's approval queue, read from the database at scrape time (every instance sees all of it). */
