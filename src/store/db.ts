@@ -157,7 +157,7 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     listen: (channel, handlers) => {
-      const config = { connectionString: url, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000, application_name: `${options.applicationName ?? 'arbiter'} listener` }
+      const config = { connectionString: url, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000, application_name: `${options.applicationName ?? 'arbiter'} listener ${channel}` }
       const listener = listenPostgres(config, channel, handlers, options.onError)
       listeners.add(listener)
       return { close: async () => { listeners.delete(listener); await listener.close() } }

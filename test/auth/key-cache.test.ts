@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { createKey, OPERATOR } from '../../src/auth/keys.js'
-import { KeyLookup } from '../../src/auth/key-lookup.js'
+import { KeyLookup, KEYS_CHANNEL } from '../../src/auth/key-lookup.js'
 import { identifyToken } from '../../src/auth/tokens.js'
 import type { Database, ListenHandlers } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
@@ -106,7 +106,7 @@ t.test('with the listener killed, lookups go to the database; then it listens ag
   await held(ctx, token)
 
   const { rows } = await other.query<{ n: number }>(
-    'select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = $1', [`${ctx.testDb.schema as string} listener`])
+    'select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = $1', [`${ctx.testDb.schema as string} listener ${KEYS_CHANNEL}`])
   t.equal(rows[0].n, 1, 'one listener killed')
   const noticed = await until(() => !keys.caching)
   // No notification reaches this instance now: the revocation holds because nothing is cached.
