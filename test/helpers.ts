@@ -20,7 +20,7 @@ import { loadHmacKey } from '../src/audit/hmac-key.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { openPostgres, type Database } from '../src/store/db.js'
 import { PACKAGE_ROOT } from '../src/paths.js'
-import { embeddedSchema } from './support/embedded-schemas.js'
+import { embeddedSchema, seedEmbeddedCluster } from './support/embedded-schemas.js'
 
 export const DATABASE_URL = process.env.DATABASE_URL
 export const ON_POSTGRES = DATABASE_URL !== undefined && DATABASE_URL !== ''
@@ -100,6 +100,17 @@ export async function holdTableLock (testDb: TestDb, table: string): Promise<() 
 export function tempDir (t: Test, prefix = 'arbiter-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/**
+ * A DATA_DIR for a CLI command or `arbiter serve` that is not about a first start: its embedded
+ * database exists already, as after an earlier start, which spares the test initdb's seconds. A
+ * test of a first start on an empty directory uses tempDir.
+ */
+export async function dataDir (t: Test): Promise<string> {
+  const dir = tempDir(t, 'arbiter-data-')
+  await seedEmbeddedCluster(path.join(dir, 'pgdata'))
   return dir
 }
 

@@ -20,7 +20,7 @@ import { Witnesses } from '../../src/ledger/witness.js'
 import { AuditWriter } from '../../src/ledger/writer.js'
 import { openEmbedded } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
-import { tempDir } from '../helpers.js'
+import { dataDir, tempDir } from '../helpers.js'
 
 const quiet = { warn: () => {}, error: () => {} } as never
 
@@ -35,7 +35,7 @@ function entry (i: number): AuditEntry {
 }
 
 t.test('a rollback to an earlier checkpoint, by the database\'s owner, is caught only with a witness', async (t) => {
-  const dir = tempDir(t)
+  const dir = await dataDir(t)
   const witnessFile = path.join(dir, 'witness.jsonl')
   const db = await openEmbedded(path.join(dir, 'pgdata'))
   await migrate(db)

@@ -22,7 +22,7 @@ import { AuditWriter } from '../../src/ledger/writer.js'
 import { insertCheckpoint } from '../../src/store/checkpoints.js'
 import { openEmbedded, type Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
-import { tempDir, testDatabase } from '../helpers.js'
+import { dataDir, tempDir, testDatabase } from '../helpers.js'
 import { childEnv, TYPESCRIPT_ARGS } from '../support/process.js'
 
 const keyA = { id: 'hk_a', secret: Buffer.alloc(32, 1) }
@@ -339,7 +339,7 @@ t.test('key rotation: records signed under two HMAC keys all verify', async (t) 
 })
 
 t.test('the commands: options, the embedded database in DATA_DIR, exit codes', async (t) => {
-  const dir = tempDir(t)
+  const dir = await dataDir(t)
   const db = await openEmbedded(path.join(dir, 'pgdata'))
   await migrate(db)
   const key = await loadHmacKey({ dataDir: dir })

@@ -8,16 +8,16 @@ import path from 'node:path'
 import t from 'tap'
 import { keysCommand } from '../../src/cli/keys.js'
 import { EXAMPLE_POLICY } from '../fixtures/policies.js'
-import { policyDir, tempDir } from '../helpers.js'
+import { dataDir, policyDir } from '../helpers.js'
 import { startServe, until } from '../support/process.js'
 
 // Three real starts of the embedded database: far slower than one test file's usual share.
 t.setTimeout(360_000)
 
 t.test('serve on the embedded database owns its DATA_DIR', async (t) => {
-  const dataDir = tempDir(t)
+  const dir = await dataDir(t)
   // No DATABASE_URL whatever the suite runs on: this is about the embedded database.
-  const env = { DATA_DIR: dataDir, POLICY_PATH: policyDir(t, { 'main.yaml': EXAMPLE_POLICY }), POLICY_WATCH: 'false' }
+  const env = { DATA_DIR: dir, POLICY_PATH: policyDir(t, { 'main.yaml': EXAMPLE_POLICY }), POLICY_WATCH: 'false' }
   const server = startServe(env)
   t.teardown(() => { server.child.kill('SIGKILL') })
   const base = await until('the server to listen', () => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1], 120_000)
@@ -26,7 +26,7 @@ t.test('serve on the embedded database owns its DATA_DIR', async (t) => {
   const err: string[] = []
   const cli = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) }
   const create = ['create', '--principal', 'ci', '--role', 'scheduler', '--tenant', 'default']
-  t.equal(await keysCommand(create, cli, { DATA_DIR: dataDir, LOG_LEVEL: 'silent' }), 1, 'keys create is refused while serve runs')
+  t.equal(await keysCommand(create, cli, { DATA_DIR: dir, LOG_LEVEL: 'silent' }), 1, 'keys create is refused while serve runs')
   t.equal(out.length, 0, 'and prints no token that would not work')
   t.match(err.join('\n'), new RegExp(`in use by process ${server.child.pid as number}`), 'naming the process')
   t.match(err.join('\n'), /POST \/keys/, 'and saying how to do it instead')
@@ -40,7 +40,7 @@ t.test('serve on the embedded database owns its DATA_DIR', async (t) => {
   server.child.kill('SIGTERM')
   t.equal(await server.exited, 0)
   out.length = 0
-  t.equal(await keysCommand(create, cli, { DATA_DIR: dataDir, LOG_LEVEL: 'silent' }), 0, 'once the server has stopped, the key is created')
+  t.equal(await keysCommand(create, cli, { DATA_DIR: dir, LOG_LEVEL: 'silent' }), 0, 'once the server has stopped, the key is created')
   const token = out[0]
 
   const again = startServe(env)
@@ -52,7 +52,7 @@ t.test('serve on the embedded database owns its DATA_DIR', async (t) => {
     body: JSON.stringify({ job_id: 'j', topic: 'job.mcp-bridge.read.x' })
   })
   t.equal(check.status, 200, "the restarted server knows the CLI's key: nothing was lost")
-  t.ok(readFileSync(path.join(dataDir, 'arbiter.lock'), 'utf8').includes(`"pid":${again.child.pid as number}`), 'the lock names the new owner')
+  t.ok(readFileSync(path.join(dir, 'arbiter.lock'), 'utf8').includes(`"pid":${again.child.pid as number}`), 'the lock names the new owner')
   again.child.kill('SIGTERM')
   t.equal(await again.exited, 0)
 })

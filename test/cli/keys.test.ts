@@ -3,7 +3,7 @@
  */
 import t from 'tap'
 import { keysCommand } from '../../src/cli/keys.js'
-import { isolatedDatabaseUrl, tempDir } from '../helpers.js'
+import { dataDir, isolatedDatabaseUrl } from '../helpers.js'
 
 function io (): { out: string[], err: string[], io: { out: (l: string) => void, err: (l: string) => void } } {
   const out: string[] = []
@@ -13,7 +13,7 @@ function io (): { out: string[], err: string[], io: { out: (l: string) => void, 
 
 t.test('create, list and revoke keys on the database', async (t) => {
   const url = await isolatedDatabaseUrl(t)
-  const env = { DATA_DIR: tempDir(t), LOG_LEVEL: 'silent', ...(url === undefined ? {} : { DATABASE_URL: url }) }
+  const env = { DATA_DIR: await dataDir(t), LOG_LEVEL: 'silent', ...(url === undefined ? {} : { DATABASE_URL: url }) }
 
   const created = io()
   t.equal(await keysCommand(['create', '--principal', 'ci', '--role', 'scheduler,auditor', '--tenant', 'acme', '--tenant', 'beta', '--agent', 'agent:ci-*'], created.io, env), 0)

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { replayCommand } from '../../src/cli/replay.js'
 import type { Output } from '../../src/cli/output.js'
 import { openEmbedded } from '../../src/store/db.js'
-import { DATABASE_URL, EXAMPLE_POLICY_DIR, ON_POSTGRES, policyDir, tempDir, testApp, testDatabase, type TestDb } from '../helpers.js'
+import { DATABASE_URL, dataDir, EXAMPLE_POLICY_DIR, ON_POSTGRES, policyDir, tempDir, testApp, testDatabase, type TestDb } from '../helpers.js'
 
 const BASE = readFileSync(path.join(EXAMPLE_POLICY_DIR, 'base.yaml'), 'utf8')
 
@@ -21,18 +21,18 @@ function capture (): Io {
 
 /** A database with 60 decisions of the shipped base policy, and the environment the CLI reaches it with. */
 async function recorded (t: Test): Promise<Record<string, string>> {
-  const dataDir = tempDir(t)
+  const dir = await dataDir(t)
   let testDb: TestDb
   let env: Record<string, string>
   if (ON_POSTGRES) {
     testDb = await testDatabase(t)
     const url = new URL(DATABASE_URL as string)
     url.searchParams.set('options', `-c search_path=${testDb.schema as string}`)
-    env = { DATABASE_URL: url.href, DATA_DIR: dataDir }
+    env = { DATABASE_URL: url.href, DATA_DIR: dir }
   } else {
-    const db = await openEmbedded(path.join(dataDir, 'pgdata'))
+    const db = await openEmbedded(path.join(dir, 'pgdata'))
     testDb = { db, open: async () => db }
-    env = { DATA_DIR: dataDir }
+    env = { DATA_DIR: dir }
   }
   const ctx = await testApp(t, { testDb, policies: { 'base.yaml': BASE }, env: { CHECK_BUDGET_MS: '30000' } })
   for (let i = 0; i < 60; i++) {

@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { EXAMPLE_POLICY } from '../fixtures/policies.js'
-import { isolatedDatabaseUrl, policyDir, tempDir } from '../helpers.js'
+import { dataDir, isolatedDatabaseUrl, policyDir, tempDir } from '../helpers.js'
 import { startServe as start, until } from '../support/process.js'
 
 t.test('serve: protected from the first start; decides, reloads on SIGHUP, stops cleanly on SIGTERM', async (t) => {
@@ -70,7 +70,7 @@ t.test('serve: a bad configuration exits 1 naming every bad variable', async (t)
 })
 
 t.test('serve: a policy that does not load exits 1 with file:line', async (t) => {
-  const proc = start({ DATA_DIR: tempDir(t), POLICY_PATH: policyDir(t, { 'x.yaml': 'version: v1\nrules:\n  - id: a\n' }) })
+  const proc = start({ DATA_DIR: await dataDir(t), POLICY_PATH: policyDir(t, { 'x.yaml': 'version: v1\nrules:\n  - id: a\n' }) })
   t.equal(await proc.exited, 1)
   t.match(proc.output(), /x\.yaml:3: rule a: rules\[0\] is missing required field 'match'/)
 })
