@@ -5,6 +5,7 @@ import { Ajv } from 'ajv'
 import { isIP } from 'node:net'
 import path from 'node:path'
 import { notifyConfig, type NotifyConfig } from './notify/settings.js'
+import { parseDatabaseUrl, type DatabaseUrlError } from './store/hosts.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -131,6 +132,8 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
   if (trustedKeys.includes('')) {
     throw new ConfigError(['POLICY_TRUSTED_KEYS: has an empty entry; give comma-separated paths of files holding PEM public keys'])
   }
+  const databaseUrlProblem = v.DATABASE_URL === undefined ? undefined : databaseUrlProblemOf(v.DATABASE_URL as string)
+  if (databaseUrlProblem !== undefined) throw new ConfigError([`DATABASE_URL: ${databaseUrlProblem}`])
   const notify = notifyConfig(v as unknown as Parameters<typeof notifyConfig>[0])
   if ('problems' in notify) throw new ConfigError(notify.problems)
   if (v.ARBITER_AUTH === 'disabled' && !isLoopback(v.HOST as string)) {
@@ -166,6 +169,20 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     approvalSweepIntervalSec: v.APPROVAL_SWEEP_INTERVAL_SEC as number,
     notify: notify.config
   })
+}
+
+/**
+ * Why a libpq host list (`postgres://db1:5432,db2:5432/arbiter`) cannot be used, read now so
+ * that a bad one stops the start instead of every connection; never quoting the password.
+ */
+function databaseUrlProblemOf (url: string): string | undefined {
+  try {
+    parseDatabaseUrl(url)
+    return undefined
+  } catch (err) {
+    // DatabaseUrlError is all it throws.
+    return (err as DatabaseUrlError).message
+  }
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */

@@ -5,6 +5,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { mkdir } from 'node:fs/promises'
 import pg from 'pg'
+import { followHosts, parseDatabaseUrl, sessionProbe } from './hosts.js'
 import { listenPostgres, type Listener, type ListenHandlers } from './listen.js'
 
 export type { Listener, ListenHandlers } from './listen.js'
@@ -73,13 +74,23 @@ export interface PostgresOptions {
   onError?: (err: Error) => void
 }
 
-/** Opens a pool on a Postgres server. */
+/**
+ * Opens a pool on a Postgres server, or on the first server of a libpq host list that takes
+ * writes (hosts.ts): every new connection looks for it again, so a failover is followed.
+ */
 export function openPostgres (url: string, options: PostgresOptions = {}): Database {
+  const budgetMs = options.connectionTimeoutMillis ?? 5000
+  const applicationName = options.applicationName ?? 'arbiter'
+  const target = parseDatabaseUrl(url)
+  // One host: pg is given the URL as written, and connecting costs what it always did.
+  const follower = target.hosts.length === 1 ? undefined : followHosts(target, { budgetMs, probe: sessionProbe(applicationName) })
   const pool = new pg.Pool({
-    connectionString: url,
+    connectionString: follower?.current ?? url,
+    ...(follower === undefined ? {} : { Client: follower.Client }),
     max: options.max ?? 10,
-    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
-    application_name: options.applicationName ?? 'arbiter',
+    // Over all the hosts tried, too: the pool ends a connection still opening after it.
+    connectionTimeoutMillis: budgetMs,
+    application_name: applicationName,
     // A server or network that goes silent must not hold a connection (and a log's head) forever:
     // statement_timeout is enforced by the server, so the client keeps its own limit too.
     keepAlive: true,
@@ -157,8 +168,16 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Datab
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     listen: (channel, handlers) => {
-      const config = { connectionString: url, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000, application_name: `${options.applicationName ?? 'arbiter'} listener ${channel}` }
-      const listener = listenPostgres(config, channel, handlers, options.onError)
+      const config = { connectionTimeoutMillis: budgetMs, application_name: `${applicationName} listener ${channel}`, connectionString: url }
+      let onError = options.onError
+      if (follower !== undefined) {
+        // listenPostgres builds each reconnection's client from a fresh copy of this config, so
+        // a getter gives each one the host chosen last; and each failure has it chosen again.
+        // (A server in recovery refuses LISTEN, so a stale choice fails rather than goes deaf.)
+        Object.defineProperty(config, 'connectionString', { enumerable: true, get: () => follower.current })
+        onError = (err) => { follower.rechoose(); options.onError?.(err) }
+      }
+      const listener = listenPostgres(config, channel, handlers, onError)
       listeners.add(listener)
       return { close: async () => { listeners.delete(listener); await listener.close() } }
     }
