@@ -1,8 +1,12 @@
 /**
  * Load with autocannon, in this process (in a worker thread by default): at saturation, and at
- * a fixed overall rate. Every request is a distinct job (see setup-request.cts).
+ * a fixed overall rate. Every request is a distinct job (see setup-request.cts), or one body with
+ * a distinct id per request.
  */
 import autocannon from 'autocannon'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export interface LoadResult {
@@ -33,9 +37,37 @@ export interface LoadOptions {
   workers: number
   /** Sent as the Authorization header (to the echo endpoint too, so both carry the same bytes). */
   authorization: string
+  /**
+   * One body for every request instead of setup-request.cts's jobs; each `[<id>]` in it becomes
+   * an id of its own per request.
+   */
+  body?: string
 }
 
+/**
+ * A per-request hook giving each `[<id>]` of a fixed body an id of its own. autocannon 8's own
+ * idReplacement declares a Content-Length for 33-character ids but inserts shorter ones, so the
+ * server waits for bytes that never come; and its worker threads take a hook only as a file.
+ */
+const UNIQUE_IDS = `'use strict'
+const prefix = require('node:crypto').randomBytes(4).toString('hex')
+let n = 0
+module.exports = (request) => ({ ...request, body: request.body.replaceAll('[<id>]', prefix + '-' + n++) })
+`
+
 export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
+  if (opts.body === undefined) return await autocannonLoad(opts, { setupRequest: SETUP_REQUEST })
+  const dir = mkdtempSync(path.join(tmpdir(), 'arbiter-bench-ids-'))
+  try {
+    const hook = path.join(dir, 'unique-ids.cjs')
+    writeFileSync(hook, UNIQUE_IDS)
+    return await autocannonLoad(opts, { body: opts.body, setupRequest: hook })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function autocannonLoad (opts: LoadOptions, request: { body?: string, setupRequest: string }): Promise<LoadResult> {
   const result = await autocannon({
     url: opts.url,
     method: 'POST',
@@ -48,7 +80,7 @@ export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
     // ceil(1 / rate-per-connection) as ms); raw response times are the honest figure here.
     ...(opts.overallRate === undefined ? {} : { overallRate: opts.overallRate, ignoreCoordinatedOmission: true }),
     ...(opts.workers > 0 ? { workers: opts.workers } : {}),
-    requests: [{ setupRequest: SETUP_REQUEST }]
+    requests: [request]
   })
   return {
     label: opts.label,

@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: Arbiter's /check on a real Postgres server against a bare Fastify echo, at
- * saturation and at a fixed 2,000 requests/s, plus pure policy evaluation at 10 to 10,000 rules.
- * Everything runs in this process against 127.0.0.1. See docs/performance.md.
+ * saturation and at a fixed 2,000 requests/s, plus pure policy evaluation at 10 to 10,000 rules;
+ * with BENCH_PEERS=cerbos, Cerbos beside it. Everything runs against 127.0.0.1. See docs/performance.md.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { benchAgainstCerbos } from './cerbos.js'
 import { benchEvaluation } from './evaluation.js'
 import { hostBusy, measure, type Phase } from './measure.js'
 import { PACKAGE_ROOT } from '../src/paths.js'
@@ -165,6 +166,10 @@ async function main (): Promise<number> {
     await echo.close()
   }
   print()
+  // Opt-in: installs Cerbos from the npm registry into a temporary folder (bench/cerbos.ts).
+  if ((process.env.BENCH_PEERS ?? '').split(/[\s,]+/).includes('cerbos')) {
+    if (!await benchAgainstCerbos({ databaseUrl: DATABASE_URL, seconds: SECONDS, workers: WORKERS, print })) code = 1
+  }
   print(`Total bench time ${f1((performance.now() - started) / 1000)} s`)
   return code
 }

@@ -148,8 +148,11 @@ export async function postgresFacts (url: string): Promise<Record<string, string
   return { version: String(row.version), synchronous_commit: String(row.sync), fsync: String(row.fsync) }
 }
 
-/** `shadowPath`: a candidate policy every check also evaluates (POLICY_SHADOW_PATH). */
-export async function startArbiter (url: string, shadowPath?: string): Promise<Arbiter> {
+/**
+ * `shadowPath`: a candidate policy every check also evaluates (POLICY_SHADOW_PATH);
+ * `options.policyPath`: the policy, a file or a folder (POLICY_PATH), instead of the repository's `policies/`.
+ */
+export async function startArbiter (url: string, shadowPath?: string, options: { policyPath?: string } = {}): Promise<Arbiter> {
   const schema = `arbiter_bench_${randomBytes(6).toString('hex')}`
   const dataDir = mkdtempSync(path.join(tmpdir(), 'arbiter-bench-'))
   await adminQuery(url, `create schema ${schema}`)
@@ -167,7 +170,7 @@ export async function startArbiter (url: string, shadowPath?: string): Promise<A
     const config = loadConfig({
       DATABASE_URL: url,
       DATA_DIR: dataDir,
-      POLICY_PATH: path.join(PACKAGE_ROOT, 'policies'),
+      POLICY_PATH: options.policyPath ?? path.join(PACKAGE_ROOT, 'policies'),
       LOG_LEVEL: 'silent',
       POLICY_WATCH: 'false',
       ...(shadowPath === undefined ? {} : { POLICY_SHADOW_PATH: shadowPath })
