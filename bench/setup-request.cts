@@ -24,12 +24,21 @@ const NEEDS_APPROVAL = { topic: 'job.mcp-bridge.write.ticket', risk_tags: ['prod
 const prefix = randomBytes(3).toString('hex')
 let seq = 0
 
+/**
+ * The tenant of job n: 'acme', or one of BENCH_TENANTS tenants in turn (bench/scaling.ts sets it
+ * between runs, so it is read for each job).
+ */
+function tenantOf (n: number): string {
+  const tenants = Number(process.env.BENCH_TENANTS ?? 1)
+  return tenants > 1 ? `tenant-${n % tenants}` : 'acme'
+}
+
 function setupRequest (request: Request): Request {
   const n = seq++
   const body = JSON.stringify({
     job_id: `bench-${prefix}-${n}`,
     ...(n % APPROVAL_EVERY === APPROVAL_EVERY - 1 ? NEEDS_APPROVAL : JOBS[n % JOBS.length]),
-    tenant_id: 'acme',
+    tenant_id: tenantOf(n),
     principal_id: 'agent:triage-bot',
     session_id: `sess-${prefix}-${Math.floor(n / 100)}`,
     labels: { env: 'prod', team: 'support' },
