@@ -26,7 +26,9 @@ t.test('50 concurrent approve/deny calls on one approval, over two instances on 
   const approves = final.votes.filter((v: { vote: string }) => v.vote === 'APPROVE').length
   const denies = final.votes.length - approves
   if (final.status === 'APPROVED') t.same([approves, denies], [2, 0], 'approved by exactly two')
-  else t.same([denies, final.votes[final.votes.length - 1].vote], [1, 'DENY'], 'ended by exactly one deny')
+  // The clock is frozen, so the votes share one time and are listed by principal: which came
+  // last is not in the list. What counts: one deny ended it before a second approval.
+  else t.same([denies, approves < 2], [1, true], 'ended by exactly one deny, before a second approval')
   t.equal(await countRecords(one.db, 'approval.resolved'), 1, 'one resolution in the log')
   t.equal(await countRecords(one.db, 'approval.vote'), accepted.length)
   t.equal(await one.verify(), 2 + accepted.length + 1, 'and the chain verifies')
