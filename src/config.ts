@@ -6,6 +6,7 @@ import { isIP } from 'node:net'
 import path from 'node:path'
 import { notifyConfig, type NotifyConfig } from './notify/settings.js'
 import { parseDatabaseUrl, type DatabaseUrlError } from './store/hosts.js'
+import type { PartitionUnit } from './store/partitions.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -34,6 +35,10 @@ export interface Config {
   readonly checkpointWitnessFile: string | undefined
   /** A URL every signed checkpoint is also POSTed to (retried; failures counted and logged). */
   readonly checkpointWitnessUrl: string | undefined
+  /** How much time each partition of the audit log spans (migrations/0013). */
+  readonly auditPartition: PartitionUnit
+  /** `arbiter audit archive` without --before archives what is older than this many whole months. */
+  readonly auditRetentionMonths: number | undefined
   /** False only for local experiments, and only on a loopback HOST. */
   readonly authEnabled: boolean
   /** A token the first admin key is created with; never logged. */
@@ -72,6 +77,8 @@ const ENV_SCHEMA = {
     POLICY_TRUSTED_KEYS: { type: 'string', minLength: 1 },
     ARBITER_CHECKPOINT_KEY_FILE: { type: 'string', minLength: 1 },
     CHECKPOINT_EVERY: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
+    AUDIT_PARTITION: { enum: ['month', 'day'], default: 'month' },
+    AUDIT_RETENTION_MONTHS: { type: 'integer', minimum: 1, maximum: 1200 },
     CHECKPOINT_INTERVAL_SEC: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
     CHECKPOINT_WITNESS_FILE: { type: 'string', minLength: 1 },
     CHECKPOINT_WITNESS_URL: { type: 'string', pattern: '^https?://[^\\s]+$' },
@@ -155,6 +162,8 @@ export function loadConfig (env: Record<string, string | undefined>, cwd = proce
     policyTrustedKeys: trustedKeys.map((f) => path.resolve(cwd, f)),
     checkpointKeyFile: v.ARBITER_CHECKPOINT_KEY_FILE === undefined ? undefined : path.resolve(cwd, v.ARBITER_CHECKPOINT_KEY_FILE as string),
     checkpointEvery: v.CHECKPOINT_EVERY as number,
+    auditPartition: v.AUDIT_PARTITION as PartitionUnit,
+    auditRetentionMonths: v.AUDIT_RETENTION_MONTHS as number | undefined,
     checkpointIntervalSec: v.CHECKPOINT_INTERVAL_SEC as number,
     checkpointWitnessFile: v.CHECKPOINT_WITNESS_FILE === undefined ? undefined : path.resolve(cwd, v.CHECKPOINT_WITNESS_FILE as string),
     checkpointWitnessUrl: v.CHECKPOINT_WITNESS_URL as string | undefined,

@@ -29,6 +29,7 @@ import { checkpointLags, registerKey } from './store/checkpoints.js'
 import type { Database } from './store/db.js'
 import { migrate } from './store/migrate.js'
 import { notificationBacklog, pruneDeliveries } from './store/notifications.js'
+import { ensurePartitions } from './store/partitions.js'
 import { pruneRateLimits } from './store/rate-limits.js'
 
 /** How long a record nobody waits for (a `decision.voided`, a `policy.shadow`) may take to commit: longer than a check. */
@@ -65,6 +66,8 @@ export interface Services {
   keys: KeyLookup
   /** Delivers the notification outbox to the configured webhooks. */
   notifications: NotificationDispatcher
+  /** Makes the audit log's partitions for the clock's period and those ahead of it (also hourly). */
+  keepPartitions: () => Promise<void>
   /** Stops the background work; the database stays open (its owner closes it). */
   close: () => Promise<void>
 }
@@ -76,6 +79,11 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
   const db = deps.db
 
   await migrate(db)
+  const keepPartitions = async (): Promise<void> => {
+    const made = await ensurePartitions(db, clock.now(), config.auditPartition)
+    if (made.length > 0) log.info({ partitions: made }, 'audit log partitions made ahead')
+  }
+  await keepPartitions()
   const policies = new PolicyHolder(config.policyPath, db, clock, log, await loadTrustedKeys(config.policyTrustedKeys))
   await policies.load()
   // Signatures are not asked of the shadow: it decides nothing. A shadow that does not load at start stops it, as a typo should.
@@ -163,9 +171,14 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
       pruneDeliveries(db, DELIVERY_KEEP_DAYS).catch((err: unknown) => log.error({ err }, 'notification delivery pruning failed'))
     ])
   })
+  // Ahead of need by PARTITIONS_AHEAD periods; an append past them makes its own (migrations/0013).
+  const stopPartitioning = sweepEvery(PARTITION_INTERVAL_MS, async () => {
+    await keepPartitions().catch((err: unknown) => log.error({ err }, 'making audit log partitions failed'))
+  })
   return {
     db,
     clock,
+    keepPartitions,
     policies,
     shadow,
     checkpointer,
@@ -180,6 +193,7 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     notifications,
     close: async () => {
       stopSweeping()
+      stopPartitioning()
       await notifications.close()
       await keys.close()
       replays.close()
@@ -191,6 +205,8 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
     }
   }
 }
+
+const PARTITION_INTERVAL_MS = 3_600_000
 
 /** Runs `sweep` every `intervalMs`, never two at once; returns the function that stops it. */
 function sweepEvery (intervalMs: number, sweep: () => Promise<void>): () => void {

@@ -21,6 +21,8 @@ t.test('defaults', async (t) => {
     checkpointKeyFile: undefined,
     checkpointEvery: 1000,
     checkpointIntervalSec: 60,
+    auditPartition: 'month',
+    auditRetentionMonths: undefined,
     authEnabled: true,
     adminToken: undefined,
     authFailureLimit: 20,

@@ -25,7 +25,7 @@ export async function lockTransactions (q: Queryable, tenantId: string): Promise
   await q.query("select pg_advisory_xact_lock(hashtext('arbiter.log.' || current_schema() || '.' || $1))", [tenantId], 'arbiter_lock_transactions')
 }
 
-// arbiter_append (migrations/0005) takes the columns as arrays in this order.
+// arbiter_append (migrations/0005, 0013) takes the columns as arrays in this order.
 const COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['tenant_id', 'text'], ['seq', 'bigint'], ['record_type', 'text'], ['at', 'timestamptz'], ['trace_id', 'text'],
   ['job_id', 'text'], ['decision_id', 'uuid'], ['topic', 'text'], ['decision', 'text'], ['rule_id', 'text'],
@@ -60,8 +60,8 @@ function values (r: SealedRecord): unknown[] {
  */
 export async function appendRecords (q: Queryable, tenantId: string, from: { seq: number, hash: string }, records: readonly SealedRecord[]): Promise<string | undefined> {
   const last = records[records.length - 1]
-  const { rows: inserted } = await q.query<{ xid: string }>(APPEND_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, ...columnArrays(records)], 'arbiter_append_records')
-  return inserted.length === records.length ? inserted[0].xid : undefined
+  const { rows } = await q.query<{ appended: string, xid: string }>(APPEND_SQL, [tenantId, last.seq, last.hash, from.seq, from.hash, ...columnArrays(records)], 'arbiter_append_records')
+  return Number(rows[0].appended) === records.length ? rows[0].xid : undefined
 }
 
 /**
@@ -112,21 +112,9 @@ function columnArrays (records: readonly SealedRecord[]): unknown[][] {
   return COLUMNS.map((_, i) => rows.map((r) => r[i]))
 }
 
-// The head row is chosen by tenant alone and the guard is evaluated on it once it is locked: a
-// group appended onto a head that another transaction is still moving waits for that commit and
-// then compares with the head it left (a WHERE on seq and hash would be judged on the version
-// before, skip the row and refuse at once). A wrong head is left as it was.
-const APPEND_SQL = `with moved as (
-  update audit_heads
-     set seq = case when seq = $4 and hash = $5 then $2 else seq end,
-         hash = case when seq = $4 and hash = $5 then $3 else hash end
-   where tenant_id = $1
-  returning seq = $2 and hash = $3 as ok
-)
-insert into audit_log (${COLUMNS.map(([name]) => name).join(', ')})
-select * from unnest(${COLUMNS.map(([, type], i) => `$${i + 6}::${type}[]`).join(', ')})
-where exists (select 1 from moved where ok)
-returning pg_current_xact_id()::text as xid`
+// arbiter_file_group (migrations/0013) moves the head and files the records in their partition.
+const APPEND_SQL = `select arbiter_file_group($1, $2, $3, $4, $5, ${COLUMNS.map(([, type], i) => `$${i + 6}::${type}[]`).join(', ')}) as appended,
+  pg_current_xact_id()::text as xid`
 
 /** `committed`, `aborted` or `in progress`; null once the server no longer knows the id. */
 export async function transactionStatus (q: Queryable, xid: string): Promise<string | null> {
