@@ -7,7 +7,8 @@
  *
  *   1. `export`, the first line: format, exported_at and the filter (since/until as ISO times,
  *      until exclusive, trace_id, tenant_id, job_id, session_id (decisions of the job's
- *      session); null when not given).
+ *      session); null when not given); in an archive (`arbiter audit archive`) also
+ *      `archive: { before }`, the time before which the records it holds were filed.
  *   2. For each log with records matching the filter, in log order: a `record` line for every
  *      seq of one contiguous run, each followed by the `checkpoint` lines at its seq.
  *      record:     { tenant_id, seq, record (the exact signed text), key_id, signature (hex
@@ -33,6 +34,13 @@
  * authenticate every record (its signed text holds its log, seq and previous hash). The first
  * record's `prev_hash` is taken as given: the exporter checked the log from seq 1, and a forger
  * gains nothing by choosing it, since the records after it are bound to the checkpoint.
+ *
+ * Anchors: a log whose oldest records were archived (src/ledger/archive.ts) starts in the
+ * database after a checkpoint, and a file of it (or a later archive of it) carries that
+ * checkpoint as the log's first line, before any record: the records then continue the chain
+ * from the hash it signed. An archive ends every log on a checkpoint, so files given in order
+ * can be checked to join, each log continuing from exactly where the one before ended
+ * (`joinProblems`).
  */
 import type { KeyObject } from 'node:crypto'
 import { createHash, createPublicKey, sign, verify } from 'node:crypto'
@@ -55,7 +63,14 @@ export interface EvidenceFilter {
   session_id?: string | null
 }
 
-export interface ExportHeader { kind: 'export', format: string, exported_at: string, filter: EvidenceFilter }
+export interface ExportHeader {
+  kind: 'export'
+  format: string
+  exported_at: string
+  filter: EvidenceFilter
+  /** Set in an archive (`arbiter audit archive`): the records filed before this time left the database. */
+  archive?: { before: string }
+}
 export interface RecordLine extends StoredRecord { kind: 'record', selected: boolean }
 export interface CheckpointLine extends Checkpoint { kind: 'checkpoint' }
 
@@ -94,8 +109,8 @@ export interface EvidenceKeys {
   publicKeys: ReadonlyMap<string, KeyObject | string>
 }
 
-export function headerLine (filter: EvidenceFilter, exportedAt: string): string {
-  return stableStringify({ kind: 'export', format: EVIDENCE_FORMAT, exported_at: exportedAt, filter } satisfies ExportHeader)
+export function headerLine (filter: EvidenceFilter, exportedAt: string, archive?: ExportHeader['archive']): string {
+  return stableStringify({ kind: 'export', format: EVIDENCE_FORMAT, exported_at: exportedAt, filter, ...(archive === undefined ? {} : { archive }) } satisfies ExportHeader)
 }
 
 export function recordLine (r: StoredRecord, selected: boolean): string {
@@ -238,18 +253,25 @@ export class LogAuditor {
   head: { seq: number, hash: string }
   /** The newest checkpoint that vouched for the chain. */
   anchored: number | undefined
+  /** Where the log's lines take up the chain: the seq and hash they continue from. */
+  from: { seq: number, hash: string } | undefined
   private runStart: number | undefined
   private verifier: ChainVerifier | undefined
 
-  /** Without `start`, the first record's place is taken as given (an exported run). */
-  constructor (readonly log: string, private readonly keys: EvidenceKeys, private readonly start?: { seq: number, prevHash: string }) {
+  /**
+   * Without `start`, the first record's place is taken as given (an exported run), or from a
+   * checkpoint that comes before any record (the log's start after an archive).
+   */
+  constructor (readonly log: string, private readonly keys: EvidenceKeys, private start?: { seq: number, prevHash: string }) {
     this.head = start === undefined ? { seq: 0, hash: '' } : { seq: start.seq - 1, hash: start.prevHash }
+    if (start !== undefined) this.from = { ...this.head }
   }
 
   /** `extra` is a problem the caller found with the record. */
   record (r: StoredRecord, extra: string | null = null): void {
     this.records++
     this.runStart ??= r.seq
+    this.from ??= { seq: r.seq - 1, hash: r.prev_hash }
     const v = this.verifier ?? new ChainVerifier(this.log, this.start ?? { seq: r.seq, prevHash: r.prev_hash }, this.keys.hmac)
     const p = v.next(r) ?? (extra === null ? null : { seq: r.seq, problem: extra })
     if (p !== null) this.fail(p.seq, p.problem)
@@ -260,6 +282,16 @@ export class LogAuditor {
   /** A checkpoint, right after the record at its seq. */
   checkpoint (c: Checkpoint): void {
     this.checkpoints++
+    if (this.from === undefined && c.tenant_id === this.log) {
+      // Before any record: the anchor the lines start from, if its signature holds.
+      const problem = checkCheckpoint(c, this.keys.publicKeys)
+      if (problem !== null) return this.fail(c.seq, problem)
+      this.head = { seq: c.seq, hash: c.head_hash }
+      this.from = { ...this.head }
+      this.start = { seq: c.seq + 1, prevHash: c.head_hash }
+      this.anchored = c.seq
+      return
+    }
     const problem = checkCheckpoint(c, this.keys.publicKeys) ?? this.placeOf(c)
     if (problem === null) this.anchored = c.seq
     else this.fail(c.seq > this.head.seq ? this.head.seq + 1 : c.seq, problem)
@@ -297,6 +329,39 @@ export interface VerifyReport {
 }
 
 const MAX_FILE_PROBLEMS = 20
+
+/** What one file holds of a log: the seq and hash its lines continue from, and its last record. */
+export interface LogSpan {
+  from: { seq: number, hash: string }
+  head: { seq: number, hash: string }
+}
+
+/**
+ * Where files given in order (an archive, the next archive, an export of the live log) fail to
+ * join: a log of a later file must continue exactly from where the last earlier file holding it
+ * ended (same seq, same hash), and a log that continues from past seq 0 must be held by an
+ * earlier file, unless it is in the first. Each file is verified on its own first.
+ */
+export function joinProblems (files: ReadonlyArray<{ name: string, spans: ReadonlyMap<string, LogSpan> }>): Problem[] {
+  const reached = new Map<string, { seq: number, hash: string, file: string }>()
+  const problems: Problem[] = []
+  files.forEach((f, i) => {
+    for (const [log, span] of [...f.spans].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
+      const before = reached.get(log)
+      if (before !== undefined && (span.from.seq !== before.seq || span.from.hash !== before.hash)) {
+        const missing = span.from.seq - before.seq
+        const how = missing === 0
+          ? ' with another hash: they are not one chain'
+          : missing < 0 ? ': the two overlap' : missing === 1 ? `: seq ${span.from.seq} is in neither` : `: seqs ${before.seq + 1} to ${span.from.seq} are in neither`
+        problems.push({ log, problem: `${f.name} continues from seq ${span.from.seq}, but ${before.file} ends at seq ${before.seq}${how}` })
+      } else if (before === undefined && i > 0 && span.from.seq > 0) {
+        problems.push({ log, problem: `${f.name} continues from seq ${span.from.seq}, but none of the files before it holds the log` })
+      }
+      reached.set(log, { ...span.head, file: f.name })
+    }
+  })
+  return problems
+}
 
 /** Verifies an export fed line by line, offline. */
 export class EvidenceVerifier {
@@ -348,6 +413,13 @@ export class EvidenceVerifier {
       problems: [...auditors.flatMap((a) => a.first ?? []), ...this.problems],
       uncovered: this.keys.hmac === undefined ? sum((a) => a.uncovered) : 0
     }
+  }
+
+  /** Per log: where its lines continue the chain from, and where they end (after finish()). */
+  spans (): Map<string, LogSpan> {
+    const spans = new Map<string, LogSpan>()
+    for (const a of this.logs.values()) if (a.from !== undefined) spans.set(a.log, { from: a.from, head: { ...a.head } })
+    return spans
   }
 
   private auditor (log: string): LogAuditor {

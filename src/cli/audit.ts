@@ -4,7 +4,7 @@
  * offline. The file format and why it proves what it does: src/audit/evidence.ts.
  */
 import type { KeyObject } from 'node:crypto'
-import { createReadStream, existsSync } from 'node:fs'
+import { createReadStream, existsSync, statSync } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -13,19 +13,22 @@ import pino from 'pino'
 import type { Checkpoint, CheckpointKey } from '../audit/checkpoint.js'
 import { readWitness, witnessProblem, type LogView } from '../audit/witness.js'
 import { CHECKPOINT_KEY_FILE, loadCheckpointKey, publicKeyPem } from '../audit/checkpoint-key.js'
-import { EvidenceVerifier, formatProblem, publicKeyRing, type EvidenceFilter, type VerifyReport } from '../audit/evidence.js'
+import { EvidenceVerifier, formatProblem, joinProblems, publicKeyRing, type EvidenceFilter, type LogSpan, type VerifyReport } from '../audit/evidence.js'
 import { HMAC_KEY_FILE, loadHmacKey, loadHmacKeyring } from '../audit/hmac-key.js'
 import { loadConfig, type Config } from '../config.js'
+import { ArchiveRefused, planArchive, removeArchived } from '../ledger/archive.js'
 import { exportLogs, type EvidenceOptions, type EvidenceSummary } from '../ledger/export.js'
 import { isPrintableId } from '../schemas/common.js'
 import { lastSeq, readLog } from '../store/log-read.js'
 import { openDatabase } from '../store/open.js'
+import { periodStart } from '../store/partitions.js'
 import type { Database, Queryable } from '../store/db.js'
 import type { Output } from './output.js'
 
 export const AUDIT_USAGE = `usage:
   arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--job ID] [--session ID] [--tenant T] [--public-key PEM…] [--witness FILE] --out FILE
-  arbiter audit verify FILE --public-key PEM… [--hmac-key FILE…] [--witness FILE]`
+  arbiter audit archive [--before DATE] --out FILE|DIR [--keep] [--public-key PEM…]
+  arbiter audit verify FILE… --public-key PEM… [--hmac-key FILE…] [--witness FILE]`
 
 export interface AuditIo extends Output {
   /** Told how far an export got; '' clears the line. */
@@ -40,7 +43,12 @@ export async function auditCommand (args: string[], io: AuditIo, env: Record<str
   try {
     if (sub === 'export') return await exportCommand(rest, io, env)
     if (sub === 'verify') return await verifyCommand(rest, io)
+    if (sub === 'archive') return await archiveCommand(rest, io, env)
   } catch (err) {
+    if (err instanceof ArchiveRefused) {
+      io.err(`audit archive: refused: ${err.message}`)
+      return 1
+    }
     const code = (err as NodeJS.ErrnoException).code ?? ''
     if (!(err instanceof UsageError) && !code.startsWith('ERR_PARSE_ARGS') && !['ENOENT', 'EACCES', 'EISDIR'].includes(code)) throw err
     io.err(`audit ${sub}: ${(err as Error).message}`)
@@ -88,9 +96,90 @@ async function exportCommand (args: string[], io: AuditIo, env: Record<string, s
   }
 }
 
+/**
+ * Archives the partitions filed before a date (src/ledger/archive.ts): exported and verified to
+ * a new file, then dropped (with --keep, detached). Without --before, AUDIT_RETENTION_MONTHS
+ * says which: everything before the first of the month that many months ago.
+ */
+async function archiveCommand (args: string[], io: AuditIo, env: Record<string, string | undefined>): Promise<number> {
+  const { values } = parseArgs({ args, options: { before: { type: 'string' }, out: { type: 'string', short: 'o' }, keep: { type: 'boolean', default: false }, 'public-key': { type: 'string', multiple: true } } })
+  if (values.out === undefined) throw new UsageError('--out FILE (or an existing directory) is required')
+  const config = loadConfig(env)
+  const now = new Date()
+  let before: Date
+  if (values.before !== undefined) {
+    before = new Date(resolveTime(values.before, now))
+  } else if (config.auditRetentionMonths !== undefined) {
+    before = periodStart(now, 'month', -config.auditRetentionMonths)
+  } else {
+    throw new UsageError('--before DATE is required, unless AUDIT_RETENTION_MONTHS is set')
+  }
+  const hmacKeys = await installHmacKeys(config)
+  const signer = await installCheckpointKey(config)
+  const publicKeys = await installPublicKeys(signer, values['public-key'] ?? [])
+  const db = await openInstallDatabase(config)
+  try {
+    const plan = await planArchive(db, before, now)
+    if (plan === undefined) {
+      io.out(`audit archive: no partition of the log ends by ${before.toISOString()}: nothing to archive`)
+      return 0
+    }
+    const out = isDirectory(values.out) ? path.join(values.out, `arbiter-audit-archive-before-${plan.cut.toISOString().slice(0, 10)}.jsonl`) : values.out
+    const filter: EvidenceFilter = { since: null, until: plan.cut.toISOString(), trace_id: null, tenant_id: null, job_id: null, session_id: null }
+    // A new file, never one that is there: an archive may be the only copy of what it holds.
+    const file = await open(out, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'EEXIST' ? new UsageError(`${out} exists: an archive is never written over`) : err
+    })
+    let summary: EvidenceSummary
+    try {
+      summary = await exportLogs(db, { hmacKeys, publicKeys, signer, filter, now, archive: { before: plan.cut.toISOString(), cuts: plan.cuts } }, { write: async (text) => { await file.write(text) }, progress: withProgress(io).progress })
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    await syncDirectory(path.dirname(out))
+    io.progress?.('')
+    for (const p of summary.problems) io.err(formatProblem(p))
+    if (summary.failing > 0) {
+      io.out(`audit archive: FAILING: the log does not verify (${summary.failing} failing, first: ${formatProblem(summary.problems[0])}); ${out} is incomplete evidence and nothing was removed`)
+      return 1
+    }
+    // Read back as an auditor would, with the HMAC keys: only a file that proves itself replaces the rows.
+    const verified = await verifyEvidence({ file: out, publicKeys, hmacKeys, io: { out: () => {}, err: (line) => { io.err(line) } } })
+    if (verified.code !== 0) {
+      io.out(`audit archive: FAILING: ${out} does not verify as written; nothing was removed`)
+      return 1
+    }
+    const removed = await removeArchived(db, plan, signer, { now, keep: values.keep })
+    const what = removed.kept.length > 0 ? `detached and kept ${removed.kept.join(', ')}` : `dropped ${removed.dropped.join(', ')}`
+    io.out(`audit archive: ${summary.written} records of ${plan.cuts.size} logs filed before ${plan.cut.toISOString()} written to ${out} and verified; ${what}`)
+    return 0
+  } finally {
+    await db.close()
+  }
+}
+
+function isDirectory (p: string): boolean {
+  try {
+    return statSync(p).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** Makes a new file's name in `dir` durable (the file's own sync does not). */
+async function syncDirectory (dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
 async function verifyCommand (args: string[], io: Output): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'public-key': { type: 'string', multiple: true }, 'hmac-key': { type: 'string', multiple: true }, witness: { type: 'string' } } })
-  if (positionals.length !== 1) throw new UsageError('name one evidence file')
+  if (positionals.length === 0) throw new UsageError('name an evidence file (or several, oldest first, to check that they join)')
   const pems = await Promise.all((values['public-key'] ?? []).map(async (f) => await readFile(f, 'utf8')))
   if (pems.length === 0) throw new UsageError('--public-key FILE is required: the checkpoint public key (PEM)')
   let hmacKeys: Map<string, Buffer> | undefined
@@ -100,10 +189,26 @@ async function verifyCommand (args: string[], io: Output): Promise<number> {
   }
   const publicKeys = publicKeyRing(pems)
   const witness = values.witness === undefined ? undefined : await readWitnessFile(values.witness, publicKeys, io)
-  const verified = await verifyEvidence({ file: positionals[0], publicKeys, hmacKeys, witnessed: witness?.checkpoints, io })
+  let code = 0
+  const files: Array<{ name: string, spans: Map<string, LogSpan> }> = []
+  for (const file of positionals) {
+    const named: Output = positionals.length === 1 ? io : { out: (line) => { io.out(`${file}: ${line}`) }, err: (line) => { io.err(`${file}: ${line}`) } }
+    const verified = await verifyEvidence({ file, publicKeys, hmacKeys, witnessed: witness?.checkpoints, io: named })
+    code = Math.max(code, verified.code)
+    files.push({ name: file, spans: verified.spans })
+  }
+  if (files.length > 1) {
+    // Files given in order (archives, then the live log) must be one chain per log, no gap.
+    const problems = joinProblems(files)
+    for (const p of problems) io.err(formatProblem(p))
+    io.out(problems.length === 0
+      ? `audit verify: the ${files.length} files join: every log continues from where the file before it ends`
+      : `audit verify: FAILING: the files do not join: ${formatProblem(problems[0])}${problems.length > 1 ? ` (${problems.length} in all)` : ''}`)
+    if (problems.length > 0) code = Math.max(code, 1)
+  }
   for (const p of witness?.problems ?? []) io.err(`audit verify: ${p}`)
   // A witness line that does not verify is a failure of its own: someone edited the witness.
-  return (witness?.problems.length ?? 0) > 0 ? 1 : verified.code
+  return (witness?.problems.length ?? 0) > 0 ? Math.max(code, 1) : code
 }
 
 /** A witness file's checkpoints (CHECKPOINT_WITNESS_FILE), their signatures checked. */
@@ -210,7 +315,7 @@ export async function exportEvidence (o: ExportOptions): Promise<ExportResult> {
 }
 
 /** Verifies an evidence file offline. */
-export async function verifyEvidence (o: { file: string, publicKeys: ReadonlyMap<string, KeyObject | string>, hmacKeys?: ReadonlyMap<string, Buffer>, witnessed?: readonly Checkpoint[], io: Output }): Promise<VerifyReport & { code: number }> {
+export async function verifyEvidence (o: { file: string, publicKeys: ReadonlyMap<string, KeyObject | string>, hmacKeys?: ReadonlyMap<string, Buffer>, witnessed?: readonly Checkpoint[], io: Output }): Promise<VerifyReport & { code: number, spans: Map<string, LogSpan> }> {
   const verifier = new EvidenceVerifier({ hmac: o.hmacKeys, publicKeys: o.publicKeys }, o.witnessed)
   for await (const line of createInterface({ input: createReadStream(o.file), crlfDelay: Infinity })) verifier.line(line)
   const report = verifier.finish()
@@ -227,5 +332,5 @@ export async function verifyEvidence (o: { file: string, publicKeys: ReadonlyMap
     // whole, to an earlier checkpoint before the export. Only a witness outside the database can.
     o.io.out(`${head}: OK${o.witnessed === undefined ? ' (without --witness, a rollback of a whole log to an earlier checkpoint is not ruled out)' : `, and agrees with ${o.witnessed.length} witnessed checkpoints`}`)
   }
-  return { ...report, code: report.failing > 0 ? 1 : report.uncovered > 0 ? 2 : 0 }
+  return { ...report, code: report.failing > 0 ? 1 : report.uncovered > 0 ? 2 : 0, spans: verifier.spans() }
 }

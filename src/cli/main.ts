@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `arbiter` command: serve, policy lint, policy test, audit export, audit verify, keys. */
+/** The `arbiter` command: serve, policy lint, policy test, audit export, audit verify, audit archive, keys. */
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -28,9 +28,13 @@ const USAGE = `usage:
                                      what the candidate would have decided for recorded jobs
   arbiter audit export [--since 7d|ISO] [--until 12h|ISO] [--trace ID] [--tenant T] --out FILE
                                      verify the audit logs and export records with their proofs
-  arbiter audit verify FILE --public-key PEM [--hmac-key FILE…]
-                                     verify an export offline; exit 1 naming the first bad seq,
+  arbiter audit verify FILE… --public-key PEM [--hmac-key FILE…]
+                                     verify exports offline; exit 1 naming the first bad seq (or,
+                                     given archives then the live export, a gap between them),
                                      2 when records are consistent but not proven
+  arbiter audit archive [--before DATE] --out FILE|DIR [--keep]
+                                     archive the log's partitions before DATE (or
+                                     AUDIT_RETENTION_MONTHS ago) to a verified file, then drop them
   arbiter keys create --principal ID --role ROLE… --tenant T… [--agent GLOB…]
                                      create a bearer key on the database; prints its token once
   arbiter keys list [--all]          list keys (never their tokens)

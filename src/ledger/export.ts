@@ -4,16 +4,18 @@
  * vouch for it. The file format and why it proves what it does: src/audit/evidence.ts.
  */
 import type { KeyObject } from 'node:crypto'
+import { checkArchive, type Archived } from '../audit/archive.js'
 import { GENESIS_HASH, type ParsedRecord } from '../audit/chain.js'
-import type { Checkpoint, CheckpointKey } from '../audit/checkpoint.js'
+import { signCheckpoint, type Checkpoint, type CheckpointKey } from '../audit/checkpoint.js'
 import {
   LogAuditor, Tally, checkpointLine, headerLine, manifestLine, matchesFilter, parseRecord, recordLine,
   type EvidenceFilter, type Problem
 } from '../audit/evidence.js'
-import { latestCheckpoints, listCheckpoints } from '../store/checkpoints.js'
+import { insertCheckpoint, latestCheckpoints, listCheckpoints } from '../store/checkpoints.js'
 import type { Queryable } from '../store/db.js'
 import { getHead } from '../store/log-append.js'
 import { lastSeq, logIds, matchingRange, readLog, type LogRow } from '../store/log-read.js'
+import { latestArchives } from '../store/partitions.js'
 
 export interface EvidenceOptions {
   /** Every key the records may be signed with; without, signatures are not checked. */
@@ -24,6 +26,12 @@ export interface EvidenceOptions {
   filter: EvidenceFilter
   batchSize?: number
   now?: Date
+  /**
+   * An archive (src/ledger/archive.ts): of each log in `cuts`, every record from its start up to
+   * its cut, ending on a checkpoint (signed here if none stands there); of every other log that
+   * starts after an earlier archive, that start.
+   */
+  archive?: { before: string, cuts: ReadonlyMap<string, number> }
 }
 
 /** Where the evidence goes. */
@@ -48,13 +56,15 @@ export interface EvidenceSummary {
 export async function exportLogs (db: Queryable, o: EvidenceOptions, sink: EvidenceSink): Promise<EvidenceSummary> {
   const tally = new Tally()
   const auditors: LogAuditor[] = []
-  const header = headerLine(o.filter, (o.now ?? new Date()).toISOString())
+  const header = headerLine(o.filter, (o.now ?? new Date()).toISOString(), o.archive === undefined ? undefined : { before: o.archive.before })
   await sink.write(header + '\n')
   // Read before any log's end: each checkpoint in it vouches for records committed by then.
   const vouched = await latestCheckpoints(db)
+  const archived = await latestArchives(db, o.filter.tenant_id ?? undefined)
   for (const log of await logIds(db, o.filter.tenant_id)) {
     const scanned = auditors.reduce((n, a) => n + a.records, 0)
-    auditors.push(await exportLog(db, o, log, vouched.get(log) ?? 0, { sink, tally, scanned }))
+    const auditor = await exportLog(db, o, log, { vouched: vouched.get(log) ?? 0, archived: archived.get(log) }, { sink, tally, scanned })
+    if (auditor !== undefined) auditors.push(auditor)
   }
   // No prototype: tenant ids such as `__proto__` are valid.
   const heads = Object.create(null) as Record<string, { seq: number, hash: string }>
@@ -77,13 +87,40 @@ function summarize (auditors: LogAuditor[]): { scanned: number, failing: number,
 interface LogSink { sink: EvidenceSink, tally: Tally, scanned: number }
 interface Run { first: number, last: number }
 
-async function exportLog (db: Queryable, o: EvidenceOptions, log: string, vouched: number, out: LogSink): Promise<LogAuditor> {
+/**
+ * What the database says of a log before its records: the newest checkpoint signed when it was
+ * read (`vouched`), and the archive statement its records now start after, if any.
+ */
+interface LogStart { vouched: number, archived: Archived | undefined }
+
+/** Exports one log; undefined when an archive has nothing of it. */
+async function exportLog (db: Queryable, o: EvidenceOptions, log: string, { vouched, archived }: LogStart, out: LogSink): Promise<LogAuditor | undefined> {
   const head = await getHead(db, log)
-  const end = await lastSeq(db, log)
-  const run = await exportedRun(db, log, end, o.filter)
-  const auditor = new LogAuditor(log, { hmac: o.hmacKeys, publicKeys: o.publicKeys }, { seq: 1, prevHash: GENESIS_HASH })
+  // A log whose start was archived continues from the archive's last record, where a
+  // checkpoint stands: the anchor. Without a signed statement saying so, it starts at seq 1.
+  const start = archived === undefined ? { seq: 1, prevHash: GENESIS_HASH } : { seq: archived.seq + 1, prevHash: archived.head_hash }
+  const cut = o.archive?.cuts.get(log) ?? 0
+  if (o.archive !== undefined && archived === undefined && cut === 0) return undefined
+  const auditor = new LogAuditor(log, { hmac: o.hmacKeys, publicKeys: o.publicKeys }, start)
+  let anchor: Checkpoint | undefined
+  if (archived !== undefined) {
+    ;[anchor] = await listCheckpoints(db, log, archived.seq, archived.seq, 1)
+    const problem = checkArchive(archived, o.publicKeys) ?? (anchor === undefined ? `the log starts after the archive of seq 1 to ${archived.seq}, but no checkpoint stands at seq ${archived.seq}` : null)
+    if (problem !== null) auditor.fail(archived.seq, problem)
+  }
+  const end = Math.max(o.archive !== undefined ? cut : await lastSeq(db, log), start.seq - 1)
+  const run = o.archive !== undefined
+    ? (end >= start.seq ? { first: start.seq, last: end } : undefined)
+    : await exportedRun(db, log, end, o.filter, start.seq)
+  // The anchor goes first when the lines start with the log's first record here, or when an
+  // unfiltered export (or an archive) has nothing else of the log: where it now starts.
+  if (anchor !== undefined && (run?.first === start.seq || (run === undefined && (o.archive !== undefined || unfiltered(o.filter))))) {
+    auditor.checkpoint(anchor)
+    await out.sink.write(checkpointLine(anchor) + '\n')
+    out.tally.checkpoint(anchor)
+  }
   const size = o.batchSize ?? 1000
-  for (let from = 1; from <= end;) {
+  for (let from = start.seq; from <= end;) {
     const rows = await readLog(db, log, from, end, size)
     if (rows.length === 0) break
     const to = rows[rows.length - 1].seq
@@ -93,13 +130,35 @@ async function exportLog (db: Queryable, o: EvidenceOptions, log: string, vouche
     out.sink.progress?.(`audit export: log ${log}, seq ${to} of ${end}; scanned ${out.scanned + auditor.records}`)
     from = to + 1
   }
+  if (o.archive !== undefined) {
+    if (auditor.failing === 0 && end >= start.seq && auditor.anchored !== end) await signCut(db, o, auditor, out)
+    return auditor
+  }
   // A checkpoint read before `end` that lies beyond it vouches for records no longer there.
   if (vouched > end) {
     const [c] = await listCheckpoints(db, log, end + 1, vouched, 1)
     if (c !== undefined) auditor.checkpoint(c)
   }
-  if (head !== undefined && head.seq > end) auditor.fail(end + 1, `the log's head says seq ${head.seq}, but the records stop at seq ${end}: records were removed`)
+  if (head !== undefined && head.seq > end && head.seq > start.seq - 1) auditor.fail(end + 1, `the log's head says seq ${head.seq}, but the records stop at seq ${end}: records were removed`)
   return auditor
+}
+
+/**
+ * An archive ends each log on a checkpoint, which the live log will start from: signed here
+ * over the records just verified (chain, and signatures when the HMAC keys are given) when
+ * none stands at the cut. It is a true statement whatever happens next, so it is stored first.
+ */
+async function signCut (db: Queryable, o: EvidenceOptions, auditor: LogAuditor, out: LogSink): Promise<void> {
+  const c = signCheckpoint(o.signer, { tenantId: auditor.log, seq: auditor.head.seq, hash: auditor.head.hash, at: (o.now ?? new Date()).toISOString() })
+  await insertCheckpoint(db, c)
+  const [stored] = await listCheckpoints(db, auditor.log, c.seq, c.seq, 1)
+  auditor.checkpoint(stored)
+  await out.sink.write(checkpointLine(stored) + '\n')
+  out.tally.checkpoint(stored)
+}
+
+function unfiltered (f: EvidenceFilter): boolean {
+  return f.since === null && f.until === null && f.trace_id === null && (f.job_id ?? null) === null && (f.session_id ?? null) === null
 }
 
 /** Checks rows and the checkpoints among them in seq order; returns the lines to export. */
@@ -138,10 +197,10 @@ function queryColumnsProblem (row: LogRow, p: ParsedRecord | undefined): string 
   return same ? null : 'the query columns (type, time, trace, job) do not match the signed record'
 }
 
-/** From the log's first matching record to its last, or on to the checkpoint that vouches for it. */
-async function exportedRun (db: Queryable, log: string, end: number, f: EvidenceFilter): Promise<Run | undefined> {
+/** From the log's first matching record (from `start` on) to its last, or on to the checkpoint that vouches for it. */
+async function exportedRun (db: Queryable, log: string, end: number, f: EvidenceFilter, start: number): Promise<Run | undefined> {
   const range = await matchingRange(db, log, end, f)
-  if (range === undefined) return undefined
+  if (range === undefined || range.last < start) return undefined
   const [cover] = await listCheckpoints(db, log, range.last, end, 1)
-  return { first: range.first, last: cover?.seq ?? range.last }
+  return { first: Math.max(range.first, start), last: cover?.seq ?? range.last }
 }
