@@ -90,8 +90,8 @@ alter table audit_heads add column filed_until timestamptz;
 
 -- Makes sure a partition holds time `p_at` and returns the end of its range. A new one spans the
 -- `p_unit` ('month' or 'day', UTC) around `p_at`, cut short where it would overlap a partition
--- already there. Row triggers come from the parent; TRUNCATE triggers are not inherited, so
--- each partition gets its own.
+-- already there. Indexes and row triggers come from the parent; TRUNCATE triggers are not
+-- inherited, so each partition gets its own.
 create function arbiter_audit_partition(p_at timestamptz, p_unit text) returns timestamptz
 language plpgsql volatile as $$
 declare
@@ -117,7 +117,11 @@ begin
   v_hi := least((v_start + ('1 ' || p_unit)::interval) at time zone 'UTC', coalesce((select min(lo) from audit_partitions where lo > p_at), 'infinity'));
   v_name := 'audit_log_' || to_char(v_lo at time zone 'UTC', 'YYYYMMDD') ||
     case when v_lo = date_trunc('day', v_lo at time zone 'UTC') at time zone 'UTC' then '' else to_char(v_lo at time zone 'UTC', '"_"HH24MISS') end;
-  execute format('create table %I partition of audit_log for values from (%L) to (%L)', v_name, v_lo, v_hi);
+  -- Made apart and then attached: ATTACH takes SHARE UPDATE EXCLUSIVE on the log, which appends
+  -- and reads go on beside, where CREATE TABLE ... PARTITION OF would wait for every transaction
+  -- that has appended and hold every later one back until it commits.
+  execute format('create table %I (like audit_log including defaults including constraints)', v_name);
+  execute format('alter table audit_log attach partition %I for values from (%L) to (%L)', v_name, v_lo, v_hi);
   execute format('create trigger audit_log_no_truncate before truncate on %I for each statement execute function arbiter_refuse_change()', v_name);
   execute format('alter table %I enable always trigger audit_log_no_truncate', v_name);
   insert into audit_partitions (name, lo, hi) values (v_name, v_lo, v_hi);
