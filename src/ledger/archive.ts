@@ -18,6 +18,7 @@ import { signArchive, type Archived } from '../audit/archive.js'
 import type { CheckpointKey } from '../audit/checkpoint.js'
 import { listCheckpoints } from '../store/checkpoints.js'
 import type { Database } from '../store/db.js'
+import { readLog } from '../store/log-read.js'
 import { closeBefore, insertArchive, latestArchives, listPartitions, logCuts, removePartition, type Partition } from '../store/partitions.js'
 
 export interface ArchivePlan {
@@ -81,8 +82,8 @@ export async function removeArchived (db: Database, plan: ArchivePlan, signer: C
     const statements: Archived[] = []
     for (const [log, seq] of plan.cuts) {
       const [c] = await listCheckpoints(tx, log, seq, seq, 1)
-      const { rows } = await tx.query<{ hash: string }>('select hash from audit_log where tenant_id = $1 and seq = $2', [log, seq])
-      if (c === undefined || rows[0]?.hash !== c.head_hash) throw new ArchiveRefused(`log ${log}: no checkpoint at seq ${seq} vouches for the record there: nothing was removed`)
+      const [record] = await readLog(tx, log, seq, seq, 1)
+      if (c === undefined || record?.hash !== c.head_hash) throw new ArchiveRefused(`log ${log}: no checkpoint at seq ${seq} vouches for the record there: nothing was removed`)
       const a = signArchive(signer, { tenantId: log, seq, hash: c.head_hash, before: plan.cut.toISOString(), at: o.now.toISOString() })
       await insertArchive(tx, a)
       statements.push(a)
