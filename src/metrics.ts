@@ -38,6 +38,8 @@ export interface MetricSources {
   poolStats?: () => PoolStats
   /** Notification events not yet routed (`outbox`) and deliveries not yet done (`pending`). */
   notificationBacklog?: () => Promise<{ outbox: number, pending: number }>
+  /** Seconds from now to the end of the audit log's last partition; undefined when unknown. */
+  partitionsAheadSec?: () => Promise<number | undefined>
 }
 
 /** `read` shared by the gauges of one scrape: they all come from one query. */
@@ -183,6 +185,19 @@ export class Metrics {
     this.approvalSeries(registers, sources.approvalQueues)
     this.checkpointSeries(registers, sources.checkpointLags)
     if (sources.notificationBacklog !== undefined) this.notificationSeries(registers, sources.notificationBacklog)
+    if (sources.partitionsAheadSec !== undefined) {
+      const read = sources.partitionsAheadSec
+      new Gauge({ // eslint-disable-line no-new
+        name: 'arbiter_audit_partitions_ahead_seconds',
+        help: 'How far ahead of now the audit log\'s partitions reach, read from the database at scrape time: made hourly for the period ahead (AUDIT_PARTITION); past them an append makes its own.',
+        registers,
+        async collect () {
+          this.reset()
+          const ahead = await read().catch(() => undefined)
+          if (ahead !== undefined) this.set(ahead)
+        }
+      })
+    }
     this.processSeries(registers)
   }
 

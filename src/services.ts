@@ -29,7 +29,7 @@ import { checkpointLags, registerKey } from './store/checkpoints.js'
 import type { Database } from './store/db.js'
 import { migrate } from './store/migrate.js'
 import { notificationBacklog, pruneDeliveries } from './store/notifications.js'
-import { ensurePartitions } from './store/partitions.js'
+import { ensurePartitions, listPartitions } from './store/partitions.js'
 import { pruneRateLimits } from './store/rate-limits.js'
 
 /** How long a record nobody waits for (a `decision.voided`, a `policy.shadow`) may take to commit: longer than a check. */
@@ -123,7 +123,11 @@ export async function createServices (config: Config, deps: AppDeps): Promise<Se
       return lags.map((l) => ({ tenant: l.tenant_id, uncovered: l.uncovered, ageSec: l.at === null ? undefined : ageSec(now, l.at) }))
     },
     poolStats: db.poolStats,
-    notificationBacklog: async () => await notificationBacklog(db)
+    notificationBacklog: async () => await notificationBacklog(db),
+    partitionsAheadSec: async () => {
+      const last = (await listPartitions(db)).at(-1)
+      return last === undefined ? undefined : (last.hi.getTime() - clock.now().getTime()) / 1000
+    }
   })
   const writer = new AuditWriter(db, deps.key, {
     log,
