@@ -121,7 +121,11 @@ begin
   -- and reads go on beside, where CREATE TABLE ... PARTITION OF would wait for every transaction
   -- that has appended and hold every later one back until it commits.
   execute format('create table %I (like audit_log including defaults including constraints)', v_name);
-  execute format('alter table audit_log attach partition %I for values from (%L) to (%L)', v_name, v_lo, v_hi);
+  -- Bounds as UTC text with their offset: a timestamptz's own text follows the session's
+  -- DateStyle and TimeZone, and an abbreviation can read back as another zone.
+  execute format('alter table audit_log attach partition %I for values from (%L) to (%L)', v_name,
+    to_char(v_lo at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00',
+    to_char(v_hi at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00');
   execute format('create trigger audit_log_no_truncate before truncate on %I for each statement execute function arbiter_refuse_change()', v_name);
   execute format('alter table %I enable always trigger audit_log_no_truncate', v_name);
   insert into audit_partitions (name, lo, hi) values (v_name, v_lo, v_hi);
@@ -141,7 +145,8 @@ begin
       (select conname from pg_constraint where conrelid = 'audit_log_legacy'::regclass and contype = 'p'));
     select (greatest(date_trunc('month', now() at time zone 'UTC'), date_trunc('month', max(at) at time zone 'UTC')) + interval '1 month') at time zone 'UTC'
       into v_until from audit_log_legacy;
-    execute format('alter table audit_log attach partition audit_log_legacy for values from (minvalue) to (%L)', v_until);
+    execute format('alter table audit_log attach partition audit_log_legacy for values from (minvalue) to (%L)',
+      to_char(v_until at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00');
     insert into audit_partitions (name, lo, hi) values ('audit_log_legacy', '-infinity', v_until);
   else
     drop table audit_log_legacy;

@@ -5,7 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { createReadStream, existsSync, statSync } from 'node:fs'
-import { open, readFile } from 'node:fs/promises'
+import { open, readFile, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
@@ -21,7 +21,7 @@ import { exportLogs, type EvidenceOptions, type EvidenceSummary } from '../ledge
 import { isPrintableId } from '../schemas/common.js'
 import { lastSeq, readLog } from '../store/log-read.js'
 import { openDatabase } from '../store/open.js'
-import { periodStart } from '../store/partitions.js'
+import { latestArchives, periodStart } from '../store/partitions.js'
 import type { Database, Queryable } from '../store/db.js'
 import type { Output } from './output.js'
 
@@ -130,30 +130,38 @@ async function archiveCommand (args: string[], io: AuditIo, env: Record<string, 
     const file = await open(out, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
       throw err.code === 'EEXIST' ? new UsageError(`${out} exists: an archive is never written over`) : err
     })
-    let summary: EvidenceSummary
+    // A run that removes nothing leaves its file aside, so that the next run (a CronJob's retry)
+    // finds the name free, and nobody takes the file for an archive of rows still in the log.
+    let done = false
     try {
-      summary = await exportLogs(db, { hmacKeys, publicKeys, signer, filter, now, archive: { before: plan.cut.toISOString(), cuts: plan.cuts } }, { write: async (text) => { await file.write(text) }, progress: withProgress(io).progress })
-      await file.sync()
+      let summary: EvidenceSummary
+      try {
+        summary = await exportLogs(db, { hmacKeys, publicKeys, signer, filter, now, archive: { before: plan.cut.toISOString(), cuts: plan.cuts } }, { write: async (text) => { await file.write(text) }, progress: withProgress(io).progress })
+        await file.sync()
+      } finally {
+        await file.close()
+      }
+      await syncDirectory(path.dirname(out))
+      io.progress?.('')
+      for (const p of summary.problems) io.err(formatProblem(p))
+      if (summary.failing > 0) {
+        io.out(`audit archive: FAILING: the log does not verify (${summary.failing} failing, first: ${formatProblem(summary.problems[0])}); nothing was removed; the file is left as ${out}.unfinished`)
+        return 1
+      }
+      // Read back as an auditor would, with the HMAC keys: only a file that proves itself replaces the rows.
+      const verified = await verifyEvidence({ file: out, publicKeys, hmacKeys, io: { out: () => {}, err: (line) => { io.err(line) } } })
+      if (verified.code !== 0) {
+        io.out(`audit archive: FAILING: the file does not verify as written; nothing was removed; it is left as ${out}.unfinished`)
+        return 1
+      }
+      const removed = await removeArchived(db, plan, signer, { now, keep: values.keep })
+      done = true
+      const what = removed.kept.length > 0 ? `detached and kept ${removed.kept.join(', ')}` : `dropped ${removed.dropped.join(', ')}`
+      io.out(`audit archive: ${summary.written} records of ${plan.cuts.size} logs filed before ${plan.cut.toISOString()} written to ${out} and verified; ${what}`)
+      return 0
     } finally {
-      await file.close()
+      if (!done) await rename(out, `${out}.unfinished`)
     }
-    await syncDirectory(path.dirname(out))
-    io.progress?.('')
-    for (const p of summary.problems) io.err(formatProblem(p))
-    if (summary.failing > 0) {
-      io.out(`audit archive: FAILING: the log does not verify (${summary.failing} failing, first: ${formatProblem(summary.problems[0])}); ${out} is incomplete evidence and nothing was removed`)
-      return 1
-    }
-    // Read back as an auditor would, with the HMAC keys: only a file that proves itself replaces the rows.
-    const verified = await verifyEvidence({ file: out, publicKeys, hmacKeys, io: { out: () => {}, err: (line) => { io.err(line) } } })
-    if (verified.code !== 0) {
-      io.out(`audit archive: FAILING: ${out} does not verify as written; nothing was removed`)
-      return 1
-    }
-    const removed = await removeArchived(db, plan, signer, { now, keep: values.keep })
-    const what = removed.kept.length > 0 ? `detached and kept ${removed.kept.join(', ')}` : `dropped ${removed.dropped.join(', ')}`
-    io.out(`audit archive: ${summary.written} records of ${plan.cuts.size} logs filed before ${plan.cut.toISOString()} written to ${out} and verified; ${what}`)
-    return 0
   } finally {
     await db.close()
   }
@@ -201,8 +209,11 @@ async function verifyCommand (args: string[], io: Output): Promise<number> {
     // Files given in order (archives, then the live log) must be one chain per log, no gap.
     const problems = joinProblems(files)
     for (const p of problems) io.err(formatProblem(p))
+    // What the first file continues from is not proven here: an earlier archive holds it.
+    const later = [...files[0].spans].filter(([, span]) => span.from.seq > 0).map(([log, span]) => `${log} after seq ${span.from.seq}`)
+    const from = later.length === 0 ? 'every log from its first record' : `${later.length} log(s) continuing an earlier archive (${later.slice(0, 5).join(', ')}${later.length > 5 ? ', …' : ''})`
     io.out(problems.length === 0
-      ? `audit verify: the ${files.length} files join: every log continues from where the file before it ends`
+      ? `audit verify: the ${files.length} files join: every log continues from where the file before it ends; the first holds ${from}`
       : `audit verify: FAILING: the files do not join: ${formatProblem(problems[0])}${problems.length > 1 ? ` (${problems.length} in all)` : ''}`)
     if (problems.length > 0) code = Math.max(code, 1)
   }
@@ -228,7 +239,10 @@ async function witnessedLogProblems (db: Queryable, witnessed: readonly Checkpoi
     if (!heads.has(c.tenant_id)) {
       const end = await lastSeq(db, c.tenant_id)
       const [last] = await readLog(db, c.tenant_id, end, end, 1)
-      heads.set(c.tenant_id, last === undefined ? undefined : { seq: last.seq, hash: last.hash })
+      // A log whose records were all archived ends where its archive statement says.
+      const archived = (await latestArchives(db, c.tenant_id)).get(c.tenant_id)
+      const head = last === undefined || (archived !== undefined && archived.seq > last.seq) ? archived && { seq: archived.seq, hash: archived.head_hash } : { seq: last.seq, hash: last.hash }
+      heads.set(c.tenant_id, head)
     }
     const [at] = await readLog(db, c.tenant_id, c.seq, c.seq, 1)
     const problem = witnessProblem(c, { head: heads.get(c.tenant_id), hashAt: () => at?.hash })

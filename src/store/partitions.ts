@@ -86,8 +86,9 @@ export async function insertArchive (q: Queryable, a: Archived): Promise<void> {
 
 /**
  * Closes the logs at `cut` for good: no append after this files a record before it (each log's
- * `filed_at` is raised to it). Locks every log's head until the transaction ends, waiting for
- * the appends under way: run it first in the transaction that takes partitions out.
+ * `filed_at` is raised to it). It waits for the appends under way (their head rows): run it in
+ * a transaction of its own, holding no lock on the log, or appends waiting for the log while
+ * holding a head would wait on it as it waits on them.
  */
 export async function closeBefore (q: Queryable, cut: Date): Promise<void> {
   await q.query(
@@ -97,10 +98,34 @@ export async function closeBefore (q: Queryable, cut: Date): Promise<void> {
   )
 }
 
-/** Takes a partition out of the log: dropped, or with `keep` detached and renamed `archived_<name>`. */
+/** Detaches a partition from the log: from then on nothing is filed in it. */
+export async function detachPartition (q: Queryable, name: string): Promise<void> {
+  await q.query(`alter table audit_log detach partition ${quoteIdent(name)}`)
+}
+
+/**
+ * Per log, the last seq a (detached) partition holds: the logs found by skipping through its
+ * primary key from one log to the next, each one's last seq by one look-up more, so a month of
+ * records is not scanned.
+ */
+export async function partitionHeads (q: Queryable, name: string): Promise<Map<string, number>> {
+  const p = quoteIdent(name)
+  const { rows } = await q.query<{ tenant_id: string, seq: number }>(
+    `with recursive logs (tenant_id) as (
+       (select tenant_id from ${p} order by tenant_id limit 1)
+       union all
+       select (select x.tenant_id from ${p} x where x.tenant_id > logs.tenant_id order by x.tenant_id limit 1)
+         from logs where logs.tenant_id is not null
+     )
+     select tenant_id, (select max(seq) from ${p} x where x.tenant_id = logs.tenant_id)::int as seq
+       from logs where tenant_id is not null`
+  )
+  return new Map(rows.map((r) => [r.tenant_id, r.seq]))
+}
+
+/** Takes a detached partition away: dropped, or with `keep` renamed `archived_<name>`. */
 export async function removePartition (q: Queryable, name: string, keep: boolean): Promise<string | undefined> {
   const ident = quoteIdent(name)
-  await q.query(`alter table audit_log detach partition ${ident}`)
   let kept: string | undefined
   if (keep) {
     kept = `archived_${name}`.slice(0, 63)

@@ -4,7 +4,7 @@
  * archive and the rest join with no gap; and nobody can cut a log's start and pass it off as
  * archived, or slip a record into a month while it is being archived.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import pino from 'pino'
@@ -13,11 +13,12 @@ import type { AuditEntry } from '../../src/audit/chain.js'
 import { signCheckpoint } from '../../src/audit/checkpoint.js'
 import { loadCheckpointKey, publicKeyPem } from '../../src/audit/checkpoint-key.js'
 import { loadHmacKey } from '../../src/audit/hmac-key.js'
+import { witnessLine } from '../../src/audit/witness.js'
 import { auditCommand, type AuditIo } from '../../src/cli/audit.js'
 import { loadConfig } from '../../src/config.js'
 import { planArchive, removeArchived } from '../../src/ledger/archive.js'
 import { AuditWriter } from '../../src/ledger/writer.js'
-import { insertCheckpoint } from '../../src/store/checkpoints.js'
+import { insertCheckpoint, listCheckpoints } from '../../src/store/checkpoints.js'
 import type { Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
 import { openDatabase } from '../../src/store/open.js'
@@ -112,8 +113,20 @@ t.test('archive, drop, export and verify the rest, and join the two', async (t) 
   t.match(readLines(live1).slice(1, 3), [{ kind: 'checkpoint', tenant_id: 'acme', seq: 4 }, { kind: 'record', tenant_id: 'acme', seq: 5 }])
   t.match(await w.run(['verify', live1, ...w.proof]), { code: 0, io: { lines: [/^audit verify: checked 3 records, 3 checkpoints: OK/] } })
   t.match(await w.run(['verify', a1, ...w.proof]), { code: 0 })
-  t.match(await w.run(['verify', a1, live1, ...w.proof]), { code: 0, io: { lines: [/a1\.jsonl: audit verify: checked 6 records/, /live1\.jsonl: audit verify: checked 3 records/, 'audit verify: the 2 files join: every log continues from where the file before it ends'] } })
+  t.match(await w.run(['verify', a1, live1, ...w.proof]), { code: 0, io: { lines: [/a1\.jsonl: audit verify: checked 6 records/, /live1\.jsonl: audit verify: checked 3 records/, 'audit verify: the 2 files join: every log continues from where the file before it ends; the first holds every log from its first record'] } })
   t.match(await w.run(['verify', live1, a1, ...w.proof]), { code: 1, io: { lines: [/./, /./, /^audit verify: FAILING: the files do not join: log acme: .*a1\.jsonl continues from seq 0, but .*live1\.jsonl ends at seq 6: the two overlap \(3 in all\)$/] } })
+  // With a witness of checkpoints on both sides of the cut: the archive stops at the cut by
+  // design, and a log wholly archived ends where its statement says; neither is a rollback.
+  db = await w.open()
+  const witnessed = [...await listCheckpoints(db, 'acme'), ...await listCheckpoints(db, 'quiet')]
+  const [sixth] = (await db.query<{ hash: string }>("select hash from audit_log where tenant_id = 'acme' and seq = 6")).rows
+  const live = signCheckpoint(key, { tenantId: 'acme', seq: 6, hash: sixth.hash, at: new Date().toISOString() })
+  await insertCheckpoint(db, live)
+  await db.close()
+  const witness = path.join(w.dir, 'witness.jsonl')
+  writeFileSync(witness, [...witnessed, live].map((c) => witnessLine(c) + '\n').join(''))
+  t.match(await w.run(['verify', a1, live1, ...w.proof, '--witness', witness]), { code: 0, io: { errors: [] } })
+  t.match(await w.run(['export', '--out', path.join(w.dir, 'witnessed.jsonl'), '--witness', witness]), { code: 0, io: { lines: [/./, /^audit export: the log agrees with 4 witnessed checkpoints$/] } })
   t.match(await w.run(['archive', '--before', '2025-03-01', '--out', path.join(w.dir, 'again.jsonl')]), { code: 0, io: { lines: [/nothing to archive/] } })
   t.match(await w.run(['archive', '--before', '2025-03-01', '--out', a1]), { code: 0 }, 'nothing to archive: the file is not touched')
   t.match(await w.run(['archive', '--before', '2999-01-01', '--out', path.join(w.dir, 'x.jsonl')]), { code: 1, io: { errors: [/refused: 2999-01-01T00:00:00\.000Z is in the future/] } })
@@ -139,7 +152,7 @@ t.test('archive, drop, export and verify the rest, and join the two', async (t) 
 
   const live2 = path.join(w.dir, 'live2.jsonl')
   t.match(await w.run(['export', '--out', live2]), { code: 0 })
-  t.match(await w.run(['verify', a1, a2, live2, ...w.proof]), { code: 0, io: { lines: [/./, /./, /./, 'audit verify: the 3 files join: every log continues from where the file before it ends'] } })
+  t.match(await w.run(['verify', a1, a2, live2, ...w.proof]), { code: 0, io: { lines: [/./, /./, /./, 'audit verify: the 3 files join: every log continues from where the file before it ends; the first holds every log from its first record'] } })
   const gap = await w.run(['verify', a1, live2, ...w.proof])
   t.equal(gap.code, 1)
   t.match(gap.io.errors, [/^log acme: .*live2\.jsonl continues from seq 6, but .*a1\.jsonl ends at seq 4: seqs 5 to 6 are in neither$/, /^log beta: /])
@@ -171,17 +184,18 @@ t.test('a record filed in an archived month while the archive is written stops t
   await w.append(db, 'acme', ['2025-01-10T00:00:00Z', '2025-01-11T00:00:00Z'])
   const plan = await planArchive(db, new Date('2025-02-01T00:00:00Z'), new Date())
   t.match(plan, { cut: new Date('2025-02-01T00:00:00Z'), cuts: new Map([['acme', 2]]) })
-  // Between the export and the drop: a new log's first record, with a January clock.
-  await w.append(db, 'late', ['2025-01-31T23:00:00Z'])
+  // The export ended acme on a checkpoint…
   const key = await loadCheckpointKey({ dataDir: w.dir })
-  await t.rejects(removeArchived(db, plan as NonNullable<typeof plan>, key, { now: new Date(), keep: false }), { name: 'ArchiveRefused', message: /^log late now has records up to seq 1 filed before 2025-02-01T00:00:00\.000Z, not 0 as when it was archived: nothing was removed/ })
+  const { rows: [{ hash }] } = await db.query<{ hash: string }>("select hash from audit_log where tenant_id = 'acme' and seq = 2")
+  await insertCheckpoint(db, signCheckpoint(key, { tenantId: 'acme', seq: 2, hash, at: new Date().toISOString() }))
+  // …and between the export and the drop comes a new log's first record, with a January clock.
+  await w.append(db, 'late', ['2025-01-31T23:00:00Z'])
+  await t.rejects(removeArchived(db, plan as NonNullable<typeof plan>, key, { now: new Date(), keep: false }), { name: 'ArchiveRefused', message: /^log late has records up to seq 1 filed before 2025-02-01T00:00:00\.000Z, not 0 as archived: nothing was removed/ })
   t.same((await listPartitions(db)).map((p) => p.name).slice(0, 1), ['audit_log_20250101'], 'nothing was removed')
   t.same((await db.query('select count(*)::int as n from audit_archives')).rows, [{ n: 0 }])
   // Once the archive is closed, no later record is filed before its cut, whatever its clock says.
   const replan = await planArchive(db, new Date('2025-02-01T00:00:00Z'), new Date()) as NonNullable<typeof plan>
-  const { rows: [{ hash }] } = await db.query<{ hash: string }>("select hash from audit_log where tenant_id = 'acme' and seq = 2")
   const { rows: [{ hash: lateHash }] } = await db.query<{ hash: string }>("select hash from audit_log where tenant_id = 'late' and seq = 1")
-  await insertCheckpoint(db, signCheckpoint(key, { tenantId: 'acme', seq: 2, hash, at: new Date().toISOString() }))
   await insertCheckpoint(db, signCheckpoint(key, { tenantId: 'late', seq: 1, hash: lateHash, at: new Date().toISOString() }))
   t.match(await removeArchived(db, replan, key, { now: new Date(), keep: false }), { dropped: ['audit_log_20250101'] })
   await w.append(db, 'late', ['2025-01-31T23:30:00Z'])
@@ -217,7 +231,60 @@ t.test('archiving beside a writer: appends wait out the drop and none is lost; t
   t.same(appended, appended.map((_, i) => i + 1), 'every append answered, in order')
   await db.close()
   t.match(await w.run(['export', '--out', path.join(w.dir, 'live.jsonl')]), { code: 0 })
-  t.match(await w.run(['verify', path.join(w.dir, 'a.jsonl'), path.join(w.dir, 'live.jsonl'), ...w.proof]), { code: 0, io: { lines: [/./, /checked \d+ records/, /the 2 files join/] } })
+  t.match(await w.run(['verify', path.join(w.dir, 'a.jsonl'), path.join(w.dir, 'live.jsonl'), ...w.proof]), { code: 0, io: { lines: [/./, /checked \d+ records/, /the 2 files join: every log continues from where the file before it ends; the first holds every log from its first record$/] } })
   const live = readLines(path.join(w.dir, 'live.jsonl')).filter((l) => l.kind === 'record' && l.tenant_id === 'busy')
   t.equal(live.length, appended.length, 'every answered record is in the log')
+})
+
+t.test('rows written around Arbiter in an archived month stop the drop, and the file is set aside', async (t) => {
+  const w = await world(t)
+  let db = await w.open()
+  await migrate(db)
+  await ensurePartitions(db, new Date('2025-01-05T00:00:00Z'), 'month')
+  await w.append(db, 'acme', ['2025-01-10T00:00:00Z'])
+  // A log with no head row: nothing Arbiter wrote, so the plan does not know it.
+  await db.query(`insert into audit_log (tenant_id, seq, record_type, at, trace_id, record, key_id, signature, prev_hash, hash, filed_at)
+    values ('rogue', 1, 'job.event', '2025-01-11', 't', '{}', 'k', 's', 'p', 'h', '2025-01-11')`)
+  await db.close()
+  const out = path.join(w.dir, 'a.jsonl')
+  const refused = await w.run(['archive', '--before', '2025-02-01', '--out', out])
+  t.equal(refused.code, 1)
+  t.match(refused.io.errors, [/^audit archive: refused: log rogue has records up to seq 1 filed before 2025-02-01T00:00:00\.000Z, not 0 as archived: nothing was removed/])
+  t.notOk(existsSync(out), 'no archive file where a retry will write one')
+  t.ok(existsSync(`${out}.unfinished`), 'the unfinished file set aside')
+  db = await w.open()
+  t.same((await listPartitions(db)).map((p) => p.name).slice(0, 1), ['audit_log_20250101'], 'nothing was removed')
+  t.same((await db.query('select count(*)::int as n from audit_log')).rows, [{ n: 2 }])
+  await db.close()
+})
+
+t.test('a long read holding the log: the drop waits in short turns, appends go on, and it gives up removing nothing', { skip: process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === '' ? 'the embedded database has one connection' : false }, async (t) => {
+  const w = await world(t)
+  const db = await w.open()
+  t.teardown(async () => await db.close())
+  await migrate(db)
+  await ensurePartitions(db, new Date('2025-01-05T00:00:00Z'), 'month')
+  await w.append(db, 'acme', ['2025-01-10T00:00:00Z'])
+  const { rows: [{ hash }] } = await db.query<{ hash: string }>("select hash from audit_log where tenant_id = 'acme' and seq = 1")
+  const key = await loadCheckpointKey({ dataDir: w.dir })
+  await insertCheckpoint(db, signCheckpoint(key, { tenantId: 'acme', seq: 1, hash, at: new Date().toISOString() }))
+  const plan = await planArchive(db, new Date('2025-02-01T00:00:00Z'), new Date()) as NonNullable<Awaited<ReturnType<typeof planArchive>>>
+  // An export, say: a transaction that has read the log and is still open.
+  let release = (): void => {}
+  let reading = (): void => {}
+  const readYet = new Promise<void>((resolve) => { reading = resolve })
+  const reader = db.transaction(async (tx) => {
+    await tx.query('select count(*) from audit_log')
+    reading()
+    await new Promise<void>((resolve) => { release = resolve })
+  })
+  await readYet
+  const removing = removeArchived(db, plan, key, { now: new Date(), keep: false, lockTimeoutMs: 50, attempts: 4, pauseMs: 100 })
+  // Between the attempts, appends are answered.
+  t.match(await w.append(db, 'acme', [new Date().toISOString()]), [2], 'an append while the archive waits')
+  await t.rejects(removing, { name: 'ArchiveRefused', message: /^could not lock the log for 50 ms in 4 attempts .*nothing was removed/ })
+  release()
+  await reader
+  t.same((await listPartitions(db)).map((p) => p.name).slice(0, 1), ['audit_log_20250101'], 'nothing was removed')
+  t.match(await removeArchived(db, plan, key, { now: new Date(), keep: false }), { dropped: ['audit_log_20250101'] }, 'once the read is over, it goes')
 })

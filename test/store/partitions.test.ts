@@ -163,3 +163,23 @@ t.test('an append that makes its own partition does not wait for transactions th
   t.match(await filed(db, 'acme'), [{ partition: 'audit_log_20310505' }])
   t.equal(await holding, 'rolled back')
 })
+
+t.test('partition bounds do not depend on the session\'s date style or time zone', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  const bound = async (c: Queryable): Promise<string> => {
+    await c.query("set timezone = 'UTC'")
+    const { rows } = await c.query<{ bound: string }>("select pg_get_expr(relpartbound, oid) as bound from pg_class where relname = 'audit_log_20300310' and relnamespace = current_schema()::regnamespace")
+    await c.query('reset timezone')
+    return rows[0].bound
+  }
+  await db.session(async (c) => {
+    // IST, as this session prints it, reads back as Israel's time, not India's.
+    await c.query("set datestyle = 'SQL, DMY'")
+    await c.query("set timezone = 'Asia/Kolkata'")
+    await c.query("select arbiter_audit_partition('2030-03-10T12:00:00Z', 'day')")
+    await c.query('reset datestyle')
+    t.equal(await bound(c), "FOR VALUES FROM ('2030-03-10 00:00:00+00') TO ('2030-03-11 00:00:00+00')")
+  })
+  t.match(await listPartitions(db), [{ name: 'audit_log_20300310', lo: new Date('2030-03-10T00:00:00Z'), hi: new Date('2030-03-11T00:00:00Z') }])
+})
