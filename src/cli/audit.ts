@@ -22,7 +22,7 @@ import { isPrintableId } from '../schemas/common.js'
 import { lastSeq, readLog } from '../store/log-read.js'
 import { openDatabase } from '../store/open.js'
 import { latestArchives, periodStart } from '../store/partitions.js'
-import type { Database, Queryable } from '../store/db.js'
+import { CommitOutcomeUnknown, type Database, type Queryable } from '../store/db.js'
 import type { Output } from './output.js'
 
 export const AUDIT_USAGE = `usage:
@@ -154,7 +154,14 @@ async function archiveCommand (args: string[], io: AuditIo, env: Record<string, 
         io.out(`audit archive: FAILING: the file does not verify as written; nothing was removed; it is left as ${out}.unfinished`)
         return 1
       }
-      const removed = await removeArchived(db, plan, signer, { now, keep: values.keep })
+      const removed = await removeArchived(db, plan, signer, { now, keep: values.keep }).catch((err: unknown) => {
+        // The drop may have committed: the file may be all there is of those records now. Keep its name.
+        if (err instanceof CommitOutcomeUnknown) {
+          done = true
+          io.err(`audit archive: the answer to the drop's COMMIT was lost: the partitions may be gone, so ${out} keeps its name. Run the command again: if it finds nothing to archive, the file is the archive; if it stops because the file exists, nothing was dropped (rename the file and run it once more)`)
+        }
+        throw err
+      })
       done = true
       const what = removed.kept.length > 0 ? `detached and kept ${removed.kept.join(', ')}` : `dropped ${removed.dropped.join(', ')}`
       io.out(`audit archive: ${summary.written} records of ${plan.cuts.size} logs filed before ${plan.cut.toISOString()} written to ${out} and verified; ${what}`)
