@@ -75,18 +75,19 @@ export async function isolatedDatabaseUrl (t: Test): Promise<string | undefined>
 }
 
 /**
- * Holds `lock table <table> in access exclusive mode` on another connection until the returned
- * function is called: statements on the table wait, as on a stalled server. On the embedded
- * database the open transaction holds its single backend, so everything waits.
+ * Holds `lock table <table> in <mode> mode` on another connection until the returned function is
+ * called: with the default, statements on the table wait, as on a stalled server; `row
+ * exclusive` is what a transaction that has appended holds, `access share` one that has read.
+ * On the embedded database the open transaction holds its single backend, so everything waits.
  */
-export async function holdTableLock (testDb: TestDb, table: string): Promise<() => Promise<void>> {
+export async function holdTableLock (testDb: TestDb, table: string, mode: 'access exclusive' | 'row exclusive' | 'access share' = 'access exclusive'): Promise<() => Promise<void>> {
   const blocker = await testDb.open()
   let release!: () => void
   const released = new Promise<void>((resolve) => { release = resolve })
   let locked!: () => void
   const lockHeld = new Promise<void>((resolve) => { locked = resolve })
   const holder = blocker.transaction(async (tx) => {
-    await tx.query(`lock table ${table} in access exclusive mode`)
+    await tx.query(`lock table ${table} in ${mode} mode`)
     locked()
     await released
   })

@@ -17,8 +17,8 @@ import { createServices } from '../../src/services.js'
 import type { Queryable } from '../../src/store/db.js'
 import { appendAndCommit, lockHead } from '../../src/store/log-append.js'
 import { migrate } from '../../src/store/migrate.js'
-import { ensurePartitions, listPartitions, periodStart } from '../../src/store/partitions.js'
-import { captureLogger, ON_POSTGRES, policyDir, tempDir, testDatabase, verifyLog } from '../helpers.js'
+import { listPartitions, periodStart } from '../../src/store/partitions.js'
+import { captureLogger, holdTableLock, ON_POSTGRES, policyDir, tempDir, testDatabase, verifyLog } from '../helpers.js'
 
 const key = { id: 'hk_test', secret: Buffer.alloc(32, 7) }
 const ring = new Map([[key.id, key.secret]])
@@ -141,27 +141,16 @@ t.test('an existing log becomes the first partition: no record rewritten, the ch
 })
 
 t.test('an append that makes its own partition does not wait for transactions that appended before it', { skip: ON_POSTGRES ? false : 'the embedded database has one connection: nothing runs beside a transaction' }, async (t) => {
-  const { db, open } = await testDatabase(t)
+  const testDb = await testDatabase(t)
+  const { db } = testDb
   await migrate(db)
-  await ensurePartitions(db, new Date(), 'month')
-  // Another instance's transaction has appended (rows written around Arbiter, for brevity) and is still open.
-  const other = await open()
-  let release = (): void => {}
-  let inserted = (): void => {}
-  const insertedYet = new Promise<void>((resolve) => { inserted = resolve })
-  const holding = other.transaction(async (tx) => {
-    await tx.query("insert into audit_log (tenant_id, seq, record_type, at, trace_id, record, key_id, signature, prev_hash, hash) values ('other', 1, 'job.event', now(), 't', '{}', 'k', 's', 'p', 'h')")
-    inserted()
-    await new Promise<void>((resolve) => { release = resolve })
-    throw new Error('rolled back')
-  }).catch((err: Error) => err.message)
-  await insertedYet
+  // Another instance's transaction has appended and is still open: it holds what an append holds.
+  const release = await holdTableLock(testDb, 'audit_log', 'row exclusive')
   const writer = new AuditWriter(db, key)
   // Were it to wait for the other transaction, its budget would run out first: a 503.
-  const appended = await writer.append(entry('acme', new Date('2031-05-05T00:00:00Z'), 1), performance.now() + 5_000).finally(() => { release() })
+  const appended = await writer.append(entry('acme', new Date('2031-05-05T00:00:00Z'), 1), performance.now() + 5_000).finally(release)
   t.equal(appended.seq, 1, 'appended, in a partition of its own making, with the other transaction still open')
   t.match(await filed(db, 'acme'), [{ partition: 'audit_log_20310505' }])
-  t.equal(await holding, 'rolled back')
 })
 
 t.test('partition bounds do not depend on the session\'s date style or time zone', async (t) => {
