@@ -12,6 +12,7 @@ import type { KeyLookup } from './key-lookup.js'
 import type { Role } from '../domain/roles.js'
 import { allTenants, coversTenant, hasRole, speaksForJob, UNAUTHENTICATED, type Principal } from './principal.js'
 import { bearerToken, hashesMatch, identifyToken, isTokenShaped } from './tokens.js'
+import { bindLogFields } from '../http/request-log.js'
 
 export type Access = 'public' | readonly Role[]
 
@@ -60,7 +61,7 @@ export function assertTenant (p: Principal, tenantId: string): void {
 export function jobTenant (request: FastifyRequest, reply: FastifyReply, tenantId: string | undefined, jobId: string): string {
   const tenant = tenantId ?? DEFAULT_TENANT
   assertTenant(callerOf(request), tenant)
-  request.log = reply.log = request.log.child({ tenantId: tenant, jobId })
+  bindLogFields(request, reply, { tenantId: tenant, jobId })
   return tenant
 }
 
@@ -90,7 +91,7 @@ export function registerAuth (app: FastifyInstance, opts: AuthOptions): void {
     const principal = opts.enabled ? await authenticate(request, reply, opts) : UNAUTHENTICATED
     if (principal === undefined) return reply
     request.principal = principal
-    request.log = reply.log = request.log.child({ principal: principal.principalId, key_id: principal.keyId })
+    bindLogFields(request, reply, { principal: principal.principalId, key_id: principal.keyId })
     if (Array.isArray(access) && !hasRole(principal, access)) {
       opts.onFailure?.('forbidden')
       return await reply.code(403).send(errorBodyFor('roleRefused', principal.roles, request.method, request.routeOptions.url ?? '', access))

@@ -18,6 +18,7 @@ import { listApprovals, listVotes } from '../store/approvals.js'
 import type { Database } from '../store/db.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
 import { whileConnected } from '../http/while-connected.js'
+import { bindLogFields } from '../http/request-log.js'
 
 const REVIEWERS = ['reviewer', 'auditor'] as const
 
@@ -114,7 +115,7 @@ export function approvalRoutes (app: FastifyInstance, opts: { approvals: Approva
     const sessionId = request.params.session_id
     const tenant = request.body?.tenant_id ?? DEFAULT_TENANT
     assertTenant(callerOf(request), tenant)
-    request.log = reply.log = request.log.child({ tenantId: tenant, sessionId })
+    bindLogFields(request, reply, { tenantId: tenant, sessionId })
     const cancelled = await approvals.cancelSession(tenant, sessionId, callerOf(request), request.body?.reason, deadline(request))
       .catch(recordFailure('the cancellation'))
     for (const a of cancelled) waiters.moved(a.approval_id)

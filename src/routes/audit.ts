@@ -5,6 +5,7 @@ import { DEFAULT_TENANT } from '../policy/job.js'
 import { auditKeysRoute, checkpointListRoute, latestCheckpointsRoute } from '../schemas/audit.js'
 import { listCheckpoints, listKeys, newestCheckpoints } from '../store/checkpoints.js'
 import type { Database } from '../store/db.js'
+import { bindLogFields } from '../http/request-log.js'
 
 const AUDITOR = ['auditor'] as const
 const MAX_PAGE = 1000
@@ -34,7 +35,7 @@ export function auditRoutes (app: FastifyInstance, opts: { db: Database }): void
     schema: checkpointListRoute
   }, async (request, reply) => {
     const tenantId = request.query.tenant_id ?? DEFAULT_TENANT
-    request.log = reply.log = request.log.child({ tenantId })
+    bindLogFields(request, reply, { tenantId })
     const after = Number(request.query.after_seq ?? 0)
     const limit = Math.min(MAX_PAGE, Number(request.query.limit ?? 100))
     // A foreign tenant's log answers as an unknown one does: no checkpoints.

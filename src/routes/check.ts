@@ -7,6 +7,7 @@ import { errorFor, RETRY_AFTER_SEC } from '../errors/index.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckRequest } from '../policy/index.js'
 import { DEFAULT_TENANT } from '../policy/job.js'
+import { bindLogFields } from '../http/request-log.js'
 
 /** Deeper JSON than this in a request is refused: canonical hashing recurses through it. */
 export const MAX_JSON_DEPTH = 32
@@ -31,7 +32,7 @@ const SCHEDULER = ['scheduler'] as const
  * it up (one the caller sent is there since the preHandler).
  */
 function logAnswer (request: FastifyRequest<{ Body: CheckRequest }>, reply: FastifyReply, fields: Record<string, unknown>, traceId: string): void {
-  request.log = reply.log = reply.log.child(request.body.trace_id === undefined ? { ...fields, traceId } : fields)
+  bindLogFields(request, reply, request.body.trace_id === undefined ? { ...fields, traceId } : fields)
 }
 
 export function checkRoutes (app: FastifyInstance, opts: { service: CheckService, budgetMs: number, metrics?: Metrics }): void {
@@ -47,7 +48,7 @@ export function checkRoutes (app: FastifyInstance, opts: { service: CheckService
     const tenantId = request.body.tenant_id ?? DEFAULT_TENANT
     assertTenant(caller, tenantId)
     assertSpeaksFor(caller, request.body.principal_id)
-    request.log = reply.log = request.log.child({ tenantId, jobId: request.body.job_id, ...(request.body.trace_id === undefined ? {} : { traceId: request.body.trace_id }) })
+    bindLogFields(request, reply, { tenantId, jobId: request.body.job_id, ...(request.body.trace_id === undefined ? {} : { traceId: request.body.trace_id }) })
   }
   const onResponse = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     metrics?.checkDuration.observe({ status: String(reply.statusCode) }, (performance.now() - request.receivedAt) / 1000)

@@ -12,6 +12,7 @@ import { jobTraceId } from '../jobs/trace.js'
 import { decisionListRoute, jobStoryRoute, traceRoute, violationListRoute } from '../schemas/read.js'
 import { linkedTraces, listJobRecords, listRecords, listTrace, type LogRow } from '../store/log-read.js'
 import type { Database } from '../store/db.js'
+import { bindLogFields } from '../http/request-log.js'
 
 const AUDITOR = ['auditor'] as const
 const JOB_READERS = ['auditor', 'scheduler'] as const
@@ -25,7 +26,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
     config: { access: AUDITOR },
     schema: traceRoute
   }, async (request, reply) => {
-    request.log = reply.log = request.log.child({ traceId: request.params.trace_id })
+    bindLogFields(request, reply, { traceId: request.params.trace_id })
     // Records of tenants beyond the caller's scope are not there for it, not even as a count.
     const tenants = tenantFilter(callerOf(request))
     const rows = await listTrace(opts.db, request.params.trace_id, MAX_TRACE, tenants)
@@ -72,7 +73,7 @@ export function readRoutes (app: FastifyInstance, opts: { db: Database }): void 
 
   /** A page of one type of record, newest first, by the query's filters within the caller's tenants. */
   async function page (request: FastifyRequest<{ Querystring: ListQuery }>, reply: FastifyReply, type: 'decision' | 'job.violation'): Promise<{ rows: LogRow[], next: string | null }> {
-    if (request.query.tenant_id !== undefined) request.log = reply.log = request.log.child({ tenantId: request.query.tenant_id })
+    if (request.query.tenant_id !== undefined) bindLogFields(request, reply, { tenantId: request.query.tenant_id })
     const q = request.query
     const limit = Math.min(MAX_PAGE, Number(q.limit ?? 50))
     const rows = await listRecords(opts.db, type, {

@@ -54,3 +54,18 @@ t.test('routes about one job or one trace name it on the completed line', async 
   t.equal(trace.status, 200)
   t.match(trace.line, { traceId: 'incident-7' })
 })
+
+t.test("fields bound to one request's log stay off every other request's lines", async (t) => {
+  const ctx = await testApp(t)
+  // Concurrent checks: each request's logger is its own, so fields bound in place cannot cross.
+  const jobs = Array.from({ length: 20 }, (_, i) => `cc-${i}`)
+  const lines = await Promise.all(jobs.map(async (job, i) => await completed(ctx, `rq-cc-${i}`, { url: '/check', payload: { job_id: job, topic: i % 2 === 0 ? 'job.mcp-bridge.read.ticket' : 'job.unknown.thing', tenant_id: 'acme' } })))
+  lines.forEach((l, i) => {
+    t.match(l.line, { jobId: jobs[i], decision: i % 2 === 0 ? 'ALLOW' : 'DENY', decisionId: l.body.decision_id })
+    for (const key of ['"jobId"', '"decision"', '"tenantId"', '"principal"']) t.equal(l.raw.split(key).length - 1, 1, `${key} once on line ${i}`)
+  })
+  const trace = await completed(ctx, 'rq-after', { method: 'GET', url: '/traces/nothing-here' })
+  for (const key of ['jobId', 'decision', 'decisionId', 'tenantId']) t.notOk(key in trace.line, `no ${key} on a later request's line`)
+  const app = ctx.logLines.map((l) => JSON.parse(l) as Line).filter((l) => l.reqId === undefined)
+  t.notOk(app.some((l) => 'jobId' in l || 'decision' in l), 'nor on the server\'s own lines')
+})
