@@ -24,6 +24,12 @@ const LEASE_MARGIN_MS = 5000
 /** A look at the outbox while wake-ups arrive, and while they may not (no listener, or it is lost). */
 const POLL_LISTENING_MS = 5000
 const POLL_DEAF_MS = 1000
+/**
+ * Wake-ups that arrive during a pass are answered by one more pass this long after it, not at
+ * once: under load every approval asked for is an event, and a pass per event cost each check
+ * four more statements (docs/performance.md). A lone event after a quiet spell is routed at once.
+ */
+export const GATHER_MS = 50
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'failed'
 
@@ -41,6 +47,9 @@ export class NotificationDispatcher {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private again = false
+  /** A pass is due GATHER_MS after the last one started, for the wake-ups since. */
+  private gathering = false
+  private lastPass = -Infinity
   private closed = false
   private listening = false
   private listener: { close: () => Promise<void> } | undefined
@@ -58,20 +67,33 @@ export class NotificationDispatcher {
     this.wake()
   }
 
-  /** Runs a pass now, or right after the one under way. */
+  /**
+   * Runs a pass now; or, within GATHER_MS of the last one's start, at GATHER_MS after it, with
+   * whatever else woke it meanwhile (a pass sees every event committed before it starts).
+   */
   wake (): void {
-    if (this.closed) return
+    if (this.closed || this.gathering) return
     if (this.running !== undefined) {
       this.again = true
       return
     }
+    const wait = this.lastPass + GATHER_MS - performance.now()
+    if (wait > 0) {
+      this.gathering = true
+      clearTimeout(this.timer)
+      this.timer = setTimeout(() => {
+        this.gathering = false
+        this.wake()
+      }, wait).unref()
+      return
+    }
     clearTimeout(this.timer)
+    this.lastPass = performance.now()
     this.running = this.pass().finally(() => {
       this.running = undefined
-      if (this.again) {
-        this.again = false
-        this.wake()
-      }
+      if (!this.again) return
+      this.again = false
+      this.wake()
     })
   }
 
