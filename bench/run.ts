@@ -18,9 +18,11 @@ const DATABASE_URL = process.env.DATABASE_URL !== undefined && process.env.DATAB
   ? process.env.DATABASE_URL
   : 'postgres://postgres@127.0.0.1:5432/test'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1)
 const FIXED_RATE = 2000
+/** The lower paced rate of issue 16's targets (p99 ≤ 3 ms there, ≤ 6 ms at FIXED_RATE). */
+const LOW_RATE = 1000
 const SHADOW_RATE = 500
 const REPLAY_RECORDS = Number(process.env.BENCH_REPLAY_RECORDS ?? 50_000)
 
@@ -82,7 +84,8 @@ async function main (): Promise<number> {
       await measure({ label: 'bare echo, saturation', url: echoUrl, durationSec: SECONDS, ...load }),
       await measure({ label: 'Arbiter /check, saturation', url: checkUrl, durationSec: SECONDS, ...load }, arbiter),
       await measure({ label: `bare echo, ${int(FIXED_RATE)} req/s`, url: echoUrl, durationSec: SECONDS, overallRate: FIXED_RATE, ...load }),
-      await measure({ label: `Arbiter /check, ${int(FIXED_RATE)} req/s`, url: checkUrl, durationSec: SECONDS, overallRate: FIXED_RATE, ...load }, arbiter)
+      await measure({ label: `Arbiter /check, ${int(FIXED_RATE)} req/s`, url: checkUrl, durationSec: SECONDS, overallRate: FIXED_RATE, ...load }, arbiter),
+      await measure({ label: `Arbiter /check, ${int(LOW_RATE)} req/s`, url: checkUrl, durationSec: SECONDS, overallRate: LOW_RATE, ...load }, arbiter)
     ]
     // A scheduler checking one job at a time: latency, and the server thread's time per check.
     const one = { connections: 1, workers: WORKERS, authorization: arbiter.authorization }
@@ -113,6 +116,29 @@ async function main (): Promise<number> {
         ` + append(+commit) ${f1(m.insert)} + commit ${f1(m.commit)} + in-between ${f1(m.total - m.begin - m.set - m.insert - m.commit)}`)
     }
     print()
+
+    // Jobs that need approval, on an instance of their own whose queue does not fill (a full
+    // queue answers DENY without opening one): every job, at saturation; then one job in ten,
+    // paced, where the other nine should not wait on the approvals' transactions.
+    const approving = await startArbiter(DATABASE_URL, undefined, { env: { MAX_PENDING_APPROVALS: '1000000' } })
+    try {
+      const approvalUrl = `${approving.url}/check`
+      const onApproving = { ...load, authorization: approving.authorization }
+      const approvalPhases: Phase[] = []
+      for (const [every, label, rate] of [[1, 'every job needs approval, saturation', undefined], [10, `one job in ten, ${int(LOW_RATE)} req/s`, LOW_RATE], [10, 'one job in ten, saturation', undefined]] as const) {
+        process.env.BENCH_APPROVAL_EVERY = String(every) // read by setup-request.cjs, loaded afresh per run
+        if (approvalPhases.length === 0) await measure({ label: 'warm-up', url: approvalUrl, durationSec: 2, ...onApproving }, approving)
+        approvalPhases.push(await measure({ label, url: approvalUrl, durationSec: SECONDS, ...(rate === undefined ? {} : { overallRate: rate }), ...onApproving }, approving))
+      }
+      delete process.env.BENCH_APPROVAL_EVERY
+      const opened = await approving.countApprovals()
+      print(`Jobs that need approval: each opens one in a transaction of its tenant's log (one tenant here), ${CONNECTIONS} connections`)
+      for (const line of loadTable(approvalPhases)) print(line)
+      print(`  approvals opened: ${int(opened)} (MAX_PENDING_APPROVALS=1000000 on this instance, so none is refused for a full queue)`)
+      print()
+    } finally {
+      await approving.close()
+    }
 
     // Shadow mode: the same paced load on an instance that also judges every check under a
     // candidate, between two runs on the plain instance (interleaved: the host drifts).
@@ -150,7 +176,7 @@ async function main (): Promise<number> {
 
     const rows = await arbiter.countRows()
     const answered = arbiter.answers.get(200) ?? 0
-    const client2xx = [warm, phases[1], phases[3]].reduce((a, p) => a + p.ok2xx, 0)
+    const client2xx = [warm, phases[1], phases[3], phases[4], single[1]].reduce((a, p) => a + p.ok2xx, 0)
     const other = [...arbiter.answers].filter(([s]) => s !== 200).map(([s, c]) => `${s}×${c}`).join(', ') || 'none'
     const stats = arbiter.app.auditWriter.stats
     print('Recorded vs answered (all /check runs, warm-up included)')

@@ -130,6 +130,8 @@ export interface Arbiter {
   /** `Bearer <token>` of a scheduler key: every /check is authenticated, as in production. */
   authorization: string
   countRows: () => Promise<number>
+  /** Approvals opened, in any state. */
+  countApprovals: () => Promise<number>
   close: () => Promise<void>
 }
 
@@ -150,9 +152,10 @@ export async function postgresFacts (url: string): Promise<Record<string, string
 
 /**
  * `shadowPath`: a candidate policy every check also evaluates (POLICY_SHADOW_PATH);
- * `options.policyPath`: the policy, a file or a folder (POLICY_PATH), instead of the repository's `policies/`.
+ * `options.policyPath`: the policy, a file or a folder (POLICY_PATH), instead of the repository's `policies/`;
+ * `options.env`: more configuration (e.g. MAX_PENDING_APPROVALS).
  */
-export async function startArbiter (url: string, shadowPath?: string, options: { policyPath?: string } = {}): Promise<Arbiter> {
+export async function startArbiter (url: string, shadowPath?: string, options: { policyPath?: string, env?: Record<string, string> } = {}): Promise<Arbiter> {
   const schema = `arbiter_bench_${randomBytes(6).toString('hex')}`
   const dataDir = mkdtempSync(path.join(tmpdir(), 'arbiter-bench-'))
   await adminQuery(url, `create schema ${schema}`)
@@ -173,7 +176,8 @@ export async function startArbiter (url: string, shadowPath?: string, options: {
       POLICY_PATH: options.policyPath ?? path.join(PACKAGE_ROOT, 'policies'),
       LOG_LEVEL: 'silent',
       POLICY_WATCH: 'false',
-      ...(shadowPath === undefined ? {} : { POLICY_SHADOW_PATH: shadowPath })
+      ...(shadowPath === undefined ? {} : { POLICY_SHADOW_PATH: shadowPath }),
+      ...options.env
     })
     const key = await loadHmacKey({ dataDir })
     const checkpointKey = await loadCheckpointKey({ dataDir })
@@ -190,6 +194,7 @@ export async function startArbiter (url: string, shadowPath?: string, options: {
       answers,
       authorization: `Bearer ${token}`,
       countRows: async () => (await raw.query<{ n: number }>("select count(*)::int as n from audit_log where record_type = 'decision'")).rows[0].n,
+      countApprovals: async () => (await raw.query<{ n: number }>('select count(*)::int as n from approvals')).rows[0].n,
       close: cleanup
     }
   } catch (err) {

@@ -13,11 +13,16 @@ const JOBS = [
 ]
 
 /**
- * One job in APPROVAL_EVERY needs approval. Each such check opens a pending approval (a human's
- * work item) in its own transaction, so a mix where a quarter of the jobs did, as this bench once
- * had, measured a flood no reviewer could face rather than an agent fleet (docs/performance.md).
+ * One job in BENCH_APPROVAL_EVERY (100 unless set) needs approval. Each such check opens a
+ * pending approval (a human's work item) in its own transaction, so a mix where a quarter of the
+ * jobs did, as this bench once had, measured a flood no reviewer could face rather than an agent
+ * fleet (docs/performance.md). bench/run.ts sets 1 and 10 for its approval runs; read for each
+ * job, as the tenants are.
  */
-const APPROVAL_EVERY = 100
+function approvalEvery (): number {
+  const every = Number(process.env.BENCH_APPROVAL_EVERY ?? 100)
+  return Number.isInteger(every) && every >= 1 ? every : 100
+}
 const NEEDS_APPROVAL = { topic: 'job.mcp-bridge.write.ticket', risk_tags: ['prod'], command: 'close_ticket', args: { ticket_id: 'T-1042', resolution: 'fixed' } }
 
 // Each worker (and each run) loads this afresh: the prefix keeps job ids distinct across them.
@@ -37,7 +42,7 @@ function setupRequest (request: Request): Request {
   const n = seq++
   const body = JSON.stringify({
     job_id: `bench-${prefix}-${n}`,
-    ...(n % APPROVAL_EVERY === APPROVAL_EVERY - 1 ? NEEDS_APPROVAL : JOBS[n % JOBS.length]),
+    ...(n % approvalEvery() === approvalEvery() - 1 ? NEEDS_APPROVAL : JOBS[n % JOBS.length]),
     tenant_id: tenantOf(n),
     principal_id: 'agent:triage-bot',
     session_id: `sess-${prefix}-${Math.floor(n / 100)}`,
