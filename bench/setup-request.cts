@@ -40,9 +40,10 @@ function tenantOf (n: number): string {
 
 function setupRequest (request: Request): Request {
   const n = seq++
+  const every = approvalEvery()
   const body = JSON.stringify({
     job_id: `bench-${prefix}-${n}`,
-    ...(n % approvalEvery() === approvalEvery() - 1 ? NEEDS_APPROVAL : JOBS[n % JOBS.length]),
+    ...(n % every === every - 1 ? NEEDS_APPROVAL : JOBS[n % JOBS.length]),
     tenant_id: tenantOf(n),
     principal_id: 'agent:triage-bot',
     session_id: `sess-${prefix}-${Math.floor(n / 100)}`,

@@ -25,9 +25,10 @@ const LEASE_MARGIN_MS = 5000
 const POLL_LISTENING_MS = 5000
 const POLL_DEAF_MS = 1000
 /**
- * Wake-ups that arrive during a pass are answered by one more pass this long after it, not at
- * once: under load every approval asked for is an event, and a pass per event cost each check
- * four more statements (docs/performance.md). A lone event after a quiet spell is routed at once.
+ * Wake-ups within this long of a pass's start are answered by one pass this long after that
+ * start, not each at once: under load every approval asked for is an event, and a pass per event
+ * cost each check four more statements (docs/performance.md). A lone event after a quiet spell
+ * is routed at once.
  */
 export const GATHER_MS = 50
 
