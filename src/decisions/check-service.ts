@@ -85,6 +85,8 @@ export class CheckService {
   /**
    * Decides in one transaction of the job's tenant log: what the approval state makes of the
    * policy's decision, the records of what that did to approvals and grants, and last its own.
+   * It reads approvals and grants, never the log, so other checks' approvals may share the
+   * group's transaction and lock.
    */
   private async throughApproval (prepared: Prepared, ev: Evaluation, policyDecision: DecisionBody, stamp: DecisionStamp, requester: Principal, now: Date, deadline: number): Promise<{ body: DecisionBody, sealed: SealedRecord }> {
     const { job, jobHash, traceId } = prepared
@@ -94,7 +96,7 @@ export class CheckService {
       })
       const body = decisionWithApproval(policyDecision, outcome)
       return { entries: [...entries, decisionEntry(body, stamp)], result: body }
-    }, { refuses: false })
+    }, { refuses: false, readsLog: false })
     return { body: result, sealed: records[records.length - 1] }
   }
 

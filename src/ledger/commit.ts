@@ -127,10 +127,10 @@ async function commitAlone (ctx: WriterContext, g: GroupCommit, predicted: Predi
   return 'settled'
 }
 
-/** The group's transaction: a transaction's work first, then the group sealed and appended. */
+/** The group's transaction: its transactions' works first, then the group sealed and appended. */
 async function appendInTransaction (ctx: WriterContext, tx: Queryable, g: GroupCommit, attempt: Attempt): Promise<void> {
   const { tenantId, group } = g
-  const ahead = group[0].work !== undefined ? await runTransaction(ctx, tx, tenantId, group[0], g.lane) : undefined
+  const ahead = group.some((p) => p.work !== undefined) ? await runTransaction(ctx, tx, tenantId, group, g.lane) : undefined
   const from = ahead ?? await lockHead(tx, tenantId)
   attempt.sealed = sealOn(ctx, tenantId, group, from, g.appended)
   g.release()

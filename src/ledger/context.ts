@@ -47,7 +47,9 @@ export interface Pending {
   work?: (tx: Queryable) => Promise<AuditEntry[]>
   /** Whether a throwing work is refused alone (in a savepoint) or fails its group. */
   kind?: 'refusable' | 'total'
-  /** Set when the work threw: the caller is answered with it and nothing of it commits. */
+  /** A work that reads no log records: it may share its group with others like it (grouping.ts). */
+  shares?: boolean
+  /** Set when the work threw (the caller is answered with it) or was not run: nothing of it commits. */
   refusal?: Error
   settled: boolean
   timer: NodeJS.Timeout

@@ -1,10 +1,12 @@
 /**
- * A transaction (`transact`) leads a group of its own: its work runs under the log's
- * transaction lock (one at a time, on every instance; appends go on around it) and in a
- * savepoint; it may change other tables and returns the records to append, which commit with
- * the group's other records, so a state change and the records that tell of it commit together
- * or not at all. A work that throws is refused alone; the rest of its group goes on.
+ * A transaction (`transact`) leads a group: its work runs under the log's transaction lock (one
+ * at a time, on every instance; appends go on around it), in a savepoint unless it never
+ * refuses; it may change other tables and returns the records to append, which commit with the
+ * group's other records, so a state change and the records that tell of it commit together or
+ * not at all. A work that refuses (throws) is undone alone; the rest of its group goes on. Works
+ * that read no log records may share one group (grouping.ts): they run one after another here.
  */
+import { errorCausedBy } from '../errors/index.js'
 import type { Queryable } from '../store/db.js'
 import { lockTransactions } from '../store/log-append.js'
 import type { Head, Pending, WriterContext } from './context.js'
@@ -15,23 +17,39 @@ import { fired, type Lane } from './lane.js'
 const AHEAD_WAIT_MS = 100
 
 /**
- * Runs the work of `p`, the transaction leading its group, in the group's transaction `tx`;
- * returns the head to seal the group ahead on, or undefined to take the head under the lock.
+ * Runs the works of the group's transactions, in order, in the group's transaction `tx`; returns
+ * the head to seal the group ahead on, or undefined to take the head under the lock.
  */
-export async function runTransaction (ctx: Pick<WriterContext, 'db' | 'stats' | 'heads'>, tx: Queryable, tenantId: string, p: Pending, lane: Lane): Promise<Head | undefined> {
+export async function runTransaction (ctx: Pick<WriterContext, 'db' | 'stats' | 'heads'>, tx: Queryable, tenantId: string, group: Pending[], lane: Lane): Promise<Head | undefined> {
   // Transactions of a log run one at a time (on every instance), each seeing what the
   // ones before it committed, while the log's appends go on around them; its records
   // are then sealed ahead like any group's.
   await lockTransactions(tx, tenantId)
-  await runWork(ctx, tx, p)
+  for (const p of group) {
+    if (p.work === undefined) continue
+    // One whose caller gave up while the ones before it ran is left out, as if it had refused.
+    if (p.settled) p.refusal ??= new Error('its caller was answered before its work ran')
+    else await runWork(ctx, tx, p)
+  }
   return await headAhead(ctx, tenantId, lane)
 }
 
-/** Runs a transaction's work in a savepoint: if it throws, it alone is undone and refused. */
+/**
+ * Runs a transaction's work in a savepoint: if it throws, it alone is undone and refused. One
+ * that never refuses runs without: if it throws, it fails and takes the group's transaction
+ * down, and the rest of the group goes again (group.ts).
+ */
 async function runWork (ctx: Pick<WriterContext, 'stats'>, tx: Queryable, p: Pending): Promise<void> {
   const work = p.work as NonNullable<Pending['work']>
   if (p.kind === 'total') {
-    p.entries = await work(tx)
+    try {
+      p.entries = await work(tx)
+    } catch (err) {
+      p.entries = []
+      p.refusal = errorCausedBy(err, 'recordDatabaseDown')
+      settle(p, p.refusal)
+      throw err
+    }
     return
   }
   await tx.query('savepoint arbiter_work')

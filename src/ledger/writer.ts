@@ -60,11 +60,17 @@ export class AuditWriter {
    * entries it returns are appended first and commit with the group. Resolves with the sealed
    * records and the work's result; rejects with the work's error. A work that refuses (throws)
    * is undone alone in a savepoint; one that never refuses (`refuses: false`) saves the
-   * savepoint's two round trips, and any error of it fails its whole group.
+   * savepoint's two round trips, and an error of it rolls its whole group back: it fails, the
+   * others go again.
+   *
+   * A work that reads no records of the log (`readsLog: false`) may share its group's
+   * transaction and lock with other such works, one after another: each sees what the ones
+   * before it changed, but not their records, which are inserted as the group ends. A work may
+   * run more than once (its group rolled back), so it must do all it does through `tx`.
    */
-  async transact<R> (tenantId: string, deadline: number, work: LogWork<R>, options: { refuses?: boolean } = {}): Promise<{ records: SealedRecord[], result: R }> {
+  async transact<R> (tenantId: string, deadline: number, work: LogWork<R>, options: { refuses?: boolean, readsLog?: boolean } = {}): Promise<{ records: SealedRecord[], result: R }> {
     let result: R | undefined
-    const records = await this.enqueue(tenantId, [], deadline, options.refuses === false ? 'total' : 'refusable', async (tx) => {
+    const records = await this.enqueue(tenantId, [], deadline, { kind: options.refuses === false ? 'total' : 'refusable', shares: options.readsLog === false }, async (tx) => {
       const out = await work(tx)
       if (out.entries.some((e) => e.tenant_id !== tenantId)) throw new Error(`a transaction of log ${tenantId} returned another log's entry`)
       result = out.result
@@ -73,7 +79,7 @@ export class AuditWriter {
     return { records, result: result as R }
   }
 
-  private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, kind?: Pending['kind'], work?: Pending['work']): Promise<SealedRecord[]> {
+  private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, how?: Pick<Pending, 'kind' | 'shares'>, work?: Pending['work']): Promise<SealedRecord[]> {
     if (this.queued >= this.maxQueue) {
       throw errorFor('recordQueueFull')
     }
@@ -81,7 +87,7 @@ export class AuditWriter {
       const p: Pending = {
         entries,
         deadline,
-        kind,
+        ...how,
         work,
         settled: false,
         resolve,
@@ -146,13 +152,15 @@ export class AuditWriter {
 
   /** Starts committing a group: sealed ahead if it can be, on its way at once. */
   private send (tenantId: string, live: Pending[], lane: Lane): void {
-    // A transaction is sealed once its work is done (see commit); other groups at once.
+    // A transaction is sealed once its work is done (see commit); other groups at once. (Its
+    // leader may have given up: a group with any transaction left is one.)
     const appended = signal()
-    const predicted = live[0].work === undefined ? predict(this.ctx, tenantId, live, appended) : undefined
+    const transaction = live.some((p) => p.work !== undefined)
+    const predicted = transaction ? undefined : predict(this.ctx, tenantId, live, appended)
     // A group that must find the head under the lock holds the others back until it has
     // sealed: they are then sealed ahead on it instead of each queueing for the lock.
-    const blind = live[0].work === undefined && predicted === undefined
+    const blind = !transaction && predicted === undefined
     if (blind) lane.hold()
-    lane.run(commit(this.ctx, tenantId, live, predicted, lane, blind, appended), live[0].work !== undefined)
+    lane.run(commit(this.ctx, tenantId, live, predicted, lane, blind, appended), transaction)
   }
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { ChainVerifier, type AuditEntry } from '../../src/audit/chain.js'
+import { MAX_SHARED } from '../../src/ledger/grouping.js'
 import { AuditWriter, type LogWork, type WriterOptions } from '../../src/ledger/writer.js'
 import { lockTransactions } from '../../src/store/log-append.js'
 import { countRecords, readLog } from '../../src/store/log-read.js'
@@ -206,6 +207,76 @@ t.test('a transaction leads a group: refused, it alone is undone; committed, its
   ])
   t.same([done.records[0].seq, c.seq], [3, 4], 'the transaction\'s record, then the appends')
   t.equal(writer.stats.groups, 3, 'a second transaction starts a group of its own')
+  t.equal(await verifyLog(db, 'acme'), 5)
+})
+
+t.test('transactions that read no log records share a group, each seeing the changes before it', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  await db.exec('create table side (n int)')
+  const writer = new AuditWriter(db, key)
+  const sharing = { refuses: false, readsLog: false }
+  const adds = (n: number): LogWork<number> => async (tx) => {
+    const { rows } = await tx.query<{ seen: number }>('select count(*)::int as seen from side')
+    await tx.query('insert into side values ($1)', [n])
+    return { entries: [entry('acme', n)], result: rows[0].seen }
+  }
+  // Made in one tick: the two that share go in one group with the append between them; the
+  // one that may read the log waits for a group of its own.
+  const [first, between, second, reading] = await Promise.all([
+    writer.transact('acme', later(), adds(1), sharing),
+    writer.append(entry('acme', 2), later()),
+    writer.transact('acme', later(), adds(3), sharing),
+    writer.transact('acme', later(), adds(4), { refuses: false })
+  ])
+  t.equal(writer.stats.groups, 2, 'one group for the two that share, one for the other')
+  t.same([first.result, second.result, reading.result], [0, 1, 2], 'each saw what the ones before it changed')
+  t.same([first.records[0].seq, between.seq, second.records[0].seq, reading.records[0].seq], [1, 2, 3, 4], 'records in the order they were asked for')
+  t.equal(await verifyLog(db, 'acme'), 4)
+
+  // Past MAX_SHARED, a second group.
+  const before = writer.stats.groups
+  await Promise.all(Array.from({ length: MAX_SHARED + 1 }, async (_, i) => await writer.transact('acme', later(), adds(10 + i), sharing)))
+  t.equal(writer.stats.groups - before, 2, `at most ${MAX_SHARED} in a group`)
+  t.equal(await verifyLog(db, 'acme'), 4 + MAX_SHARED + 1)
+})
+
+t.test('a shared group: a refused work is undone alone; one that never refuses and throws fails alone, the others go again', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  await db.exec('create table side (n int)')
+  const writer = new AuditWriter(db, key)
+  const runs = new Map<number, number>()
+  const adds = (n: number, fails = false): LogWork<number> => async (tx) => {
+    runs.set(n, (runs.get(n) ?? 0) + 1)
+    await tx.query('insert into side values ($1)', [n])
+    if (fails) await tx.query('select 1 / 0')
+    return { entries: [entry('acme', n)], result: n }
+  }
+  const refusable = { readsLog: false }
+  const total = { refuses: false, readsLog: false }
+  const [a, refused, b] = await Promise.allSettled([
+    writer.transact('acme', later(), adds(1), refusable),
+    writer.transact('acme', later(), adds(2, true), refusable),
+    writer.transact('acme', later(), adds(3), refusable)
+  ])
+  t.same([a.status, b.status], ['fulfilled', 'fulfilled'])
+  t.match(refused, { status: 'rejected', reason: { message: /division by zero/ } }, 'refused with its own error')
+  t.equal(writer.stats.groups, 1, 'in one group')
+  t.same((await db.query<{ n: number }>('select n from side order by n')).rows.map((r) => r.n), [1, 3], 'the refused work changed nothing')
+
+  const [c, failed, appended, d] = await Promise.allSettled([
+    writer.transact('acme', later(), adds(4), total),
+    writer.transact('acme', later(), adds(5, true), total),
+    writer.append(entry('acme', 6), later()),
+    writer.transact('acme', later(), adds(7), total)
+  ])
+  t.match(failed, { status: 'rejected', reason: { code: 'ARBITER_ERR_RECORD_UNAVAILABLE' } }, 'the one that threw fails')
+  t.same([c.status, appended.status, d.status], ['fulfilled', 'fulfilled', 'fulfilled'], 'the rest of its group went again and committed')
+  t.equal(runs.get(4), 2, 'a work before it ran again')
+  t.equal(runs.get(7), 1, 'one after it ran once, in the group that committed')
+  t.equal(runs.get(5), 1, 'the one that threw was not run again')
+  t.same((await db.query<{ n: number }>('select n from side order by n')).rows.map((r) => r.n), [1, 3, 4, 7], 'nothing of the failed work committed')
   t.equal(await verifyLog(db, 'acme'), 5)
 })
 
