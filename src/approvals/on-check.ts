@@ -9,7 +9,7 @@ import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { IdGenerator } from '../clock.js'
 import type { ApprovalRequirement, Evaluation, Job } from '../policy/types.js'
-import { changeApproval, countPending, frontOfLine, insertApproval, lockLatestApproval, type ApprovalRow } from '../store/approvals.js'
+import { changeApproval, frontOfLine, insertApproval, insertFirstApproval, lockLatestApproval, queueFull, type ApprovalRow, type NewApproval } from '../store/approvals.js'
 import type { Queryable } from '../store/db.js'
 import { lockUsableGrants, useGrant } from '../store/grants.js'
 import { grantApplies, isLive, recheck, type Recheck } from './lifecycle.js'
@@ -28,6 +28,8 @@ export interface CheckContext {
   decisionId: string
   maxPending: number
   ids: Pick<IdGenerator, 'approvalId'>
+  /** The id of the approval this check opens, once it has tried to. */
+  approvalId?: string
 }
 
 /** What the job's approval state makes of this check. */
@@ -57,9 +59,15 @@ export interface CheckOutcome {
 }
 
 export async function decideWithApproval (tx: Queryable, c: CheckContext): Promise<CheckOutcome> {
+  const ev = c.evaluation
+  if (ev.decision === 'REQUIRE_APPROVAL' && ev.approval !== undefined) {
+    // Most often the job is new and nothing stands in its way: its approval is opened in one
+    // statement, the one the steps below would open (store/approvals.ts insertFirstApproval).
+    const first = await insertFirstApproval(tx, newApproval(c, ev.approval, 'PENDING'), c.maxPending)
+    if (first !== undefined) return { entries: [requested(first, c)], outcome: { kind: 'pending', approval: first } }
+  }
   const entries: AuditEntry[] = []
   const latest = await lockLatestApproval(tx, c.job.tenant_id, c.job.job_id)
-  const ev = c.evaluation
   let outcome: ApprovalOutcome
   if (latest !== undefined && isLive(latest.status) && !speaksForJob(c.requester, latest.agent_principal)) {
     // Not this key's to supersede or invalidate.
@@ -130,35 +138,10 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
     entries.push(granted.entry)
     return { kind: 'granted', grantId: granted.grantId }
   }
-  if (await countPending(tx, c.job.tenant_id, c.now) >= c.maxPending) return { kind: 'refused', reason: 'approval queue full' }
+  if (await queueFull(tx, c.job.tenant_id, c.now, c.maxPending)) return { kind: 'refused', reason: 'approval queue full' }
   const singleFlight = need.single_flight === 'session'
   const { behind } = await placeInLine(tx, c.job.tenant_id, c.job.session_id, singleFlight)
-  const a = await insertApproval(tx, {
-    status: behind === undefined ? 'PENDING' : 'QUEUED',
-    session_id: c.job.session_id ?? null,
-    single_flight: singleFlight,
-    ttl_sec: need.ttl_sec,
-    approval_id: c.ids.approvalId(),
-    tenant_id: c.job.tenant_id,
-    job_id: c.job.job_id,
-    job_hash: c.jobHash,
-    job: stableStringify(c.job),
-    topic: c.job.topic,
-    trace_id: c.traceId,
-    rule_id: ev.rule_id,
-    reason: ev.reason,
-    constraints: ev.constraints ?? null,
-    policy_snapshot: c.policySnapshot,
-    requested_by: actor,
-    requester_principal: c.requester.principalId,
-    agent_principal: c.job.principal_id ?? null,
-    approvals_required: need.approvers,
-    approver_roles: need.roles,
-    dispatch_window_sec: need.dispatch_window_sec,
-    requested_decision_id: c.decisionId,
-    created_at: c.now,
-    expires_at: new Date(c.now.getTime() + need.ttl_sec * 1000)
-  })
+  const a = await insertApproval(tx, newApproval(c, need, behind === undefined ? 'PENDING' : 'QUEUED'))
   if (behind !== undefined) {
     // Not in front of reviewers yet: its approval.requested is written at its turn (line.ts).
     entries.push(approvalEntry('approval.queued', a, actor, c.now, {
@@ -174,7 +157,46 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
     }))
     return { kind: 'pending', approval: a, behind }
   }
-  entries.push(approvalEntry('approval.requested', a, actor, c.now, {
+  entries.push(requested(a, c))
+  return { kind: 'pending', approval: a }
+}
+
+/** The approval a check opens for its job, waiting for reviewers or (QUEUED) for its turn. */
+function newApproval<S extends NewApproval['status']> (c: CheckContext, need: ApprovalRequirement, status: S): NewApproval & { status: S } {
+  const ev = c.evaluation
+  // One per check: a second attempt at opening it (after the one statement found it could not) names the same.
+  c.approvalId ??= c.ids.approvalId()
+  return {
+    status,
+    session_id: c.job.session_id ?? null,
+    single_flight: need.single_flight === 'session',
+    ttl_sec: need.ttl_sec,
+    approval_id: c.approvalId,
+    tenant_id: c.job.tenant_id,
+    job_id: c.job.job_id,
+    job_hash: c.jobHash,
+    job: stableStringify(c.job),
+    topic: c.job.topic,
+    trace_id: c.traceId,
+    rule_id: ev.rule_id,
+    reason: ev.reason,
+    constraints: ev.constraints ?? null,
+    policy_snapshot: c.policySnapshot,
+    requested_by: actorOf(c.requester),
+    requester_principal: c.requester.principalId,
+    agent_principal: c.job.principal_id ?? null,
+    approvals_required: need.approvers,
+    approver_roles: need.roles,
+    dispatch_window_sec: need.dispatch_window_sec,
+    requested_decision_id: c.decisionId,
+    created_at: c.now,
+    expires_at: new Date(c.now.getTime() + need.ttl_sec * 1000)
+  }
+}
+
+/** The record of an approval put in front of reviewers by this check. */
+function requested (a: ApprovalRow, c: CheckContext): AuditEntry {
+  return approvalEntry('approval.requested', a, actorOf(c.requester), c.now, {
     decision_id: c.decisionId,
     rule_id: a.rule_id,
     reason: a.reason,
@@ -183,8 +205,7 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
     expires_at: a.expires_at.toISOString(),
     dispatch_window_sec: a.dispatch_window_sec,
     policy_snapshot: a.policy_snapshot
-  }))
-  return { kind: 'pending', approval: a }
+  })
 }
 
 /** A live approval found again: pending, or still queued behind the session's job in front. */

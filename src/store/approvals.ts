@@ -6,6 +6,7 @@ import type { Actor } from '../audit/chain.js'
 import type { ApprovalStatus } from '../domain/approval-status.js'
 import type { Constraints } from '../policy/types.js'
 import type { Queryable } from './db.js'
+import { usableGrants } from './grants.js'
 
 export interface ApprovalRow {
   approval_id: string
@@ -98,17 +99,72 @@ export async function hasLiveApproval (q: Queryable, tenantId: string, jobId: st
   return rows.length > 0
 }
 
+/** The columns a new approval is inserted with, in order, and where each comes from. */
+const INSERTED: ReadonlyArray<readonly [string, (a: NewApproval) => unknown]> = [
+  ['approval_id', (a) => a.approval_id], ['tenant_id', (a) => a.tenant_id], ['job_id', (a) => a.job_id], ['job_hash', (a) => a.job_hash],
+  ['job', (a) => a.job], ['topic', (a) => a.topic], ['trace_id', (a) => a.trace_id], ['status', (a) => a.status],
+  ['rule_id', (a) => a.rule_id], ['reason', (a) => a.reason], ['constraints', (a) => a.constraints === null ? null : JSON.stringify(a.constraints)],
+  ['policy_snapshot', (a) => a.policy_snapshot], ['requested_by', (a) => JSON.stringify(a.requested_by)],
+  ['requester_principal', (a) => a.requester_principal], ['agent_principal', (a) => a.agent_principal],
+  ['approvals_required', (a) => a.approvals_required], ['approver_roles', (a) => JSON.stringify(a.approver_roles)],
+  ['dispatch_window_sec', (a) => a.dispatch_window_sec], ['requested_decision_id', (a) => a.requested_decision_id],
+  ['created_at', (a) => a.created_at], ['expires_at', (a) => a.expires_at], ['session_id', (a) => a.session_id],
+  ['single_flight', (a) => a.single_flight], ['ttl_sec', (a) => a.ttl_sec]
+]
+const INSERT_INTO = `insert into approvals (${INSERTED.map(([c]) => c).join(', ')})`
+const PLACEHOLDERS = INSERTED.map((_, i) => `$${i + 1}`).join(', ')
+/** The placeholder of one of a new approval's columns. */
+const at = (column: string): string => `$${INSERTED.findIndex(([c]) => c === column) + 1}`
+
 export async function insertApproval (q: Queryable, a: NewApproval): Promise<ApprovalRow> {
+  const { rows } = await q.query<ApprovalRow>(`${INSERT_INTO} values (${PLACEHOLDERS}) returning ${COLUMNS}`, INSERTED.map(([, v]) => v(a)))
+  return rows[0]
+}
+
+/** The approvals of a session's line: in front (PENDING) or behind (QUEUED). */
+const IN_LINE = "single_flight and status in ('QUEUED', 'PENDING')"
+
+/**
+ * Whether the tenant's queue has room for one more below `max`: the kept size says so at once
+ * (it is never below the exact count, see migrations/0014); when it does not, the count the
+ * bound is on decides, taken no further than `max`. The arguments are placeholders.
+ */
+function roomInQueue (tenant: string, now: string, max: string): string {
+  return `(case when coalesce((select waiting from approval_queue_sizes where tenant_id = ${tenant}), 0) < ${max} then true
+     else (select count(*) from (select 1 from approvals where tenant_id = ${tenant} and (status = 'QUEUED' or (status = 'PENDING' and expires_at > ${now}))
+       limit ${max}) w) < ${max} end)`
+}
+
+/**
+ * Whether the tenant has `max` approvals or more waiting for reviewers (pending and not run out)
+ * or for their turn (queued): its queue bound.
+ */
+export async function queueFull (q: Queryable, tenantId: string, now: Date, max: number): Promise<boolean> {
+  const { rows } = await q.query<{ room: boolean }>(`select ${roomInQueue('$1', '$2', '$3')} as room`, [tenantId, now, max], 'arbiter_queue_room')
+  return !rows[0].room
+}
+
+/**
+ * A job's first approval, in one statement, when nothing stands in its way: the job has no
+ * approval yet, its session no usable grant and (single-flight) no line, and the queue has room.
+ * Then it is what the full steps (approvals/on-check.ts) would open, PENDING; otherwise nothing
+ * is inserted (undefined), and the full steps decide. Under the tenant log's lock, like them.
+ */
+export async function insertFirstApproval (q: Queryable, a: NewApproval & { status: 'PENDING' }, maxPending: number): Promise<ApprovalRow | undefined> {
+  const tenant = at('tenant_id')
+  const session = `${at('session_id')}::text`
+  const now = at('created_at')
+  const max = `$${INSERTED.length + 1}`
   const { rows } = await q.query<ApprovalRow>(
-    `insert into approvals (approval_id, tenant_id, job_id, job_hash, job, topic, trace_id, status, rule_id, reason, constraints,
-       policy_snapshot, requested_by, requester_principal, agent_principal, approvals_required, approver_roles, dispatch_window_sec,
-       requested_decision_id, created_at, expires_at, session_id, single_flight, ttl_sec)
-     values ($1, $2, $3, $4, $5, $6, $7, $21, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $22, $23, $24)
+    `${INSERT_INTO} select ${PLACEHOLDERS}
+     where not exists (select 1 from approvals where tenant_id = ${tenant} and job_id = ${at('job_id')})
+       and (${session} is null or (
+         not exists (select 1 from ${usableGrants(tenant, session, now)})
+         and (not ${at('single_flight')}::boolean or not exists (select 1 from approvals where tenant_id = ${tenant} and session_id = ${session} and ${IN_LINE}))))
+       and ${roomInQueue(tenant, now, max)}
      returning ${COLUMNS}`,
-    [a.approval_id, a.tenant_id, a.job_id, a.job_hash, a.job, a.topic, a.trace_id, a.rule_id, a.reason,
-      a.constraints === null ? null : JSON.stringify(a.constraints), a.policy_snapshot, JSON.stringify(a.requested_by),
-      a.requester_principal, a.agent_principal, a.approvals_required, JSON.stringify(a.approver_roles), a.dispatch_window_sec,
-      a.requested_decision_id, a.created_at, a.expires_at, a.status, a.session_id, a.single_flight, a.ttl_sec]
+    [...INSERTED.map(([, v]) => v(a)), maxPending],
+    'arbiter_first_approval'
   )
   return rows[0]
 }
@@ -136,15 +192,6 @@ export async function changeApproval (q: Queryable, approvalId: string, from: Ap
       c.resolution === undefined ? null : JSON.stringify(c.resolution), c.expires_at ?? null]
   )
   return rows[0]
-}
-
-/** Approvals of a tenant waiting for reviewers (pending and not run out, or queued for their turn): what its queue bound counts. */
-export async function countPending (q: Queryable, tenantId: string, now: Date): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    "select count(*)::int as n from approvals where tenant_id = $1 and (status = 'QUEUED' or (status = 'PENDING' and expires_at > $2))",
-    [tenantId, now]
-  )
-  return rows[0].n
 }
 
 /** Records a vote; false if this person already voted on the approval. */
@@ -220,7 +267,7 @@ export async function pendingStats (q: Queryable, now: Date): Promise<Array<{ te
 export async function lockLine (q: Queryable, tenantId: string, sessionId: string): Promise<ApprovalRow[]> {
   const { rows } = await q.query<ApprovalRow>(
     `select ${COLUMNS} from approvals
-     where tenant_id = $1 and session_id = $2 and single_flight and status in ('QUEUED', 'PENDING')
+     where tenant_id = $1 and session_id = $2 and ${IN_LINE}
      order by (status = 'PENDING') desc, ordinal
      for update`,
     [tenantId, sessionId]

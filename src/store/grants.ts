@@ -61,12 +61,19 @@ export async function getGrant (q: Queryable, grantId: string): Promise<GrantRow
  * and made with a person's key that is still valid (a service key's grant, made before key kinds
  * existed, stands in for no one's approval). Oldest first; row-locked for the caller.
  */
+/**
+ * The grants of a session that may still be used at `now`: not revoked, with time and uses left,
+ * made by a person whose key stands. The arguments are the placeholders of tenant, session and time.
+ */
+export function usableGrants (tenant: string, session: string, now: string): string {
+  return `grants g join api_keys k on k.key_id = g.creator_key_id
+     where g.tenant_id = ${tenant} and g.session_id = ${session} and g.revoked_at is null and g.expires_at > ${now} and g.uses < g.max_uses
+       and k.revoked_at is null and k.kind = 'person'`
+}
+
 export async function lockUsableGrants (q: Queryable, tenantId: string, sessionId: string, now: Date): Promise<GrantRow[]> {
   const { rows } = await q.query<GrantRow>(
-    `select ${QUALIFIED} from grants g
-     join api_keys k on k.key_id = g.creator_key_id
-     where g.tenant_id = $1 and g.session_id = $2 and g.revoked_at is null and g.expires_at > $3 and g.uses < g.max_uses
-       and k.revoked_at is null and k.kind = 'person'
+    `select ${QUALIFIED} from ${usableGrants('$1', '$2', '$3')}
      order by g.created_at, g.grant_id
      for update of g`,
     [tenantId, sessionId, now]
