@@ -33,29 +33,30 @@ export function groupStart (queue: Pending[], lane: Lane): number {
 
 /**
  * Takes the group starting at `start`: up to maxBatch appends. One started past a transaction
- * takes appends only. One at the head is led by its transaction, and takes in the transactions
- * after it that may share a group (`shares`: they read no log records, so none of them misses
- * records of another, which are inserted only as the group ends) up to MAX_SHARED; it ends at
- * the first transaction that may not.
+ * takes appends only. One at the head is led by its transaction: alone, it takes the appends
+ * after it up to the next transaction (whose work could not see their records, which are
+ * inserted only as the group ends). One that may share (`shares`: it reads no log records)
+ * takes instead the transactions queued after it that may share too, up to MAX_SHARED and
+ * the first that may not, and leaves the appends between them to groups of their own, which
+ * need not wait for the log's lock and the works.
  */
 export function takeGroup (queue: Pending[], start: number, maxBatch: number): Pending[] {
   if (start !== 0) return queue.splice(1, Math.min(maxBatch, nextTransaction(queue, 1) - 1))
-  return queue.splice(0, Math.min(maxBatch, queue[0].shares === true ? sharedEnd(queue) : nextTransaction(queue, 1)))
+  if (queue[0].shares !== true) return queue.splice(0, Math.min(maxBatch, nextTransaction(queue, 1)))
+  const taken: number[] = []
+  for (let at = 0; at < queue.length && taken.length < Math.min(MAX_SHARED, maxBatch); at++) {
+    const p = queue[at]
+    if (p.work === undefined) continue
+    if (p.shares !== true) break
+    taken.push(at)
+  }
+  const group = taken.map((at) => queue[at])
+  for (let i = taken.length - 1; i >= 0; i--) queue.splice(taken[i], 1)
+  return group
 }
 
 /** The index of the first transaction in the queue from `from` on, or its length. */
 function nextTransaction (queue: Pending[], from: number): number {
   const i = queue.findIndex((p, at) => at >= from && p.work !== undefined)
   return i === -1 ? queue.length : i
-}
-
-/** Where a group led by transactions that share ends: at one that may not, or past MAX_SHARED of them. */
-function sharedEnd (queue: Pending[]): number {
-  let shared = 0
-  for (let at = 0; at < queue.length; at++) {
-    const p = queue[at]
-    if (p.work === undefined) continue
-    if (p.shares !== true || ++shared > MAX_SHARED) return at
-  }
-  return queue.length
 }
