@@ -9,7 +9,7 @@ import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, speaksForJob, type Principal } from '../auth/principal.js'
 import type { IdGenerator } from '../clock.js'
 import type { ApprovalRequirement, Evaluation, Job } from '../policy/types.js'
-import { changeApproval, frontOfLine, insertApproval, insertFirstApproval, lockLatestApproval, queueFull, type ApprovalRow, type NewApproval } from '../store/approvals.js'
+import { changeApproval, frontOfLine, insertApproval, lockLatestApproval, queueFull, type ApprovalRow, type NewApproval } from '../store/approvals.js'
 import type { Queryable } from '../store/db.js'
 import { lockUsableGrants, useGrant } from '../store/grants.js'
 import { grantApplies, isLive, recheck, type Recheck } from './lifecycle.js'
@@ -28,7 +28,7 @@ export interface CheckContext {
   decisionId: string
   maxPending: number
   ids: Pick<IdGenerator, 'approvalId'>
-  /** The id of the approval this check opens, once it has tried to. */
+  /** The id of the approval this check opens, once it has tried to: the same however often it tries. */
   approvalId?: string
 }
 
@@ -58,14 +58,20 @@ export interface CheckOutcome {
   outcome: ApprovalOutcome
 }
 
-export async function decideWithApproval (tx: Queryable, c: CheckContext): Promise<CheckOutcome> {
+/**
+ * The approval a check for `c` opens if nothing stands in its way (see insertFirstApprovals),
+ * tried for many checks in one statement before their steps below; undefined if the policy does
+ * not ask for approval.
+ */
+export function firstApproval (c: CheckContext): (NewApproval & { status: 'PENDING' }) | undefined {
   const ev = c.evaluation
-  if (ev.decision === 'REQUIRE_APPROVAL' && ev.approval !== undefined) {
-    // Most often the job is new and nothing stands in its way: its approval is opened in one
-    // statement, the one the steps below would open (store/approvals.ts insertFirstApproval).
-    const first = await insertFirstApproval(tx, newApproval(c, ev.approval, 'PENDING'), c.maxPending)
-    if (first !== undefined) return { entries: [requested(first, c)], outcome: { kind: 'pending', approval: first } }
-  }
+  return ev.decision === 'REQUIRE_APPROVAL' && ev.approval !== undefined ? newApproval(c, ev.approval, 'PENDING') : undefined
+}
+
+/** What the check makes of the job's approvals: `opened` is its first approval if that statement opened it. */
+export async function decideWithApproval (tx: Queryable, c: CheckContext, opened?: ApprovalRow): Promise<CheckOutcome> {
+  if (opened !== undefined) return { entries: [requested(opened, c)], outcome: { kind: 'pending', approval: opened } }
+  const ev = c.evaluation
   const entries: AuditEntry[] = []
   const latest = await lockLatestApproval(tx, c.job.tenant_id, c.job.job_id)
   let outcome: ApprovalOutcome
@@ -164,7 +170,6 @@ async function request (tx: Queryable, c: CheckContext, need: ApprovalRequiremen
 /** The approval a check opens for its job, waiting for reviewers or (QUEUED) for its turn. */
 function newApproval<S extends NewApproval['status']> (c: CheckContext, need: ApprovalRequirement, status: S): NewApproval & { status: S } {
   const ev = c.evaluation
-  // One per check: a second attempt at opening it (after the one statement found it could not) names the same.
   c.approvalId ??= c.ids.approvalId()
   return {
     status,

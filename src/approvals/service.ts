@@ -10,7 +10,7 @@ import type { AuditEntry } from '../audit/chain.js'
 import { actorOf, hasRole, speaksForJob, type Principal } from '../auth/principal.js'
 import type { Clock, IdGenerator } from '../clock.js'
 import { errorFor } from '../errors/index.js'
-import { changeApproval, dueForExpiry, frontOfLine, getLatestApproval, insertVote, listVotes, lockLatestApproval, lockSessionApprovals, type ApprovalChange, type ApprovalRow, type VoteRow } from '../store/approvals.js'
+import { changeApproval, dueForExpiry, frontOfLine, getLatestApproval, insertFirstApprovals, insertVote, listVotes, lockLatestApproval, lockSessionApprovals, type ApprovalChange, type ApprovalRow, type NewApproval, type VoteRow } from '../store/approvals.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database, Queryable } from '../store/db.js'
 import { hasRunOut, isLive, voteRefusal } from './lifecycle.js'
@@ -31,12 +31,24 @@ export interface VoteRequest {
 export class ApprovalService {
   constructor (private readonly deps: { db: Database, writer: AuditWriter, clock: Clock, ids: IdGenerator, maxPending: number }) {}
 
+  /** What a check whose policy answer is REQUIRE_APPROVAL or DENY decides with (on-check.ts). */
+  checkContext (c: Omit<CheckContext, 'maxPending' | 'ids'>): CheckContext {
+    return { ...c, maxPending: this.deps.maxPending, ids: this.deps.ids }
+  }
+
+  /**
+   * The first approvals of checks' jobs, opened in one statement where nothing stands in their
+   * way (firstApproval in on-check.ts): a writer opening, the same function for every check.
+   */
+  readonly openFirst = async (tx: Queryable, rows: Array<NewApproval & { status: 'PENDING' }>): Promise<Array<ApprovalRow | undefined>> =>
+    await insertFirstApprovals(tx, rows, this.deps.maxPending)
+
   /**
    * A check whose policy answer is REQUIRE_APPROVAL or DENY, in the caller's transaction of the
-   * job's tenant log: see on-check.ts.
+   * job's tenant log, given the approval openFirst opened for it if it did: see on-check.ts.
    */
-  async onCheck (tx: Queryable, c: Omit<CheckContext, 'maxPending' | 'ids'>): Promise<CheckOutcome> {
-    return await decideWithApproval(tx, { ...c, maxPending: this.deps.maxPending, ids: this.deps.ids })
+  async onCheck (tx: Queryable, c: CheckContext, opened?: ApprovalRow): Promise<CheckOutcome> {
+    return await decideWithApproval(tx, c, opened)
   }
 
   /**

@@ -2,6 +2,7 @@
  * The /check pipeline: normalize → evaluate (pure) → sign → record → answer. A decision is
  * returned only once its record is committed; otherwise the caller gets a recorded-nothing DENY.
  */
+import { firstApproval } from '../approvals/on-check.js'
 import type { ApprovalService } from '../approvals/service.js'
 import type { SealedRecord } from '../audit/chain.js'
 import { performance } from 'node:perf_hooks'
@@ -11,7 +12,7 @@ import { ArbiterError, CATALOGUE, errorFor } from '../errors/index.js'
 import { evaluate, jobHash, normalizeJob, type CheckRequest, type Evaluation, type Job } from '../policy/index.js'
 import type { CompiledPolicy } from '../policy/compile.js'
 import { jobTraceId } from '../jobs/trace.js'
-import { hasLiveApproval } from '../store/approvals.js'
+import { hasLiveApproval, type ApprovalRow } from '../store/approvals.js'
 import type { AuditWriter } from '../ledger/writer.js'
 import type { Database } from '../store/db.js'
 import { admitJob } from '../store/rate-limits.js'
@@ -90,13 +91,24 @@ export class CheckService {
    */
   private async throughApproval (prepared: Prepared, ev: Evaluation, policyDecision: DecisionBody, stamp: DecisionStamp, requester: Principal, now: Date, deadline: number): Promise<{ body: DecisionBody, sealed: SealedRecord }> {
     const { job, jobHash, traceId } = prepared
+    const { approvals } = this.deps
+    const c = approvals.checkContext({ job, jobHash, traceId, evaluation: ev, policySnapshot: policyDecision.policy_snapshot, requester, now, decisionId: policyDecision.decision_id })
+    // Most often the job is new and nothing stands in its way: its approval is opened in one
+    // statement with those of the other checks in its group (an opening).
+    const first = firstApproval(c)
+    let opened: ApprovalRow | undefined
     const { records, result } = await this.deps.writer.transact(job.tenant_id, deadline, async (tx) => {
-      const { entries, outcome } = await this.deps.approvals.onCheck(tx, {
-        job, jobHash, traceId, evaluation: ev, policySnapshot: policyDecision.policy_snapshot, requester, now, decisionId: policyDecision.decision_id
-      })
+      // Told anew before each attempt that has the opening; an attempt without it takes the full steps.
+      const found = opened
+      opened = undefined
+      const { entries, outcome } = await approvals.onCheck(tx, c, found)
       const body = decisionWithApproval(policyDecision, outcome)
       return { entries: [...entries, decisionEntry(body, stamp)], result: body }
-    }, { refuses: false, readsLog: false })
+    }, {
+      refuses: false,
+      readsLog: false,
+      ...(first === undefined ? {} : { opening: { batch: approvals.openFirst, input: first, opened: (row: ApprovalRow | undefined) => (opened = row) !== undefined } })
+    })
     return { body: result, sealed: records[records.length - 1] }
   }
 

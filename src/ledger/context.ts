@@ -49,13 +49,32 @@ export interface Pending {
   kind?: 'refusable' | 'total'
   /** A work that reads no log records: it may share its group with others like it (grouping.ts). */
   shares?: boolean
+  /** Its first statement, sent in one with those of the group's other works that have the same (transaction.ts). */
+  opening?: PendingOpening
   /** Set when the work threw (the caller is answered with it) or was not run: nothing of it commits. */
   refusal?: Error
+  /** Its work or opening failed and took the group's transaction down: it is answered, the rest go again. */
+  brokeGroup?: boolean
   settled: boolean
   timer: NodeJS.Timeout
   resolve: (r: SealedRecord[]) => void
   reject: (err: Error) => void
 }
+
+/**
+ * A transaction's first statement, made for many: `batch` is called once for the inputs of all
+ * the works of a group that name it, in one statement, before any of them runs.
+ */
+export interface Opening<I, O> {
+  /** One output per input, in order. The same function for every work it is to be batched for. */
+  batch: (tx: Queryable, inputs: I[]) => Promise<O[]>
+  input: I
+  /** Told its output before the work runs; true if that decided the work, which then reads nothing more. */
+  opened: (output: O) => boolean
+}
+
+/** An opening as a group holds it, whatever its types. */
+export type PendingOpening = Opening<unknown, unknown>
 
 /** What committing a group needs of the writer it belongs to. */
 export interface WriterContext {

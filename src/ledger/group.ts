@@ -36,17 +36,17 @@ export function succeed (ctx: Pick<WriterContext, 'stats' | 'options'>, tenantId
 
 /**
  * A group that did not commit: its callers go again if some were answered meanwhile (or failed
- * by their own work), else all fail.
+ * it), else all fail.
  */
 export function fail (ctx: Pick<WriterContext, 'heads' | 'stats' | 'options' | 'requeue'>, tenantId: string, group: Pending[], err: unknown, report: Report): void {
   // Whatever was sealed on this group is wrong now; later groups re-read the head.
   ctx.heads.delete(tenantId)
   report('failed')
   // Callers answered 503 while the group was under way (their deadline passed) roll it back,
-  // and so does a work that never refuses and threw (it has its answer); the others still have
-  // time and go again. The group is smaller each time, so this ends.
+  // and so does a work or opening that failed and took the transaction down (it has its
+  // answer); the others still have time and go again. The group is smaller each time, so this ends.
   const live = group.filter((p) => !p.settled)
-  const answered = group.some((p) => p.settled && (p.refusal === undefined || p.kind === 'total'))
+  const answered = group.some((p) => p.settled && (p.refusal === undefined || p.brokeGroup === true))
   if (live.length > 0 && answered) {
     ctx.stats.requeued += live.length
     ctx.requeue(tenantId, live)

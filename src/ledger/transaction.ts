@@ -9,7 +9,7 @@
 import { errorCausedBy } from '../errors/index.js'
 import type { Queryable } from '../store/db.js'
 import { lockTransactions } from '../store/log-append.js'
-import type { Head, Pending, WriterContext } from './context.js'
+import type { Head, Pending, PendingOpening, WriterContext } from './context.js'
 import { settle } from './group.js'
 import { fired, type Lane } from './lane.js'
 
@@ -25,6 +25,10 @@ export async function runTransaction (ctx: Pick<WriterContext, 'db' | 'stats' | 
   // ones before it committed, while the log's appends go on around them; its records
   // are then sealed ahead like any group's.
   await lockTransactions(tx, tenantId)
+  const decided = await open(tx, group)
+  // The works their openings decided run first, and their records come first: a work after them
+  // may have seen what they did.
+  if (decided.size > 0) group.sort((a, b) => Number(!decided.has(a)) - Number(!decided.has(b)))
   for (const p of group) {
     if (p.work === undefined) continue
     // One whose caller gave up while the ones before it ran is left out, as if it had refused.
@@ -32,6 +36,38 @@ export async function runTransaction (ctx: Pick<WriterContext, 'db' | 'stats' | 
     else await runWork(ctx, tx, p)
   }
   return await headAhead(ctx, tenantId, lane)
+}
+
+/**
+ * Sends the openings of the group's works, one statement for each batch they name, and tells
+ * each work its output; returns the works they decided. A statement that fails fails the works
+ * it was for, and the group's transaction with them: the rest of the group goes again.
+ */
+async function open (tx: Queryable, group: Pending[]): Promise<Set<Pending>> {
+  const batches = new Map<PendingOpening['batch'], Pending[]>()
+  for (const p of group) {
+    if (p.opening === undefined || p.settled) continue
+    const members = batches.get(p.opening.batch) ?? []
+    members.push(p)
+    batches.set(p.opening.batch, members)
+  }
+  const decided = new Set<Pending>()
+  for (const [batch, members] of batches) {
+    let outputs: unknown[]
+    try {
+      outputs = await batch(tx, members.map((p) => p.opening?.input))
+      if (outputs.length !== members.length) throw new Error(`an opening gave ${outputs.length} outputs for ${members.length} inputs`)
+    } catch (err) {
+      for (const p of members) {
+        p.refusal = errorCausedBy(err, 'recordDatabaseDown')
+        p.brokeGroup = true
+        settle(p, p.refusal)
+      }
+      throw err
+    }
+    members.forEach((p, i) => { if (p.opening?.opened(outputs[i]) === true) decided.add(p) })
+  }
+  return decided
 }
 
 /**
@@ -47,6 +83,7 @@ async function runWork (ctx: Pick<WriterContext, 'stats'>, tx: Queryable, p: Pen
     } catch (err) {
       p.entries = []
       p.refusal = errorCausedBy(err, 'recordDatabaseDown')
+      p.brokeGroup = true
       settle(p, p.refusal)
       throw err
     }

@@ -13,7 +13,7 @@ import type { AuditEntry, HmacSigningKey, SealedRecord } from '../audit/chain.js
 import { errorFor } from '../errors/index.js'
 import type { Database, Queryable } from '../store/db.js'
 import { commit } from './commit.js'
-import type { Pending, WriterContext, WriterOptions, WriterStats } from './context.js'
+import type { Opening, Pending, PendingOpening, WriterContext, WriterOptions, WriterStats } from './context.js'
 import { settle } from './group.js'
 import { groupStart, takeGroup } from './grouping.js'
 import { Lane, signal } from './lane.js'
@@ -24,7 +24,7 @@ import { predict } from './sealing.js'
  * and rejects the call; the entries it returns (of that log) are appended and commit with
  * whatever else it changed.
  */
-export type { WriterOptions, WriterStats } from './context.js'
+export type { Opening, WriterOptions, WriterStats } from './context.js'
 
 export type LogWork<R> = (tx: Queryable) => Promise<{ entries: AuditEntry[], result: R }>
 
@@ -67,10 +67,16 @@ export class AuditWriter {
    * transaction and lock with other such works, one after another: each sees what the ones
    * before it changed, but not their records, which are inserted as the group ends. A work may
    * run more than once (its group rolled back), so it must do all it does through `tx`.
+   *
+   * An `opening` is a work's first statement, made for many: the openings of a group's works
+   * that name the same batch are sent in one statement, before any of its works run; if that
+   * statement fails, so do they all. A work an opening decided runs first, so that its records
+   * come before those of works that may have seen what it did.
    */
-  async transact<R> (tenantId: string, deadline: number, work: LogWork<R>, options: { refuses?: boolean, readsLog?: boolean } = {}): Promise<{ records: SealedRecord[], result: R }> {
+  async transact<R, I = never, O = never> (tenantId: string, deadline: number, work: LogWork<R>, options: { refuses?: boolean, readsLog?: boolean, opening?: Opening<I, O> } = {}): Promise<{ records: SealedRecord[], result: R }> {
     let result: R | undefined
-    const records = await this.enqueue(tenantId, [], deadline, { kind: options.refuses === false ? 'total' : 'refusable', shares: options.readsLog === false }, async (tx) => {
+    const how = { kind: options.refuses === false ? 'total' as const : 'refusable' as const, shares: options.readsLog === false, opening: options.opening as PendingOpening | undefined }
+    const records = await this.enqueue(tenantId, [], deadline, how, async (tx) => {
       const out = await work(tx)
       if (out.entries.some((e) => e.tenant_id !== tenantId)) throw new Error(`a transaction of log ${tenantId} returned another log's entry`)
       result = out.result
@@ -79,7 +85,7 @@ export class AuditWriter {
     return { records, result: result as R }
   }
 
-  private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, how?: Pick<Pending, 'kind' | 'shares'>, work?: Pending['work']): Promise<SealedRecord[]> {
+  private async enqueue (tenantId: string, entries: AuditEntry[], deadline: number, how?: Pick<Pending, 'kind' | 'shares' | 'opening'>, work?: Pending['work']): Promise<SealedRecord[]> {
     if (this.queued >= this.maxQueue) {
       throw errorFor('recordQueueFull')
     }

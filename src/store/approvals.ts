@@ -99,40 +99,42 @@ export async function hasLiveApproval (q: Queryable, tenantId: string, jobId: st
   return rows.length > 0
 }
 
-/** The columns a new approval is inserted with, in order, and where each comes from. */
-const INSERTED: ReadonlyArray<readonly [string, (a: NewApproval) => unknown]> = [
-  ['approval_id', (a) => a.approval_id], ['tenant_id', (a) => a.tenant_id], ['job_id', (a) => a.job_id], ['job_hash', (a) => a.job_hash],
-  ['job', (a) => a.job], ['topic', (a) => a.topic], ['trace_id', (a) => a.trace_id], ['status', (a) => a.status],
-  ['rule_id', (a) => a.rule_id], ['reason', (a) => a.reason], ['constraints', (a) => a.constraints === null ? null : JSON.stringify(a.constraints)],
-  ['policy_snapshot', (a) => a.policy_snapshot], ['requested_by', (a) => JSON.stringify(a.requested_by)],
-  ['requester_principal', (a) => a.requester_principal], ['agent_principal', (a) => a.agent_principal],
-  ['approvals_required', (a) => a.approvals_required], ['approver_roles', (a) => JSON.stringify(a.approver_roles)],
-  ['dispatch_window_sec', (a) => a.dispatch_window_sec], ['requested_decision_id', (a) => a.requested_decision_id],
-  ['created_at', (a) => a.created_at], ['expires_at', (a) => a.expires_at], ['session_id', (a) => a.session_id],
-  ['single_flight', (a) => a.single_flight], ['ttl_sec', (a) => a.ttl_sec]
+/** The columns a new approval is inserted with, in order: each one's type and value. */
+const INSERTED: ReadonlyArray<readonly [string, string, (a: NewApproval) => unknown]> = [
+  ['approval_id', 'uuid', (a) => a.approval_id], ['tenant_id', 'text', (a) => a.tenant_id], ['job_id', 'text', (a) => a.job_id],
+  ['job_hash', 'text', (a) => a.job_hash], ['job', 'text', (a) => a.job], ['topic', 'text', (a) => a.topic],
+  ['trace_id', 'text', (a) => a.trace_id], ['status', 'text', (a) => a.status], ['rule_id', 'text', (a) => a.rule_id],
+  ['reason', 'text', (a) => a.reason], ['constraints', 'jsonb', (a) => a.constraints], ['policy_snapshot', 'text', (a) => a.policy_snapshot],
+  ['requested_by', 'jsonb', (a) => a.requested_by], ['requester_principal', 'text', (a) => a.requester_principal],
+  ['agent_principal', 'text', (a) => a.agent_principal], ['approvals_required', 'int', (a) => a.approvals_required],
+  ['approver_roles', 'jsonb', (a) => a.approver_roles], ['dispatch_window_sec', 'int', (a) => a.dispatch_window_sec],
+  ['requested_decision_id', 'uuid', (a) => a.requested_decision_id], ['created_at', 'timestamptz', (a) => a.created_at],
+  ['expires_at', 'timestamptz', (a) => a.expires_at], ['session_id', 'text', (a) => a.session_id],
+  ['single_flight', 'boolean', (a) => a.single_flight], ['ttl_sec', 'int', (a) => a.ttl_sec]
 ]
-const INSERT_INTO = `insert into approvals (${INSERTED.map(([c]) => c).join(', ')})`
-const PLACEHOLDERS = INSERTED.map((_, i) => `$${i + 1}`).join(', ')
-/** The placeholder of one of a new approval's columns. */
-const at = (column: string): string => `$${INSERTED.findIndex(([c]) => c === column) + 1}`
+const INSERTED_NAMES = INSERTED.map(([c]) => c).join(', ')
 
 export async function insertApproval (q: Queryable, a: NewApproval): Promise<ApprovalRow> {
-  const { rows } = await q.query<ApprovalRow>(`${INSERT_INTO} values (${PLACEHOLDERS}) returning ${COLUMNS}`, INSERTED.map(([, v]) => v(a)))
+  const { rows } = await q.query<ApprovalRow>(
+    `insert into approvals (${INSERTED_NAMES}) values (${INSERTED.map((_, i) => `$${i + 1}`).join(', ')}) returning ${COLUMNS}`,
+    INSERTED.map(([, type, value]) => type === 'jsonb' && value(a) !== null ? JSON.stringify(value(a)) : value(a)),
+    'arbiter_insert_approval'
+  )
   return rows[0]
 }
 
-/** The approvals of a session's line: in front (PENDING) or behind (QUEUED). */
-const IN_LINE = "single_flight and status in ('QUEUED', 'PENDING')"
+/** That the approvals of table (or alias) `t` are in a session's line: in front (PENDING) or behind (QUEUED). */
+const inLine = (t: string): string => `${t}.single_flight and ${t}.status in ('QUEUED', 'PENDING')`
 
 /**
- * Whether the tenant's queue has room for one more below `max`: the kept size says so at once
- * (it is never below the exact count, see migrations/0014); when it does not, the count the
- * bound is on decides, taken no further than `max`. The arguments are placeholders.
+ * Whether the tenant's queue has room for `added` more below `max`: the kept size says so at
+ * once (it is never below the exact count, see migrations/0014); when it does not, the count
+ * the bound is on decides, taken no further than `max`. The arguments are SQL expressions.
  */
-function roomInQueue (tenant: string, now: string, max: string): string {
-  return `(case when coalesce((select waiting from approval_queue_sizes where tenant_id = ${tenant}), 0) < ${max} then true
+function roomInQueue (tenant: string, now: string, max: string, added: string): string {
+  return `(case when coalesce((select waiting from approval_queue_sizes where tenant_id = ${tenant}), 0) + ${added} <= ${max} then true
      else (select count(*) from (select 1 from approvals where tenant_id = ${tenant} and (status = 'QUEUED' or (status = 'PENDING' and expires_at > ${now}))
-       limit ${max}) w) < ${max} end)`
+       limit ${max}) w) + ${added} <= ${max} end)`
 }
 
 /**
@@ -140,33 +142,49 @@ function roomInQueue (tenant: string, now: string, max: string): string {
  * or for their turn (queued): its queue bound.
  */
 export async function queueFull (q: Queryable, tenantId: string, now: Date, max: number): Promise<boolean> {
-  const { rows } = await q.query<{ room: boolean }>(`select ${roomInQueue('$1', '$2', '$3')} as room`, [tenantId, now, max], 'arbiter_queue_room')
+  const { rows } = await q.query<{ room: boolean }>(`select ${roomInQueue('$1', '$2', '$3', '1')} as room`, [tenantId, now, max], 'arbiter_queue_room')
   return !rows[0].room
 }
 
 /**
- * A job's first approval, in one statement, when nothing stands in its way: the job has no
- * approval yet, its session no usable grant and (single-flight) no line, and the queue has room.
- * Then it is what the full steps (approvals/on-check.ts) would open, PENDING; otherwise nothing
- * is inserted (undefined), and the full steps decide. Under the tenant log's lock, like them.
+ * The first approvals of jobs, in one statement, where nothing stands in their way: the job has
+ * no approval yet, its session no usable grant and (single-flight) no line, and the queue has
+ * room for all of them. Each is then what the full steps (approvals/on-check.ts) would open,
+ * PENDING, in order; for the others nothing is inserted (undefined), and the full steps decide.
+ * One that a row before it in `rows` could stand in the way of (the same job, the same
+ * single-flight line) is left to the full steps too. Under the tenant log's lock, like them.
  */
-export async function insertFirstApproval (q: Queryable, a: NewApproval & { status: 'PENDING' }, maxPending: number): Promise<ApprovalRow | undefined> {
-  const tenant = at('tenant_id')
-  const session = `${at('session_id')}::text`
-  const now = at('created_at')
-  const max = `$${INSERTED.length + 1}`
-  const { rows } = await q.query<ApprovalRow>(
-    `${INSERT_INTO} select ${PLACEHOLDERS}
-     where not exists (select 1 from approvals where tenant_id = ${tenant} and job_id = ${at('job_id')})
-       and (${session} is null or (
-         not exists (select 1 from ${usableGrants(tenant, session, now)})
-         and (not ${at('single_flight')}::boolean or not exists (select 1 from approvals where tenant_id = ${tenant} and session_id = ${session} and ${IN_LINE}))))
-       and ${roomInQueue(tenant, now, max)}
-     returning ${COLUMNS}`,
-    [...INSERTED.map(([, v]) => v(a)), maxPending],
-    'arbiter_first_approval'
-  )
-  return rows[0]
+export async function insertFirstApprovals (q: Queryable, rows: ReadonlyArray<NewApproval & { status: 'PENDING' }>, maxPending: number): Promise<Array<ApprovalRow | undefined>> {
+  const jobs = new Set<string>()
+  const lines = new Set<string>()
+  const tried = rows.filter((a) => {
+    const job = JSON.stringify([a.tenant_id, a.job_id])
+    const line = a.single_flight && a.session_id !== null ? JSON.stringify([a.tenant_id, a.session_id]) : undefined
+    if (jobs.has(job) || (line !== undefined && lines.has(line))) return false
+    jobs.add(job)
+    if (line !== undefined) lines.add(line)
+    return true
+  })
+  const added = new Map<string, number>()
+  for (const a of tried) added.set(a.tenant_id, (added.get(a.tenant_id) ?? 0) + 1)
+  const input = tried.map((a, at) => ({ ...Object.fromEntries(INSERTED.map(([column, , value]) => [column, value(a)])), at, added: added.get(a.tenant_id) }))
+  const { rows: inserted } = input.length === 0
+    ? { rows: [] }
+    : await q.query<ApprovalRow>(
+      `insert into approvals (${INSERTED_NAMES})
+       select ${INSERTED_NAMES} from jsonb_to_recordset($1::jsonb) as r(${INSERTED.map(([column, type]) => `${column} ${type}`).join(', ')}, at int, added int)
+       where not exists (select 1 from approvals a where a.tenant_id = r.tenant_id and a.job_id = r.job_id)
+         and (r.session_id is null or (
+           not exists (select 1 from ${usableGrants('r.tenant_id', 'r.session_id', 'r.created_at')})
+           and (not r.single_flight or not exists (select 1 from approvals a where a.tenant_id = r.tenant_id and a.session_id = r.session_id and ${inLine('a')}))))
+         and ${roomInQueue('r.tenant_id', 'r.created_at', '$2', 'r.added')}
+       order by r.at
+       returning ${COLUMNS}`,
+      [JSON.stringify(input), maxPending],
+      'arbiter_first_approvals'
+    )
+  const byId = new Map(inserted.map((a) => [a.approval_id, a]))
+  return rows.map((a) => byId.get(a.approval_id))
 }
 
 export interface ApprovalChange {
@@ -267,7 +285,7 @@ export async function pendingStats (q: Queryable, now: Date): Promise<Array<{ te
 export async function lockLine (q: Queryable, tenantId: string, sessionId: string): Promise<ApprovalRow[]> {
   const { rows } = await q.query<ApprovalRow>(
     `select ${COLUMNS} from approvals
-     where tenant_id = $1 and session_id = $2 and ${IN_LINE}
+     where tenant_id = $1 and session_id = $2 and ${inLine('approvals')}
      order by (status = 'PENDING') desc, ordinal
      for update`,
     [tenantId, sessionId]

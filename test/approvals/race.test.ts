@@ -1,5 +1,5 @@
 import t from 'tap'
-import { countRecords } from '../../src/store/log-read.js'
+import { countRecords, readLog } from '../../src/store/log-read.js'
 import { approvalApp, deploy, prodWrite, START } from '../fixtures/approvals.js'
 
 t.test('50 concurrent approve/deny calls on one approval, over two instances on one database: one resolution', async (t) => {
@@ -42,6 +42,35 @@ t.test('the same new job checked concurrently on two instances gets one approval
   t.equal(new Set(answers.map((a) => a.approval.approval_id)).size, 1)
   t.equal(await countRecords(one.db, 'approval.requested'), 1)
   t.equal(await one.verify(), 21)
+})
+
+t.test('a burst of checks asking for approval, new jobs and the same ones again, opens one each; a job\'s story tells of it before any decision on it', async (t) => {
+  const clockAt = { ms: START }
+  const one = await approvalApp(t, { clockAt })
+  const two = await approvalApp(t, { clockAt, testDb: one.testDb, deps: { key: one.deps.key } })
+  // Forty checks of ten new jobs, each asked four times, two of them in one single-flight session.
+  const jobs = Array.from({ length: 10 }, (_, i) => `burst-${i}`)
+  const answers = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+    const job = jobs[i % 10]
+    return await (i % 2 === 0 ? one : two).check(prodWrite(job, i % 10 < 2 ? { session_id: 'sess-burst' } : {}))
+  }))
+  t.ok(answers.every((a) => a.decision === 'REQUIRE_APPROVAL'), 'every check waits for approval')
+  const approvalOf = new Map<string, string>()
+  jobs.forEach((job, j) => {
+    const ids = new Set(answers.filter((_, i) => i % 10 === j).map((a) => a.approval.approval_id as string))
+    t.equal(ids.size, 1, `${job}: one approval for its four checks`)
+    approvalOf.set(job, [...ids][0])
+  })
+  t.equal(await countRecords(one.db, 'approval.requested'), 10)
+  const records = await readLog(one.db, 'default', 1, Number.MAX_SAFE_INTEGER, 1000)
+  t.equal(records.length, 50)
+  for (const job of jobs) {
+    const story = records.filter((r) => r.job_id === job)
+    const requested = story.findIndex((r) => r.record_type === 'approval.requested')
+    const first = story.findIndex((r) => r.record.includes(approvalOf.get(job) as string))
+    t.equal(first, requested, `${job}: its approval.requested is the first record that names its approval`)
+  }
+  t.equal(await one.verify(), 50)
 })
 
 t.test('votes, checks, a cancel and the sweeper racing the expiry: it ends once', async (t) => {

@@ -283,6 +283,56 @@ t.test('a shared group: a refused work is undone alone; one that never refuses a
   t.equal(await verifyLog(db, 'acme'), 5)
 })
 
+t.test('openings: the first statements of a group\'s works go in one, before any work runs; the works they decided run first', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  await db.exec('create table side (n int)')
+  const writer = new AuditWriter(db, key)
+  const calls: number[][] = []
+  const batch = async (tx: Queryable, inputs: number[]): Promise<number[]> => {
+    calls.push(inputs)
+    const { rows } = await tx.query<{ n: number }>('insert into side select unnest($1::int[]) returning n', [inputs])
+    return rows.map((r) => r.n * 10)
+  }
+  const ran: number[] = []
+  const work = (n: number, told: () => number | undefined): LogWork<number | undefined> => async (tx) => {
+    ran.push(n)
+    const { rows } = await tx.query<{ seen: number }>('select count(*)::int as seen from side')
+    return { entries: [entry('acme', n)], result: told() ?? -rows[0].seen }
+  }
+  const outputs = new Map<number, number>()
+  const opened = (n: number): { batch: typeof batch, input: number, opened: (o: number) => boolean } =>
+    ({ batch, input: n, opened: (o) => { outputs.set(n, o); return o > 20 } })
+  const sharing = { refuses: false, readsLog: false }
+  const results = await Promise.all([
+    writer.transact('acme', later(), work(1, () => outputs.get(1)), { ...sharing, opening: opened(1) }),
+    writer.transact('acme', later(), work(2, () => outputs.get(2)), { ...sharing, opening: opened(2) }),
+    writer.transact('acme', later(), work(4, () => undefined), sharing),
+    writer.transact('acme', later(), work(3, () => outputs.get(3)), { ...sharing, opening: opened(3) })
+  ])
+  t.same(calls, [[1, 2, 3]], 'one statement for the three openings, in order')
+  t.same(results.map((r) => r.result), [10, 20, -3, 30], 'each work told its own output; the one without saw what they did')
+  t.same(ran, [3, 1, 2, 4], 'the work its opening decided ran first, then the others in order')
+  t.same(results.map((r) => r.records[0].seq), [2, 3, 4, 1], 'and its record comes first')
+  t.equal(writer.stats.groups, 1)
+  t.equal(await verifyLog(db, 'acme'), 4)
+
+  // An opening that fails fails the works it was for; the rest of the group goes again.
+  const failing = async (tx: Queryable, inputs: number[]): Promise<number[]> => {
+    await tx.query('select 1 / 0')
+    return inputs
+  }
+  const [a, b, c] = await Promise.allSettled([
+    writer.transact('acme', later(), work(5, () => undefined), { ...sharing, opening: { batch: failing, input: 5, opened: () => true } }),
+    writer.transact('acme', later(), work(6, () => undefined), { ...sharing, opening: { batch: failing, input: 6, opened: () => true } }),
+    writer.transact('acme', later(), work(7, () => undefined), sharing)
+  ])
+  t.match([a, b], [{ status: 'rejected', reason: { code: 'ARBITER_ERR_RECORD_UNAVAILABLE' } }, { status: 'rejected', reason: { code: 'ARBITER_ERR_RECORD_UNAVAILABLE' } }], 'both works of the failed opening fail')
+  t.match(c, { status: 'fulfilled', value: { result: -3 } }, 'the other went again and committed')
+  t.same(ran.slice(4), [7], 'neither work of the failed opening ran')
+  t.equal(await verifyLog(db, 'acme'), 5)
+})
+
 t.test('a full queue refuses at once instead of growing', async (t) => {
   const { db } = await testDatabase(t)
   await migrate(db)

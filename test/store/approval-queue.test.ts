@@ -4,7 +4,7 @@ import path from 'node:path'
 import t from 'tap'
 import type { ApprovalStatus } from '../../src/domain/approval-status.js'
 import { MIGRATIONS_DIR } from '../../src/paths.js'
-import { changeApproval, insertApproval, insertFirstApproval, queueFull, type NewApproval } from '../../src/store/approvals.js'
+import { changeApproval, insertApproval, insertFirstApprovals, queueFull, type ApprovalRow, type NewApproval } from '../../src/store/approvals.js'
 import type { Database } from '../../src/store/db.js'
 import { migrate } from '../../src/store/migrate.js'
 import { tempDir, testDatabase } from '../helpers.js'
@@ -39,6 +39,11 @@ function approval<S extends NewApproval['status'] = 'PENDING'> (tenant: string, 
     ttl_sec: 3600,
     ...more
   }
+}
+
+/** One approval opened in the one statement, if it was. */
+async function insertFirstApproval (db: Database, a: NewApproval & { status: 'PENDING' }, max: number): Promise<ApprovalRow | undefined> {
+  return (await insertFirstApprovals(db, [a], max))[0]
 }
 
 /** The policy snapshot the approvals name. */
@@ -117,7 +122,7 @@ t.test('the queue bound: the kept count answers at once below it; at it, the exa
   t.equal(await queueFull(db, 'beta', NOW, 1), false, 'each tenant has its own queue')
 })
 
-t.test('the one statement opens a first approval only when nothing stands in its way', async (t) => {
+t.test('the one statement opens a first approval only when nothing in the database stands in its way', async (t) => {
   const { db } = await testDatabase(t)
   await migrate(db)
   await withSnapshot(db)
@@ -130,4 +135,34 @@ t.test('the one statement opens a first approval only when nothing stands in its
   t.equal(await insertFirstApproval(db, approval('acme', 'f3', 'PENDING', { session_id: 's2', single_flight: true }), 10), undefined, 'one is in front of the line of s2')
   t.ok(await insertFirstApproval(db, approval('acme', 'f4', 'PENDING', { session_id: 's2' }), 10), 'a job of that session that is not single-flight is not in its line')
   t.ok(await insertFirstApproval(db, approval('beta', 'f3', 'PENDING', { session_id: 's2', single_flight: true }), 10), 'another tenant\'s session of the same name is another line')
+})
+
+t.test('many first approvals in one statement: in order, each as it would be alone, none that one before it stands in the way of', async (t) => {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  await withSnapshot(db)
+  await insertApproval(db, approval('acme', 'old'))
+  const rows = [
+    approval('acme', 'n1', 'PENDING', { constraints: { max_runtime_sec: 10 }, approver_roles: [['sre'], ['dba']] }),
+    approval('acme', 'n1'),
+    approval('acme', 'line-a', 'PENDING', { session_id: 's1', single_flight: true }),
+    approval('acme', 'line-b', 'PENDING', { session_id: 's1', single_flight: true }),
+    approval('acme', 'old'),
+    approval('acme', 'free', 'PENDING', { session_id: 's1' }),
+    approval('beta', 'n1', 'PENDING', { session_id: 's1', single_flight: true })
+  ]
+  const opened = await insertFirstApprovals(db, rows, 100)
+  t.same(opened.map((a) => a?.job_id), ['n1', undefined, 'line-a', undefined, undefined, 'free', 'n1'], 'the same job again, a second in the same line, and a job with an approval are left to the full steps')
+  t.same(opened.map((a) => a?.approval_id), rows.map((a, i) => opened[i] === undefined ? undefined : a.approval_id), 'each output is its own input\'s')
+  const ordinals = opened.filter((a) => a !== undefined).map((a) => a.ordinal)
+  t.same(ordinals, [...ordinals].sort((a, b) => a - b), 'opened in the order given')
+  t.match(opened[0], { status: 'PENDING', constraints: { max_runtime_sec: 10 }, approver_roles: [['sre'], ['dba']], requested_by: { principal: 'sched' }, created_at: NOW })
+  t.equal(opened[2]?.constraints, null, 'no constraints is SQL null')
+  t.same(await sizes(db), { kept: { acme: 4, beta: 1 }, counted: { acme: 4, beta: 1 } })
+
+  // Room for some but not all: none, and each goes to the full steps, which count exactly.
+  const more = await insertFirstApprovals(db, [approval('acme', 'm1'), approval('acme', 'm2')], 5)
+  t.same(more, [undefined, undefined], 'the queue has room for one of the two: neither is opened here')
+  t.same((await insertFirstApprovals(db, [approval('acme', 'm1')], 5)).map((a) => a?.job_id), ['m1'], 'alone, it fits')
+  t.same(await insertFirstApprovals(db, [], 5), [], 'nothing to open, no statement')
 })
