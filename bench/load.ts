@@ -22,6 +22,11 @@ export interface LoadResult {
   errors: number
   timeouts: number
   sent: number
+  /**
+   * Paced runs only: the answers other than REQUIRE_APPROVAL (what a mix with approvals should
+   * not slow down), their count and percentiles in ms.
+   */
+  others?: { count: number, p50: number, p99: number }
 }
 
 /** Compiled next to this file from setup-request.cts. */

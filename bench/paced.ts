@@ -28,6 +28,13 @@ interface Sample {
   non2xx: number
   errors: number
   latencies: number[]
+  /** Latencies of the answers whose decision was not REQUIRE_APPROVAL. */
+  others: number[]
+}
+
+/** The p-th percentile of sorted latencies, to 0.1 ms. */
+function percentile (sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10
 }
 
 export async function runPaced (opts: PacedOptions): Promise<LoadResult> {
@@ -39,7 +46,8 @@ export async function runPaced (opts: PacedOptions): Promise<LoadResult> {
   })
   await worker.terminate()
   const sorted = sample.latencies.sort((a, b) => a - b)
-  const at = (p: number): number => sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10
+  const at = (p: number): number => percentile(sorted, p)
+  const others = sample.others.sort((a, b) => a - b)
   return {
     label: opts.label,
     durationSec: opts.durationSec,
@@ -51,7 +59,8 @@ export async function runPaced (opts: PacedOptions): Promise<LoadResult> {
     non2xx: sample.non2xx,
     errors: sample.errors,
     timeouts: 0,
-    sent: sample.sent
+    sent: sample.sent,
+    others: { count: others.length, p50: percentile(others, 0.5), p99: percentile(others, 0.99) }
   }
 }
 
@@ -62,7 +71,7 @@ async function load (opts: PacedOptions): Promise<Sample> {
   const url = new URL(opts.url)
   const total = Math.round(opts.rate * opts.durationSec)
   const interval = 1000 / opts.rate
-  const sample: Sample = { sent: 0, ok2xx: 0, non2xx: 0, errors: 0, latencies: [] }
+  const sample: Sample = { sent: 0, ok2xx: 0, non2xx: 0, errors: 0, latencies: [], others: [] }
   let done = 0
   const start = performance.now() + 10
   return await new Promise<Sample>((resolve) => {
@@ -83,11 +92,14 @@ async function load (opts: PacedOptions): Promise<Sample> {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: opts.authorization }
       }, (res) => {
-        res.resume()
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
         res.on('end', () => {
-          sample.latencies.push(performance.now() - due)
+          const latency = performance.now() - due
+          sample.latencies.push(latency)
           if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) sample.ok2xx++
           else sample.non2xx++
+          if (decisionOf(Buffer.concat(chunks)) !== 'REQUIRE_APPROVAL') sample.others.push(latency)
           finish()
         })
       })
@@ -105,6 +117,16 @@ async function load (opts: PacedOptions): Promise<Sample> {
     }
     setTimeout(tick, 10)
   })
+}
+
+/** The decision an answer carries, if it is one. */
+function decisionOf (body: Buffer): string | undefined {
+  try {
+    const answer = JSON.parse(body.toString('utf8')) as { decision?: unknown }
+    return typeof answer.decision === 'string' ? answer.decision : undefined
+  } catch {
+    return undefined
+  }
 }
 
 if (!isMainThread && parentPort !== null) {

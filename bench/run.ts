@@ -134,6 +134,9 @@ async function main (): Promise<number> {
       const opened = await approving.countApprovals()
       print(`Jobs that need approval: each opens one in a transaction of its tenant's log (one tenant here), ${CONNECTIONS} connections`)
       for (const line of loadTable(approvalPhases)) print(line)
+      for (const p of approvalPhases) {
+        if (p.others !== undefined) print(`  ${p.label}: the ${int(p.others.count)} checks not needing approval: p50 ${p.others.p50} ms, p99 ${p.others.p99} ms`)
+      }
       print(`  approvals opened: ${int(opened)} (MAX_PENDING_APPROVALS=1000000 on this instance, so none is refused for a full queue)`)
       print()
     } finally {
