@@ -29,6 +29,13 @@ export interface LoadResult {
   others?: { count: number, p50: number, p99: number }
 }
 
+/** The p-th percentile of `xs` (0 for none). */
+export function percentile (xs: readonly number[], p: number): number {
+  if (xs.length === 0) return 0
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
+}
+
 /** Compiled next to this file from setup-request.cts. */
 const SETUP_REQUEST = fileURLToPath(new URL('./setup-request.cjs', import.meta.url))
 

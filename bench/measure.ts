@@ -5,7 +5,7 @@
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { runLoad, type LoadOptions, type LoadResult } from './load.js'
+import { percentile, runLoad, type LoadOptions, type LoadResult } from './load.js'
 import { runPaced } from './paced.js'
 import type { Arbiter, GroupLog } from './servers.js'
 
@@ -28,12 +28,6 @@ export interface Phase extends LoadResult {
   /** Busy fraction of all the machine's cores, Postgres included. */
   machineBusy: number
   groups?: GroupSummary
-}
-
-export function percentile (xs: readonly number[], p: number): number {
-  if (xs.length === 0) return 0
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
 }
 
 function cpuTimes (): { idle: number, total: number } {

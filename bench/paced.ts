@@ -9,7 +9,7 @@ import http from 'node:http'
 import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
-import type { LoadResult } from './load.js'
+import { percentile, type LoadResult } from './load.js'
 
 export interface PacedOptions {
   label: string
@@ -32,10 +32,8 @@ interface Sample {
   others: number[]
 }
 
-/** The p-th percentile of sorted latencies, to 0.1 ms. */
-function percentile (sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10
-}
+/** The p-th percentile of latencies, to 0.1 ms. */
+const ms = (xs: readonly number[], p: number): number => Math.round(percentile(xs, p) * 10) / 10
 
 export async function runPaced (opts: PacedOptions): Promise<LoadResult> {
   const worker = new Worker(new URL(import.meta.url), { workerData: opts })
@@ -45,13 +43,12 @@ export async function runPaced (opts: PacedOptions): Promise<LoadResult> {
     worker.once('exit', (code) => reject(new Error(`paced load worker exited with ${code}`)))
   })
   await worker.terminate()
-  const sorted = sample.latencies.sort((a, b) => a - b)
-  const at = (p: number): number => percentile(sorted, p)
-  const others = sample.others.sort((a, b) => a - b)
+  const at = (p: number): number => ms(sample.latencies, p)
+  const { others } = sample
   return {
     label: opts.label,
     durationSec: opts.durationSec,
-    rpsMean: sorted.length / opts.durationSec,
+    rpsMean: sample.latencies.length / opts.durationSec,
     p50: at(0.5),
     p99: at(0.99),
     max: at(1),
@@ -60,7 +57,7 @@ export async function runPaced (opts: PacedOptions): Promise<LoadResult> {
     errors: sample.errors,
     timeouts: 0,
     sent: sample.sent,
-    others: { count: others.length, p50: percentile(others, 0.5), p99: percentile(others, 0.99) }
+    others: { count: others.length, p50: ms(others, 0.5), p99: ms(others, 0.99) }
   }
 }
 

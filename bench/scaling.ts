@@ -18,8 +18,8 @@ import pg from 'pg'
 import { loadCheckpointKey } from '../src/audit/checkpoint-key.js'
 import { loadHmacKey } from '../src/audit/hmac-key.js'
 import { PACKAGE_ROOT } from '../src/paths.js'
-import { hostBusy, percentile } from './measure.js'
-import { runLoad, type LoadResult } from './load.js'
+import { hostBusy } from './measure.js'
+import { percentile, runLoad, type LoadResult } from './load.js'
 
 const DATABASE_URL = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== ''
   ? process.env.DATABASE_URL

@@ -26,6 +26,14 @@ async function verifyLog (db: Database, tenant: string, hmacKeys: ReadonlyMap<st
   return v.checked
 }
 
+/** A migrated database with a table `side` for works to change, and a writer on it. */
+async function withSide (t: Test): Promise<{ db: Database, writer: AuditWriter }> {
+  const { db } = await testDatabase(t)
+  await migrate(db)
+  await db.exec('create table side (n int)')
+  return { db, writer: new AuditWriter(db, key) }
+}
+
 /** Holds a lock in a transaction of `db` (taken by `take`) until the returned function is called; it resolves once that transaction has ended. */
 async function holdLock (db: Database, take: (tx: Queryable) => Promise<unknown>): Promise<() => Promise<void>> {
   let release!: () => void
@@ -140,10 +148,7 @@ t.test('pipelined groups: one failing under another in flight leaves a whole cha
 })
 
 t.test('transactions commit alone, with their own changes, and only if their work passes under the lock', async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
-  await db.exec('create table side (n int)')
-  const writer = new AuditWriter(db, key)
+  const { db, writer } = await withSide(t)
   let runs = 0
   const once: LogWork<number> = async (tx) => {
     runs++
@@ -179,10 +184,7 @@ t.test('transactions commit alone, with their own changes, and only if their wor
 })
 
 t.test('a transaction leads a group: refused, it alone is undone; committed, its records come first', async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
-  await db.exec('create table side (n int)')
-  const writer = new AuditWriter(db, key)
+  const { db, writer } = await withSide(t)
   // Made in one tick: they join one group, the transaction first.
   const [refused, a, b] = await Promise.allSettled([
     writer.transact('acme', later(), async (tx) => {
@@ -211,10 +213,7 @@ t.test('a transaction leads a group: refused, it alone is undone; committed, its
 })
 
 t.test('transactions that read no log records share a group, each seeing the changes before it', async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
-  await db.exec('create table side (n int)')
-  const writer = new AuditWriter(db, key)
+  const { db, writer } = await withSide(t)
   const sharing = { refuses: false, readsLog: false }
   const adds = (n: number): LogWork<number> => async (tx) => {
     const { rows } = await tx.query<{ seen: number }>('select count(*)::int as seen from side')
@@ -245,10 +244,7 @@ t.test('transactions that read no log records share a group, each seeing the cha
 })
 
 t.test('a shared group: a refused work is undone alone; one that never refuses and throws fails alone, the others go again', async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
-  await db.exec('create table side (n int)')
-  const writer = new AuditWriter(db, key)
+  const { db, writer } = await withSide(t)
   const runs = new Map<number, number>()
   const adds = (n: number, fails = false): LogWork<number> => async (tx) => {
     runs.set(n, (runs.get(n) ?? 0) + 1)
@@ -284,10 +280,7 @@ t.test('a shared group: a refused work is undone alone; one that never refuses a
 })
 
 t.test('openings: the first statements of a group\'s works go in one, before any work runs; the works they decided run first', async (t) => {
-  const { db } = await testDatabase(t)
-  await migrate(db)
-  await db.exec('create table side (n int)')
-  const writer = new AuditWriter(db, key)
+  const { db, writer } = await withSide(t)
   const calls: number[][] = []
   const batch = async (tx: Queryable, inputs: number[]): Promise<number[]> => {
     calls.push(inputs)
